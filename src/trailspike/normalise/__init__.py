@@ -1,0 +1,1 @@
+"""CloudTrail records → Elastic Common Schema documents, with offline geolocation."""

@@ -1,0 +1,1 @@
+"""The embedded DuckDB store: events, quarantine, job results, alerts."""

@@ -1,0 +1,194 @@
+"""Probability → raw score → 0-100 score against a job's own history (Elastic's normaliser).
+
+A probability becomes a raw score ``-log10(p)`` (0 when ``p`` exceeds
+:data:`MAX_ANOMALOUS_PROBABILITY`, as in ml-cpp). :class:`ScoreNormalizer` keeps an aged histogram
+of the raw scores it has observed and maps a raw score to 0-100 as the **minimum** of:
+
+1. its historical percentile passed through Elastic's knot points :data:`KNOT_POINTS`;
+2. the max-ratio ceiling ``100 * min(1.5 r, 0.5 + 0.5 r)``, ``r = raw / max raw seen``;
+3. a cap from the probability itself, log-interpolated between :data:`MAX_ANOMALOUS_PROBABILITY`
+   (0) and :data:`FULL_SCORE_PROBABILITY` (100), so weak probabilities never score high while
+   history is short;
+4. ``100 * confidence``: the series model's confidence (low while it has little history).
+
+Re-normalisation: :meth:`ScoreNormalizer.normalize` is a pure function of the current history, so
+calling it again on a stored probability (and confidence) gives the new ``record_score``; the
+``initial_record_score`` is the value returned when the record was first written.
+:meth:`ScoreNormalizer.renormalization_due` says when the maximum raw score has grown by more
+than :data:`BIG_CHANGE_FACTOR` since the last :meth:`mark_renormalized`.
+
+Implementation decisions: the histogram has fixed bins of :data:`BIN_WIDTH` in ``-log10 p`` up to
+:data:`MAX_RAW` (p = 1e-100), so memory is constant and a percentile is one cumulative sum.
+Ageing is done by growing the weight of new observations (no per-observation pass over the
+array); the weights are rescaled before they overflow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+KNOT_POINTS: tuple[tuple[float, float], ...] = (
+    (0.0, 0.0),
+    (70.0, 1.0),
+    (85.0, 1.2),
+    (90.0, 1.5),
+    (95.0, 3.0),
+    (97.0, 20.0),
+    (99.0, 50.0),
+    (99.9, 90.0),
+    (100.0, 100.0),
+)
+MAX_ANOMALOUS_PROBABILITY = 0.035
+FULL_SCORE_PROBABILITY = 1e-4
+BIG_CHANGE_FACTOR = 1.1
+BIN_WIDTH = 0.05
+MAX_RAW = 100.0
+N_BINS = int(MAX_RAW / BIN_WIDTH) + 1
+DEFAULT_HALF_LIFE = 100_000.0  # observations
+
+
+def raw_score(probability: float) -> float:
+    """``-log10(p)``, or 0 when ``p`` is not anomalous at all.
+
+    >>> raw_score(0.5), raw_score(1e-3)
+    (0.0, 3.0)
+    """
+    if not probability < MAX_ANOMALOUS_PROBABILITY:
+        return 0.0
+    return min(MAX_RAW, -math.log10(max(probability, 1e-300)))
+
+
+def knot_score(percentile: float) -> float:
+    """Map a percentile (0-100) of raw-score history to a score through :data:`KNOT_POINTS`.
+
+    >>> knot_score(99.0), knot_score(98.0), knot_score(100.0)
+    (50.0, 35.0, 100.0)
+    """
+    xs = [k[0] for k in KNOT_POINTS]
+    ys = [k[1] for k in KNOT_POINTS]
+    return float(np.interp(percentile, xs, ys))
+
+
+def probability_cap(probability: float) -> float:
+    """Highest score a probability may reach, whatever the history.
+
+    >>> probability_cap(0.05), probability_cap(1e-4), round(probability_cap(1e-3), 1)
+    (0.0, 100.0, 60.7)
+    """
+    if probability >= MAX_ANOMALOUS_PROBABILITY:
+        return 0.0
+    if probability <= FULL_SCORE_PROBABILITY:
+        return 100.0
+    span = math.log(MAX_ANOMALOUS_PROBABILITY / FULL_SCORE_PROBABILITY)
+    return 100.0 * math.log(MAX_ANOMALOUS_PROBABILITY / probability) / span
+
+
+def severity(score: float) -> str:
+    """Kibana's severity band of a 0-100 score.
+
+    >>> severity(80), severity(50), severity(30), severity(3), severity(1)
+    ('critical', 'major', 'minor', 'warning', 'low')
+    """
+    if score >= 75:
+        return "critical"
+    if score >= 50:
+        return "major"
+    if score >= 25:
+        return "minor"
+    if score >= 3:
+        return "warning"
+    return "low"
+
+
+def _bin(raw: float) -> int:
+    return min(N_BINS - 1, int(raw / BIN_WIDTH))
+
+
+@dataclass
+class ScoreNormalizer:
+    """Aged history of raw scores and the 0-100 mapping against it.
+
+    >>> norm = ScoreNormalizer()
+    >>> for _ in range(990):
+    ...     norm.observe(0.5)
+    >>> for _ in range(10):
+    ...     norm.observe(1e-3)
+    >>> norm.normalize(1e-3) >= 50.0, norm.normalize(0.2)
+    (True, 0.0)
+    """
+
+    half_life: float = DEFAULT_HALF_LIFE
+    counts: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(N_BINS))
+    weight: float = 1.0
+    max_raw: float = 0.0
+    max_raw_at_renormalization: float = 0.0
+
+    def observe(self, probability: float) -> None:
+        """Add the raw score of ``probability`` to the history."""
+        raw = raw_score(probability)
+        self.counts[_bin(raw)] += self.weight
+        self.weight *= 2.0 ** (1.0 / self.half_life)
+        if self.weight > 1e100:
+            self.counts /= self.weight
+            self.weight = 1.0
+        self.max_raw = max(self.max_raw, raw)
+
+    @property
+    def total(self) -> float:
+        return float(self.counts.sum())
+
+    def percentile(self, raw: float) -> float:
+        """Percentage of the history with a raw score at or below ``raw`` (100 if no history)."""
+        total = self.total
+        if total <= 0.0:
+            return 100.0
+        return 100.0 * float(self.counts[: _bin(raw) + 1].sum()) / total
+
+    def normalize(self, probability: float, confidence: float = 1.0) -> float:
+        """0-100 score of ``probability`` against the current history."""
+        raw = raw_score(probability)
+        if raw <= 0.0:
+            return 0.0
+        score = knot_score(self.percentile(raw))
+        if self.max_raw > 0.0:
+            r = raw / self.max_raw
+            score = min(score, 100.0 * min(1.5 * r, 0.5 + 0.5 * r))
+        score = min(score, probability_cap(probability), 100.0 * max(0.0, min(1.0, confidence)))
+        return round(max(0.0, min(100.0, score)), 6)
+
+    def normalize_many(
+        self, probabilities: npt.ArrayLike, confidences: npt.ArrayLike | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Vectorised :meth:`normalize` for re-normalising many stored records at once."""
+        p = np.asarray(probabilities, dtype=np.float64)
+        conf = np.ones_like(p) if confidences is None else np.asarray(confidences, np.float64)
+        raw = np.where(p < MAX_ANOMALOUS_PROBABILITY, -np.log10(np.maximum(p, 1e-300)), 0.0)
+        raw = np.minimum(raw, MAX_RAW)
+        bins = np.minimum((raw / BIN_WIDTH).astype(np.int64), N_BINS - 1)
+        cum = np.cumsum(self.counts)
+        total = cum[-1]
+        pct = 100.0 * cum[bins] / total if total > 0 else np.full_like(p, 100.0)
+        xs = np.array([k[0] for k in KNOT_POINTS])
+        ys = np.array([k[1] for k in KNOT_POINTS])
+        score = np.interp(pct, xs, ys)
+        if self.max_raw > 0.0:
+            r = raw / self.max_raw
+            score = np.minimum(score, 100.0 * np.minimum(1.5 * r, 0.5 + 0.5 * r))
+        span = math.log(MAX_ANOMALOUS_PROBABILITY / FULL_SCORE_PROBABILITY)
+        cap = 100.0 * np.log(MAX_ANOMALOUS_PROBABILITY / np.maximum(p, 1e-300)) / span
+        score = np.minimum(score, np.clip(cap, 0.0, 100.0))
+        score = np.minimum(score, 100.0 * np.clip(conf, 0.0, 1.0))
+        out: npt.NDArray[np.float64] = np.where(raw > 0.0, np.clip(score, 0.0, 100.0), 0.0)
+        return np.round(out, 6)
+
+    def renormalization_due(self) -> bool:
+        """True when the max raw score grew by more than :data:`BIG_CHANGE_FACTOR`."""
+        return self.max_raw > BIG_CHANGE_FACTOR * self.max_raw_at_renormalization
+
+    def mark_renormalized(self) -> None:
+        """Record that stored scores have been re-normalised against the current history."""
+        self.max_raw_at_renormalization = self.max_raw

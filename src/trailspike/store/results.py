@@ -1,0 +1,301 @@
+"""Read and write anomaly-detection results: buckets, records, influencers, model plot, job state.
+
+The tables are those of ``0002_results.sql`` (plus ``0020`` which adds ``score_confidence``).
+Writers take lists of plain dicts keyed by column name and insert them through Arrow in one
+statement per table; every writer is idempotent (``INSERT OR REPLACE`` on the primary key), so
+re-running a bucket that was already stored replaces it instead of doubling it.
+
+Implementation decisions: ``record_id`` is deterministic, ``{job_id}_record_{bucket start in
+ms}_{span}_{detector}_{hash of partition, by, over}`` (Elastic's id shape), so the same anomaly
+always has the same id: alerts built on it are never raised twice. Callers own transactions:
+the runner wraps one chunk of buckets, its results and its model state in one transaction, so a
+killed run leaves either all of a chunk or none of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from trailspike.core.timeutil import utcnow
+
+_EPOCH = datetime(1970, 1, 1)
+
+BUCKET_COLUMNS = (
+    "job_id",
+    "timestamp",
+    "bucket_span",
+    "anomaly_score",
+    "initial_anomaly_score",
+    "event_count",
+    "is_interim",
+)
+RECORD_COLUMNS = (
+    "record_id",
+    "job_id",
+    "timestamp",
+    "bucket_span",
+    "detector_index",
+    "function",
+    "function_description",
+    "field_name",
+    "by_field_name",
+    "by_field_value",
+    "over_field_name",
+    "over_field_value",
+    "partition_field_name",
+    "partition_field_value",
+    "probability",
+    "record_score",
+    "initial_record_score",
+    "typical",
+    "actual",
+    "multi_bucket_impact",
+    "influencers",
+    "explanation",
+    "is_interim",
+    "created_at",
+    "score_confidence",
+)
+INFLUENCER_COLUMNS = (
+    "job_id",
+    "timestamp",
+    "bucket_span",
+    "influencer_field_name",
+    "influencer_field_value",
+    "influencer_score",
+    "initial_influencer_score",
+    "probability",
+    "is_interim",
+    "score_confidence",
+)
+MODEL_PLOT_COLUMNS = (
+    "job_id",
+    "timestamp",
+    "detector_index",
+    "partition_field_value",
+    "by_field_value",
+    "model_lower",
+    "model_median",
+    "model_upper",
+    "actual",
+)
+_TABLES = {
+    "buckets": BUCKET_COLUMNS,
+    "records": RECORD_COLUMNS,
+    "influencers": INFLUENCER_COLUMNS,
+    "model_plot": MODEL_PLOT_COLUMNS,
+}
+
+
+def record_id(
+    job_id: str,
+    timestamp: datetime,
+    bucket_span: int,
+    detector_index: int,
+    partition: str = "",
+    by: str = "",
+    over: str = "",
+) -> str:
+    """The deterministic id of an anomaly record.
+
+    >>> record_id("j", datetime(2026, 1, 1), 900, 0)
+    'j_record_1767225600000_900_0_...'
+    """
+    ms = int((timestamp - _EPOCH).total_seconds() * 1000)
+    digest = hashlib.sha256("\x00".join((partition, by, over)).encode()).hexdigest()[:16]
+    return f"{job_id}_record_{ms}_{bucket_span}_{detector_index}_{digest}"
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    columns = _TABLES[table]
+    data = pa.table({c: [row.get(c) for row in rows] for c in columns})
+    view = f"_ts_insert_{table}"
+    con.register(view, data)
+    try:
+        # Table and view names come from the fixed _TABLES whitelist above.
+        con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM {view}")  # noqa: S608
+    finally:
+        con.unregister(view)
+    return len(rows)
+
+
+def write_buckets(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert or replace bucket results; returns how many rows were written."""
+    return _insert(con, "buckets", [{"is_interim": False, **r} for r in rows])
+
+
+def write_records(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert or replace record results (``created_at`` defaults to now)."""
+    now = utcnow()
+    return _insert(con, "records", [{"is_interim": False, "created_at": now, **r} for r in rows])
+
+
+def write_influencers(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert or replace influencer results."""
+    return _insert(con, "influencers", [{"is_interim": False, **r} for r in rows])
+
+
+def write_model_plot(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert or replace model bounds (one row per series per bucket)."""
+    return _insert(con, "model_plot", rows)
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A job's persisted progress and model state."""
+
+    job_id: str
+    job_revision: str | None
+    last_bucket_end: datetime | None
+    state: bytes | None
+    memory_bytes: int | None
+    updated_at: datetime
+
+
+def load_job_state(con: duckdb.DuckDBPyConnection, job_id: str) -> JobState | None:
+    """The stored state of ``job_id``, or None if it never ran."""
+    rows = con.execute(
+        "SELECT job_id, job_revision, last_bucket_end, state, memory_bytes, updated_at "
+        "FROM job_state WHERE job_id = ?",
+        [job_id],
+    ).fetchall()
+    if not rows:
+        return None
+    row = rows[0]
+    return JobState(row[0], row[1], row[2], bytes(row[3]) if row[3] is not None else None, *row[4:])
+
+
+def save_job_state(
+    con: duckdb.DuckDBPyConnection,
+    job_id: str,
+    revision: str,
+    last_bucket_end: datetime,
+    state: bytes,
+    memory_bytes: int,
+) -> None:
+    """Insert or replace the state row of ``job_id``."""
+    con.execute(
+        "INSERT OR REPLACE INTO job_state "
+        "(job_id, job_revision, last_bucket_end, state, memory_bytes, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [job_id, revision, last_bucket_end, state, memory_bytes, utcnow()],
+    )
+
+
+def delete_job_results(con: duckdb.DuckDBPyConnection, job_id: str) -> None:
+    """Forget a job: its results, model plot and state (for ``jobs reset``)."""
+    for table in ("records", "influencers", "buckets", "model_plot", "job_state"):
+        # Table names come from this fixed tuple.
+        con.execute(f"DELETE FROM {table} WHERE job_id = ?", [job_id])  # noqa: S608
+
+
+def scored_in_window(
+    con: duckdb.DuckDBPyConnection, job_id: str, start: datetime, end: datetime
+) -> tuple[list[tuple[str, float, float]], list[tuple[datetime, str, str, float, float]]]:
+    """Records ``(record_id, probability, confidence)`` and influencers ``(timestamp, field,
+    value, probability, confidence)`` of a job with ``start <= timestamp < end``."""
+    records = con.execute(
+        "SELECT record_id, probability, coalesce(score_confidence, 1.0) FROM records "
+        "WHERE job_id = ? AND timestamp >= ? AND timestamp < ?",
+        [job_id, start, end],
+    ).fetchall()
+    influencers = con.execute(
+        "SELECT timestamp, influencer_field_name, influencer_field_value, probability, "
+        "coalesce(score_confidence, 1.0) FROM influencers "
+        "WHERE job_id = ? AND timestamp >= ? AND timestamp < ?",
+        [job_id, start, end],
+    ).fetchall()
+    return records, influencers
+
+
+def update_scores(
+    con: duckdb.DuckDBPyConnection,
+    job_id: str,
+    record_scores: Sequence[tuple[str, float]],
+    influencer_scores: Sequence[tuple[datetime, str, str, float]],
+    start: datetime,
+    end: datetime,
+) -> None:
+    """Set renormalised ``record_score``/``influencer_score`` values, then refresh the
+    ``anomaly_score`` of the buckets in ``[start, end)`` as the max record score."""
+    if record_scores:
+        data = pa.table(
+            {
+                "record_id": [r for r, _ in record_scores],
+                "score": [s for _, s in record_scores],
+            }
+        )
+        con.register("_ts_scores", data)
+        try:
+            con.execute(
+                "UPDATE records SET record_score = s.score FROM _ts_scores s "
+                "WHERE records.record_id = s.record_id"
+            )
+        finally:
+            con.unregister("_ts_scores")
+    if influencer_scores:
+        data = pa.table(
+            {
+                "timestamp": [i[0] for i in influencer_scores],
+                "name": [i[1] for i in influencer_scores],
+                "value": [i[2] for i in influencer_scores],
+                "score": [i[3] for i in influencer_scores],
+            }
+        )
+        con.register("_ts_inf_scores", data)
+        try:
+            con.execute(
+                "UPDATE influencers SET influencer_score = s.score FROM _ts_inf_scores s "
+                "WHERE influencers.job_id = ? AND influencers.timestamp = s.timestamp "
+                "AND influencers.influencer_field_name = s.name "
+                "AND influencers.influencer_field_value = s.value",
+                [job_id],
+            )
+        finally:
+            con.unregister("_ts_inf_scores")
+    con.execute(
+        "UPDATE buckets SET anomaly_score = coalesce(m.score, 0) FROM ("
+        " SELECT b.timestamp AS ts, max(r.record_score) AS score FROM buckets b"
+        " LEFT JOIN records r ON r.job_id = b.job_id AND r.timestamp = b.timestamp"
+        " WHERE b.job_id = ? AND b.timestamp >= ? AND b.timestamp < ? GROUP BY b.timestamp"
+        ") m WHERE buckets.job_id = ? AND buckets.timestamp = m.ts",
+        [job_id, start, end, job_id],
+    )
+
+
+def query_records(
+    con: duckdb.DuckDBPyConnection,
+    job_id: str | None = None,
+    min_score: float = 0.0,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Anomaly records, highest ``record_score`` first, as dicts keyed by column name."""
+    sql = "SELECT * FROM records WHERE record_score >= ?"
+    params: list[Any] = [min_score]
+    if job_id is not None:
+        sql += " AND job_id = ?"
+        params.append(job_id)
+    if since is not None:
+        sql += " AND timestamp >= ?"
+        params.append(since)
+    if until is not None:
+        sql += " AND timestamp < ?"
+        params.append(until)
+    sql += " ORDER BY record_score DESC, timestamp DESC, record_id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    cursor = con.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -1,0 +1,139 @@
+"""Per-bucket feature rows from DuckDB: one contract for every function."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+import pytest
+
+from trailspike.features.bucket_duckdb import bucket_event_counts, bucket_slice, compute_features
+from trailspike.features.contract import FEATURE_SCHEMA, DetectorFeature, FeatureRequest
+from trailspike.features.query import parse_query
+
+T0 = datetime(2026, 3, 2, 10, 0)
+
+
+def add(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
+    for n, row in enumerate(rows):
+        con.execute(
+            "INSERT INTO events (event_id, ts, event_action, error_message, user_name, "
+            "source_ip, source_as_number, doc, ingested_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, '{}', now())",
+            [
+                f"e{n}",
+                row["ts"],
+                row.get("action"),
+                row.get("msg"),
+                row.get("user"),
+                row.get("ip"),
+                row.get("asn"),
+            ],
+        )
+
+
+@pytest.fixture
+def events(store: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    m = timedelta(minutes=1)
+    add(
+        store,
+        [
+            {
+                "ts": T0 + 1 * m,
+                "action": "A",
+                "msg": "m1",
+                "user": "u1",
+                "ip": "1.1.1.1",
+                "asn": 10,
+            },
+            {
+                "ts": T0 + 2 * m,
+                "action": "A",
+                "msg": "m2",
+                "user": "u1",
+                "ip": "1.1.1.1",
+                "asn": 20,
+            },
+            {
+                "ts": T0 + 3 * m,
+                "action": "B",
+                "msg": "m2",
+                "user": "u2",
+                "ip": "2.2.2.2",
+                "asn": 30,
+            },
+            {
+                "ts": T0 + 4 * m,
+                "action": "B",
+                "msg": None,
+                "user": None,
+                "ip": "2.2.2.2",
+                "asn": None,
+            },
+            {
+                "ts": T0 + 16 * m,
+                "action": "A",
+                "msg": "m1",
+                "user": "u1",
+                "ip": "1.1.1.1",
+                "asn": 5,
+            },
+        ],
+    )
+    return store
+
+
+def rows(con, function, field=None, by=None, partition=None, use_null=False, where=None):
+    det = DetectorFeature(0, function, field, by, None, partition, use_null)
+    req = FeatureRequest("j", 900, (det,), parse_query(where) if where else None)
+    table = compute_features(con, req, T0, T0 + timedelta(hours=1))
+    assert table.schema == FEATURE_SCHEMA
+    return [
+        (r["bucket_start"].minute, r["partition"], r["by"], r["value"]) for r in table.to_pylist()
+    ]
+
+
+def test_count_and_distinct(events) -> None:
+    assert rows(events, "count") == [(0, "", "", 4.0), (15, "", "", 1.0)]
+    assert rows(events, "high_distinct_count", "aws.cloudtrail.error_message") == [
+        (0, "", "", 2.0),
+        (15, "", "", 1.0),
+    ]
+
+
+def test_partition_and_by_split_and_skip_missing(events) -> None:
+    assert rows(events, "rare", by="event.action", partition="user.name") == [
+        (0, "u1", "A", 2.0),
+        (0, "u2", "B", 1.0),
+        (15, "u1", "A", 1.0),
+    ]
+    assert rows(events, "count", partition="user.name", use_null=True)[0] == (0, "", "", 1.0)
+
+
+def test_metric_functions(events) -> None:
+    assert rows(events, "mean", "source.as.number") == [(0, "", "", 20.0), (15, "", "", 5.0)]
+    assert rows(events, "sum", "source.as.number")[0][3] == 60.0
+    assert rows(events, "min", "source.as.number")[0][3] == 10.0
+    assert rows(events, "max", "source.as.number")[0][3] == 30.0
+
+
+def test_datafeed_query_filters(events) -> None:
+    assert rows(events, "count", where={"term": {"user.name": "u2"}}) == [(0, "", "", 1.0)]
+
+
+def test_event_counts_and_slice(events) -> None:
+    req = FeatureRequest(
+        "j", 900, (DetectorFeature(0, "count"),), parse_query({"exists": {"field": "user.name"}})
+    )
+    assert bucket_event_counts(events, req, T0, T0 + timedelta(hours=1)) == {
+        T0: 3,
+        T0 + timedelta(minutes=15): 1,
+    }
+    det = DetectorFeature(0, "distinct_count", "aws.cloudtrail.error_message")
+    table = bucket_slice(
+        events, FeatureRequest("j", 900, (det,)), det, T0, ("", "", ""), ("user.name", "source.ip")
+    )
+    got = sorted(
+        zip(table["x"].to_pylist(), table["i0"].to_pylist(), table["i1"].to_pylist(), strict=True)
+    )
+    assert got == [("m1", "u1", "1.1.1.1"), ("m2", "u1", "1.1.1.1"), ("m2", "u2", "2.2.2.2")]

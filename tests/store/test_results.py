@@ -1,0 +1,133 @@
+"""Results storage: idempotent writes, deterministic ids, renormalised scores, state rows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+
+from trailspike.store.results import (
+    delete_job_results,
+    load_job_state,
+    query_records,
+    record_id,
+    save_job_state,
+    scored_in_window,
+    update_scores,
+    write_buckets,
+    write_influencers,
+    write_records,
+)
+
+T0 = datetime(2026, 1, 1, 10)
+
+
+def record(ts: datetime, score: float, by: str = "x") -> dict:
+    return {
+        "record_id": record_id("j", ts, 900, 0, by=by),
+        "job_id": "j",
+        "timestamp": ts,
+        "bucket_span": 900,
+        "detector_index": 0,
+        "function": "rare",
+        "function_description": "rare",
+        "by_field_name": "event.action",
+        "by_field_value": by,
+        "probability": 1e-4,
+        "record_score": score,
+        "initial_record_score": score,
+        "score_confidence": 1.0,
+    }
+
+
+def test_record_id_is_deterministic_and_distinguishes_series() -> None:
+    assert record_id("j", T0, 900, 0, "p", "b") == record_id("j", T0, 900, 0, "p", "b")
+    assert record_id("j", T0, 900, 0, "p", "b") != record_id("j", T0, 900, 0, "pb", "")
+
+
+def test_writes_are_idempotent(store: duckdb.DuckDBPyConnection) -> None:
+    bucket = {
+        "job_id": "j",
+        "timestamp": T0,
+        "bucket_span": 900,
+        "anomaly_score": 80.0,
+        "initial_anomaly_score": 80.0,
+        "event_count": 4,
+    }
+    for _ in range(2):
+        write_buckets(store, [bucket])
+        write_records(store, [record(T0, 80.0)])
+        write_influencers(
+            store,
+            [
+                {
+                    "job_id": "j",
+                    "timestamp": T0,
+                    "bucket_span": 900,
+                    "influencer_field_name": "user.name",
+                    "influencer_field_value": "u",
+                    "influencer_score": 80.0,
+                    "initial_influencer_score": 80.0,
+                    "probability": 1e-4,
+                }
+            ],
+        )
+    counts = [
+        store.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("buckets", "records", "influencers")
+    ]
+    assert counts == [1, 1, 1]
+
+
+def test_update_scores_keeps_initial_and_refreshes_buckets(store) -> None:
+    write_buckets(
+        store,
+        [
+            {
+                "job_id": "j",
+                "timestamp": T0,
+                "bucket_span": 900,
+                "anomaly_score": 90.0,
+                "initial_anomaly_score": 90.0,
+                "event_count": 1,
+            }
+        ],
+    )
+    write_records(store, [record(T0, 90.0, "a"), record(T0, 40.0, "b")])
+    recs, _ = scored_in_window(store, "j", T0, T0 + timedelta(hours=1))
+    assert len(recs) == 2
+    update_scores(
+        store, "j", [(record_id("j", T0, 900, 0, by="a"), 30.0)], [], T0, T0 + timedelta(hours=1)
+    )
+    got = {
+        r["by_field_value"]: (r["record_score"], r["initial_record_score"])
+        for r in query_records(store, "j")
+    }
+    assert got == {"a": (30.0, 90.0), "b": (40.0, 40.0)}
+    assert store.execute("SELECT anomaly_score, initial_anomaly_score FROM buckets").fetchone() == (
+        40.0,
+        90.0,
+    )
+
+
+def test_query_records_filters(store) -> None:
+    write_records(store, [record(T0, 90.0, "a"), record(T0 + timedelta(hours=2), 20.0, "b")])
+    assert [r["by_field_value"] for r in query_records(store, min_score=50)] == ["a"]
+    assert [r["by_field_value"] for r in query_records(store, since=T0 + timedelta(hours=1))] == [
+        "b"
+    ]
+    assert query_records(store, job_id="other") == []
+
+
+def test_job_state_round_trip_and_delete(store) -> None:
+    assert load_job_state(store, "j") is None
+    save_job_state(store, "j", "rev", T0, b"blob", 123)
+    state = load_job_state(store, "j")
+    assert state is not None and (state.state, state.last_bucket_end, state.memory_bytes) == (
+        b"blob",
+        T0,
+        123,
+    )
+    write_records(store, [record(T0, 90.0)])
+    delete_job_results(store, "j")
+    assert load_job_state(store, "j") is None and query_records(store) == []

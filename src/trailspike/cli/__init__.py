@@ -16,7 +16,13 @@ from trailspike import __version__
 from trailspike.core.errors import TrailspikeError
 
 # command name -> "module:attribute" of its click command or group.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "demo": "trailspike.cli.demo:demo",
+    "ingest": "trailspike.cli.ingest:ingest",
+    "normalize": "trailspike.cli.ingest:normalize",
+    "quarantine": "trailspike.cli.ingest:quarantine",
+    "serve": "trailspike.cli.serve:serve",
+}
 
 
 class LazyGroup(click.Group):

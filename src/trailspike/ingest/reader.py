@@ -1,0 +1,217 @@
+"""Read one CloudTrail file (gzip or plain) into records, keeping everything before any damage.
+
+:func:`read_file` yields :class:`Entry` items: records in every shape :mod:`.shapes` knows, and
+bad entries with their line, record index, reason and a snippet. A file is read as JSON lines when
+its first line is a complete JSON value (this covers single-line S3 delivery objects), otherwise
+as one JSON document (pretty-printed files). A truncated or corrupt gzip stream keeps what was
+decompressed before the break and reports it in :attr:`FileReader.damage`.
+
+Implementation decisions: decompression is done with ``zlib.decompressobj`` on 1 MiB chunks
+(``isal`` when installed, about twice as fast) instead of ``gzip.GzipFile``, so the data before a
+break is still delivered and the break becomes a report instead of an exception. A JSON document
+that does not parse is salvaged element by element when it is an S3 delivery object: each record
+of ``Records`` is decoded on its own, a bad one is set aside, and decoding resumes at the next
+record that starts with ``{"eventVersion"`` (how CloudTrail writes them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import orjson
+
+from trailspike.ingest.shapes import Kind, expand
+
+try:  # optional accelerator
+    from isal import isal_zlib as _zlib
+except ImportError:  # pragma: no cover - depends on the environment
+    _zlib = zlib
+
+CHUNK = 1 << 20
+SNIPPET = 240
+_NEXT_RECORD = re.compile(r"\{\s*\"eventVersion\"")
+
+
+@dataclass(slots=True)
+class Entry:
+    """One thing found in a file: a record, an ECS document, a bad record or a skip note."""
+
+    kind: Kind
+    payload: Any  # record dict, ECS dict, or the reason (str)
+    line: int | None
+    index: int
+    snippet: str = ""
+
+
+def snippet_of(data: bytes | str) -> str:
+    """The start of a bad record, printable, for the quarantine table.
+
+    >>> snippet_of(b'{"eventTime": 1}')
+    '{"eventTime": 1}'
+    """
+    text = data if isinstance(data, str) else data[: SNIPPET * 4].decode("utf-8", "replace")
+    return text[:SNIPPET]
+
+
+class FileReader:
+    """Decompress and split one file; collects a damage report if the stream breaks."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.damage: str | None = None
+        self.digest = False
+        self._index = 0
+
+    def _raw_chunks(self) -> Iterator[bytes]:
+        while True:
+            chunk = self.stream.read(CHUNK)
+            if not chunk:
+                return
+            yield chunk
+
+    def chunks(self) -> Iterator[bytes]:
+        """Decompressed data in chunks; stops at the first break, noting it in ``damage``."""
+        raw = self._raw_chunks()
+        first = next(raw, b"")
+        if first[:2] != b"\x1f\x8b":
+            if first:
+                yield first
+            yield from raw
+            return
+        decomp = _zlib.decompressobj(31)
+        pending = first
+        while True:
+            try:
+                out = decomp.decompress(pending)
+            except (zlib.error, _zlib.error) as exc:
+                self.damage = f"corrupt gzip data after the part read ({exc})"
+                return
+            if out:
+                yield out
+            if decomp.eof:
+                pending = decomp.unused_data
+                if pending[:2] == b"\x1f\x8b":  # concatenated gzip members
+                    decomp = _zlib.decompressobj(31)
+                    continue
+                if pending.strip():
+                    self.damage = "data after the end of the gzip stream was ignored"
+                return
+            pending = next(raw, b"")
+            if not pending:
+                self.damage = "gzip stream ends early: the file is truncated"
+                return
+
+    def _lines(self) -> Iterator[tuple[int, bytes, bool]]:
+        """(line number, line, complete) for every line; complete is false for a cut-off tail."""
+        tail = b""
+        number = 0
+        for chunk in self.chunks():
+            parts = (tail + chunk).split(b"\n")
+            tail = parts.pop()
+            for part in parts:
+                number += 1
+                yield number, part, True
+        if tail:
+            yield number + 1, tail, self.damage is None
+
+    def _entries_from_value(self, value: Any, line: int | None, raw: bytes) -> Iterator[Entry]:
+        for kind, payload in expand(value):
+            if kind == "skip":
+                self.digest = True
+                continue
+            self._index += 1
+            snippet = snippet_of(raw) if kind == "bad" else ""
+            yield Entry(kind, payload, line, self._index, snippet)
+
+    def _bad(self, reason: str, line: int | None, raw: bytes | str) -> Entry:
+        self._index += 1
+        return Entry("bad", reason, line, self._index, snippet_of(raw))
+
+    def entries(self) -> Iterator[Entry]:
+        """Every record and bad record of the file, in order."""
+        lines = self._lines()
+        for number, line, complete in lines:
+            stripped = line.strip()
+            if not stripped:
+                continue
+            try:
+                value = orjson.loads(stripped)
+            except orjson.JSONDecodeError as exc:
+                if stripped[:1] in (b"{", b"[") and complete:
+                    yield from self._document(line, lines)
+                    return
+                yield self._bad(_json_reason(exc, complete), number, stripped)
+                break
+            yield from self._entries_from_value(value, number, stripped)
+            break
+        else:
+            return
+        for number, line, complete in lines:
+            stripped = line.strip()
+            if not stripped:
+                continue
+            try:
+                value = orjson.loads(stripped)
+            except orjson.JSONDecodeError as exc:
+                yield self._bad(_json_reason(exc, complete), number, stripped)
+                continue
+            yield from self._entries_from_value(value, number, stripped)
+
+    def _document(self, first: bytes, rest: Iterator[tuple[int, bytes, bool]]) -> Iterator[Entry]:
+        data = b"\n".join([first, *(line for _, line, _ in rest)])
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            if b'"Records"' in data[:4096]:
+                yield from self._salvage(data.decode("utf-8", "replace"))
+            else:
+                yield self._bad(_json_reason(exc, self.damage is None), 1, data)
+            return
+        yield from self._entries_from_value(value, None, data)
+
+    def _salvage(self, text: str) -> Iterator[Entry]:
+        """Decode ``Records`` element by element after the whole document failed to parse."""
+        start = text.find("[", text.find('"Records"'))
+        decoder = json.JSONDecoder()
+        pos = start + 1
+        while 0 < pos < len(text):
+            while pos < len(text) and text[pos] in " \t\r\n,":
+                pos += 1
+            if pos >= len(text) or text[pos] == "]":
+                return
+            try:
+                record, end = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                line = text.count("\n", 0, exc.pos) + 1
+                cut = self.damage is not None and _NEXT_RECORD.search(text, pos + 1) is None
+                reason = "record cut off by the truncated file" if cut else f"bad JSON: {exc.msg}"
+                yield self._bad(reason, line, text[pos : pos + SNIPPET])
+                found = _NEXT_RECORD.search(text, pos + 1)
+                if found is None:
+                    return
+                pos = found.start()
+                continue
+            line = text.count("\n", 0, pos) + 1
+            if isinstance(record, dict):
+                self._index += 1
+                yield Entry("record", record, line, self._index)
+            else:
+                yield self._bad("Records element is not a JSON object", line, text[pos:end])
+            pos = end
+
+
+def _json_reason(exc: orjson.JSONDecodeError, complete: bool) -> str:
+    if not complete:
+        return "record cut off by the truncated file"
+    return f"bad JSON: {exc}"
+
+
+def read_file(stream: IO[bytes]) -> tuple[FileReader, Iterator[Entry]]:
+    """Start reading ``stream``; returns the reader (for ``damage``) and its entries."""
+    reader = FileReader(stream)
+    return reader, reader.entries()

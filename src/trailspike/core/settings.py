@@ -37,6 +37,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("renormalization_window", "30d", "How far back record scores are renormalised."),
     Setting("sources", "", "Comma-separated paths or s3:// prefixes the service ingests from."),
     Setting("service_interval", "5m", "How often `trailspike run` polls sources and runs rules."),
+    Setting("rules_max_catchup", 96, "Most missed executions per rule the service catches up."),
+    Setting("webhook_retries", 3, "Attempts per webhook POST before the alert waits a cycle."),
+    Setting("elasticsearch_api_key", "", "API key for the elasticsearch/opensearch output."),
     Setting(
         "outputs",
         "stdout",

@@ -1,0 +1,207 @@
+"""Rule exceptions and shared value lists: decide whether an anomaly is excepted from alerting.
+
+An exception item is a list of entries that must all hold; an anomaly matching any item of the
+rule's lists raises no alert. Entries test the anomaly's fields: record fields (``record_score``,
+``by_field_value``, ``partition_field_value``, ``job_id`` …), the by/over/partition field under its
+ECS name (``event.action``) and each influencer under its ECS name with all its values
+(``aws.cloudtrail.user_identity.arn``). Entry types follow Kibana: ``match`` (is), ``match_any``
+(is one of), ``exists``, ``wildcard`` (matches, ``*`` and ``?``), ``list`` (is in value list);
+``operator = "excluded"`` negates an entry (is not, is not one of, does not exist, …).
+
+Implementation decisions: on a field with several values (influencers) a positive entry holds when
+*any* value satisfies it, as an Elasticsearch ``must_not`` query would; a negated entry holds when
+*none* does. Items live in the rule file (``[[rule.exceptions]]``) or in the store
+(``exception_items``: list id = the rule id for its own list, or a shared list named in
+``exceptions_list``); value lists live in ``value_lists``/``value_list_items``. Everything is
+read with bound parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from trailspike.core.errors import ConfigError
+from trailspike.core.timeutil import utcnow
+from trailspike.rules.schema import ExceptionEntry, ExceptionItem, MachineLearningRuleData
+
+AnomalyFields = Mapping[str, Sequence[Any]]
+
+
+def wildcard_regex(pattern: str) -> re.Pattern[str]:
+    """Compile an Elasticsearch-style wildcard (``*`` any run, ``?`` one character).
+
+    >>> bool(wildcard_regex("arn:aws:iam::*:role/ci-*").fullmatch("arn:aws:iam::1:role/ci-x"))
+    True
+    """
+    parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass
+class ValueLists:
+    """Value lists read from the store once per evaluation pass."""
+
+    con: duckdb.DuckDBPyConnection | None = None
+    cache: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def values(self, list_id: str) -> frozenset[str]:
+        if list_id not in self.cache:
+            if self.con is None:
+                raise ConfigError(f"value list {list_id!r} needs a store")
+            known = self.con.execute(
+                "SELECT count(*) FROM value_lists WHERE list_id = ?", [list_id]
+            ).fetchone()
+            if not known or known[0] == 0:
+                raise ConfigError(f"exception refers to unknown value list {list_id!r}")
+            rows = self.con.execute(
+                "SELECT value FROM value_list_items WHERE list_id = ?", [list_id]
+            ).fetchall()
+            self.cache[list_id] = frozenset(str(r[0]) for r in rows)
+        return self.cache[list_id]
+
+
+def _entry_positive(entry: ExceptionEntry, values: Sequence[str], lists: ValueLists) -> bool:
+    if entry.type == "exists":
+        return len(values) > 0
+    if entry.type == "match":
+        return any(v == entry.value for v in values)
+    if entry.type == "match_any":
+        wanted = set(entry.value or [])
+        return any(v in wanted for v in values)
+    if entry.type == "wildcard":
+        regex = wildcard_regex(str(entry.value))
+        return any(regex.fullmatch(v) for v in values)
+    assert entry.value_list is not None
+    allowed = lists.values(entry.value_list.id)
+    return any(v in allowed for v in values)
+
+
+def entry_matches(entry: ExceptionEntry, fields: AnomalyFields, lists: ValueLists) -> bool:
+    """Whether one entry holds for the anomaly's ``fields`` (field name → list of values)."""
+    values = [_text(v) for v in fields.get(entry.field, ()) if v is not None and v != ""]
+    positive = _entry_positive(entry, values, lists)
+    return positive if entry.operator == "included" else not positive
+
+
+def item_matches(item: ExceptionItem, fields: AnomalyFields, lists: ValueLists) -> bool:
+    """Whether every entry of ``item`` holds."""
+    return all(entry_matches(e, fields, lists) for e in item.entries)
+
+
+def first_matching_item(
+    items: Iterable[ExceptionItem], fields: AnomalyFields, lists: ValueLists
+) -> ExceptionItem | None:
+    """The first item that excepts the anomaly, or ``None`` when it should alert."""
+    for item in items:
+        if item_matches(item, fields, lists):
+            return item
+    return None
+
+
+# --- stored exception items -----------------------------------------------------------------
+
+
+def add_exception_item(con: duckdb.DuckDBPyConnection, list_id: str, item: ExceptionItem) -> str:
+    """Store ``item`` in list ``list_id`` (a rule id, or a shared list); return its id."""
+    item_id = str(uuid.uuid4())
+    entries = [e.model_dump(by_alias=True, exclude_none=True) for e in item.entries]
+    con.execute(
+        "INSERT INTO exception_items VALUES (?, ?, ?, ?, ?, ?)",
+        [item_id, list_id, item.name, json.dumps(entries), item.comment, utcnow()],
+    )
+    return item_id
+
+
+def delete_exception_item(con: duckdb.DuckDBPyConnection, item_id: str) -> bool:
+    """Remove a stored item; ``False`` when there was none with that id."""
+    found = con.execute(
+        "SELECT count(*) FROM exception_items WHERE item_id = ?", [item_id]
+    ).fetchone()
+    con.execute("DELETE FROM exception_items WHERE item_id = ?", [item_id])
+    return bool(found and found[0])
+
+
+def stored_items(
+    con: duckdb.DuckDBPyConnection, list_ids: Sequence[str] | None = None
+) -> list[tuple[str, str, ExceptionItem]]:
+    """``(item_id, list_id, item)`` for stored items, optionally only in ``list_ids``."""
+    rows = con.execute(
+        "SELECT item_id, list_id, name, entries, comment FROM exception_items ORDER BY created_at"
+    ).fetchall()
+    out = []
+    for item_id, list_id, name, entries, comment in rows:
+        if list_ids is not None and list_id not in list_ids:
+            continue
+        item = ExceptionItem.model_validate(
+            {"name": name, "entries": json.loads(entries), "comment": comment}
+        )
+        out.append((str(item_id), str(list_id), item))
+    return out
+
+
+def rule_exception_items(
+    con: duckdb.DuckDBPyConnection, rule: MachineLearningRuleData
+) -> list[ExceptionItem]:
+    """Every item that applies to ``rule``: its inline items, its own list, its shared lists."""
+    list_ids = [rule.rule_id, *(ref.list_id for ref in rule.exceptions_list)]
+    return [*rule.exceptions, *(item for _, _, item in stored_items(con, list_ids))]
+
+
+# --- value lists ----------------------------------------------------------------------------
+
+
+def create_value_list(con: duckdb.DuckDBPyConnection, list_id: str, description: str = "") -> None:
+    """Create an empty value list (no-op when it exists)."""
+    con.execute(
+        "INSERT INTO value_lists VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        [list_id, description, utcnow()],
+    )
+
+
+def add_list_values(con: duckdb.DuckDBPyConnection, list_id: str, values: Iterable[str]) -> int:
+    """Add values to a list (created if needed); return how many were new."""
+    create_value_list(con, list_id)
+    clean = sorted({v.strip() for v in values if v.strip()})
+    before = len(list_values(con, list_id))
+    if clean:
+        con.executemany(
+            "INSERT INTO value_list_items VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [[list_id, v] for v in clean],
+        )
+    return len(list_values(con, list_id)) - before
+
+
+def remove_list_values(con: duckdb.DuckDBPyConnection, list_id: str, values: Iterable[str]) -> None:
+    for value in values:
+        con.execute(
+            "DELETE FROM value_list_items WHERE list_id = ? AND value = ?", [list_id, value]
+        )
+
+
+def list_values(con: duckdb.DuckDBPyConnection, list_id: str) -> list[str]:
+    rows = con.execute(
+        "SELECT value FROM value_list_items WHERE list_id = ? ORDER BY value", [list_id]
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def value_list_ids(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+    """``(list_id, description, size)`` of every value list."""
+    rows = con.execute(
+        "SELECT l.list_id, coalesce(l.description, ''), count(i.value) FROM value_lists l "
+        "LEFT JOIN value_list_items i USING (list_id) GROUP BY 1, 2 ORDER BY 1"
+    ).fetchall()
+    return [(str(a), str(b), int(c)) for a, b, c in rows]

@@ -1,0 +1,248 @@
+"""Plotly figure specifications (plain dicts) for the pages' charts.
+
+The server builds each figure as data + layout and the page ships it in a
+``<script type="application/json">`` block; ``static/app.js`` hands it to plotly.js, which is
+served from the installed ``plotly`` package. Nothing is drawn by hand and no data sits in an
+inline script.
+
+Implementation decisions: severities follow Elastic's anomaly bands (critical ≥ 75, major ≥ 50,
+minor ≥ 25, warning ≥ 3, low below) with Kibana's colours, one marker trace per band so the
+legend doubles as a key. Markers sit on the actual-value line (as in Kibana's single metric
+viewer) and carry the record id in ``customdata`` so a click can open the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+Figure = dict[str, Any]
+SEVERITY_BANDS: tuple[tuple[str, float, str], ...] = (
+    ("critical", 75.0, "#fe5050"),
+    ("major", 50.0, "#fba740"),
+    ("minor", 25.0, "#fdec25"),
+    ("warning", 3.0, "#8bc8fb"),
+    ("low", 0.0, "#d2e9f7"),
+)
+ALERT_SEVERITY_COLOURS = {
+    "critical": "#bd271e",
+    "high": "#e7664c",
+    "medium": "#d6bf57",
+    "low": "#54b399",
+}
+_BAND_FILL = "rgba(96, 146, 192, 0.22)"
+_FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 11}
+
+
+def severity_of(score: float | None) -> str:
+    """Elastic's anomaly severity band of a 0-100 score.
+
+    >>> [severity_of(s) for s in (90, 75, 50, 49.9, 25, 3, 2.9)]
+    ['critical', 'critical', 'major', 'minor', 'minor', 'warning', 'low']
+    """
+    value = score or 0.0
+    for name, floor, _colour in SEVERITY_BANDS:
+        if value >= floor:
+            return name
+    return "low"
+
+
+def iso(value: datetime | None) -> str | None:
+    """A naive UTC time as ISO text plotly reads (no zone suffix: the axis is labelled UTC).
+
+    >>> iso(datetime(2026, 1, 2, 3, 4, 5))
+    '2026-01-02T03:04:05'
+    """
+    return value.isoformat() if value is not None else None
+
+
+def _base_layout(height: int) -> dict[str, Any]:
+    return {
+        "height": height,
+        "margin": {"l": 48, "r": 12, "t": 8, "b": 28},
+        "font": _FONT,
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "hovermode": "closest",
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        "xaxis": {"type": "date", "gridcolor": "#eef0f3", "title": {"text": ""}},
+        "yaxis": {"gridcolor": "#eef0f3", "zeroline": False, "rangemode": "tozero"},
+    }
+
+
+def _record_hover(rec: dict[str, Any]) -> str:
+    influencers = "; ".join(
+        f"{i['field']}={', '.join(i['values'][:3])}" for i in rec.get("influencers", [])
+    )
+    return (
+        f"score {rec['record_score']:.0f} · actual {_num(rec.get('actual'))} · typical "
+        f"{_num(rec.get('typical'))}<br>p={rec['probability']:.2e}<br>{influencers[:160]}"
+    )
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+
+
+def series_figure(
+    model_rows: list[dict[str, Any]],
+    bucket_rows: list[dict[str, Any]],
+    records: Iterable[dict[str, Any]],
+    selected_record: str | None = None,
+    value_label: str = "actual",
+) -> Figure:
+    """The anomaly chart: model bounds band, actual values and severity-coloured anomalies.
+
+    Without model plot rows (e.g. a ``rare`` job) the line shows events per bucket instead.
+    """
+    data: list[dict[str, Any]] = []
+    if model_rows:
+        xs = [iso(r["timestamp"]) for r in model_rows]
+        data.append(_line(xs, [r["lower"] for r in model_rows], "model lower", "#9bb5cf", 0))
+        band = _line(xs, [r["upper"] for r in model_rows], "model bounds", "#9bb5cf", 0)
+        band.update({"fill": "tonexty", "fillcolor": _BAND_FILL, "showlegend": True})
+        data.append(band)
+        data.append(_line(xs, [r["median"] for r in model_rows], "typical", "#8a9bb0", 1, "dot"))
+        actual_points = {r["timestamp"]: r["actual"] for r in model_rows}
+        data.append(_line(xs, [r["actual"] for r in model_rows], value_label, "#2f3b4c", 1.6))
+    else:
+        xs = [iso(r["timestamp"]) for r in bucket_rows]
+        counts = [r["event_count"] for r in bucket_rows]
+        actual_points = {r["timestamp"]: r["event_count"] for r in bucket_rows}
+        data.append(_line(xs, counts, "events per bucket", "#2f3b4c", 1.6))
+    data.extend(_marker_traces(list(records), actual_points, selected_record))
+    layout = _base_layout(300)
+    layout["xaxis"]["rangeslider"] = {"visible": True, "thickness": 0.08}
+    layout["yaxis"]["title"] = {"text": value_label}
+    return {"data": data, "layout": layout, "kind": "series"}
+
+
+def _line(
+    xs: list[str | None], ys: list[Any], name: str, colour: str, width: float, dash: str = "solid"
+) -> dict[str, Any]:
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "name": name,
+        "x": xs,
+        "y": ys,
+        "line": {"color": colour, "width": width, "dash": dash, "shape": "linear"},
+        "showlegend": width > 0,
+        "hoverinfo": "x+y+name" if width > 0 else "skip",
+    }
+
+
+def _marker_traces(
+    records: list[dict[str, Any]], actual_points: dict[Any, Any], selected: str | None
+) -> list[dict[str, Any]]:
+    traces = []
+    for name, floor, colour in SEVERITY_BANDS:
+        mine = [r for r in records if severity_of(r["record_score"]) == name]
+        if not mine or floor == 0.0:
+            continue
+        mine.sort(key=lambda r: r["timestamp"])
+        ys = [actual_points.get(r["timestamp"], r.get("actual")) or r.get("actual") for r in mine]
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": f"{name} (≥{floor:.0f})",
+                "x": [iso(r["timestamp"]) for r in mine],
+                "y": ys,
+                "customdata": [r["record_id"] for r in mine],
+                "text": [_record_hover(r) for r in mine],
+                "hovertemplate": "%{x}<br>%{text}<extra>" + name + "</extra>",
+                "marker": {
+                    "color": colour,
+                    "size": [15 if r["record_id"] == selected else 10 for r in mine],
+                    "line": {
+                        "color": [
+                            "#000000" if r["record_id"] == selected else "#5a6270" for r in mine
+                        ],
+                        "width": [2.5 if r["record_id"] == selected else 1 for r in mine],
+                    },
+                    "symbol": "circle",
+                },
+                "meta": {"severity": name},
+            }
+        )
+    return traces
+
+
+def swimlane_figure(
+    bucket_rows: list[dict[str, Any]], influencer_rows: list[dict[str, Any]]
+) -> Figure:
+    """Influencer swimlane: one row per top influencer value plus the overall bucket score."""
+    labels: list[str] = []
+    cells: dict[tuple[str, str | None], float] = {}
+    for row in influencer_rows:
+        label = f"{row['field']}: {row['value']}"
+        if label not in labels:
+            labels.append(label)
+        cells[(label, iso(row["timestamp"]))] = row["score"]
+    stamps = {iso(r["timestamp"]) for r in bucket_rows} | {k[1] for k in cells}
+    xs = sorted(x for x in stamps if x is not None)
+    overall = {iso(r["timestamp"]): r["anomaly_score"] for r in bucket_rows}
+    rows = ["overall", *labels]
+    z = [[overall.get(x) if y == "overall" else cells.get((y, x)) for x in xs] for y in rows]
+    shown = [y if len(y) <= 48 else y[:45] + "…" for y in rows]
+    heat = {
+        "type": "heatmap",
+        "x": xs,
+        "y": shown,
+        "z": z,
+        "zmin": 0,
+        "zmax": 100,
+        "xgap": 1,
+        "ygap": 2,
+        "colorscale": [
+            [0.0, "#f1f6fb"],
+            [0.03, "#8bc8fb"],
+            [0.25, "#fdec25"],
+            [0.5, "#fba740"],
+            [0.75, "#fe5050"],
+            [1.0, "#c00000"],
+        ],
+        "colorbar": {"title": {"text": "score"}, "thickness": 10, "len": 1.0},
+        "hovertemplate": "%{y}<br>%{x}<br>score %{z:.0f}<extra></extra>",
+        "customdata": rows,
+    }
+    layout = _base_layout(60 + 22 * len(rows))
+    layout["margin"]["l"] = 260
+    layout["yaxis"] = {"autorange": "reversed", "automargin": False, "tickfont": {"size": 10}}
+    return {"data": [heat], "layout": layout, "kind": "swimlane"}
+
+
+def alerts_by_day_figure(rows: list[dict[str, Any]]) -> Figure:
+    """Stacked bars of alerts per day, one colour per alert severity."""
+    data = []
+    for severity, colour in ALERT_SEVERITY_COLOURS.items():
+        mine = [r for r in rows if r["severity"] == severity]
+        if mine:
+            data.append(
+                {
+                    "type": "bar",
+                    "name": severity,
+                    "x": [iso(r["day"]) for r in mine],
+                    "y": [r["n"] for r in mine],
+                    "marker": {"color": colour},
+                }
+            )
+    others = sorted({r["severity"] for r in rows} - set(ALERT_SEVERITY_COLOURS))
+    for severity in others:
+        mine = [r for r in rows if r["severity"] == severity]
+        data.append(
+            {
+                "type": "bar",
+                "name": severity,
+                "x": [iso(r["day"]) for r in mine],
+                "y": [r["n"] for r in mine],
+            }
+        )
+    layout = _base_layout(200)
+    layout["barmode"] = "stack"
+    layout["yaxis"]["title"] = {"text": "alerts / day"}
+    return {"data": data, "layout": layout, "kind": "bars"}

@@ -1,0 +1,89 @@
+// trailspike UI behaviour: draw the charts described by JSON blocks, open anomaly records.
+// Chart data never sits in inline scripts: each chart div names a
+// <script type="application/json"> block, parsed here with JSON.parse (no eval).
+(function () {
+  "use strict";
+
+  var CONFIG = {
+    displaylogo: false,
+    responsive: true,
+    modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d", "toggleSpikelines"],
+  };
+
+  function readFigure(div) {
+    var block = document.getElementById(div.getAttribute("data-chart"));
+    return block ? JSON.parse(block.textContent) : null;
+  }
+
+  function showRecord(div, recordId) {
+    var template = div.getAttribute("data-record-url");
+    var panel = document.getElementById("record-panel");
+    if (!template || !panel || !recordId) return;
+    var url = template.replace("__ID__", encodeURIComponent(recordId));
+    fetch(url, { headers: { "X-Fragment": "1" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        // The fragment is rendered by the server with autoescape: log text arrives escaped.
+        panel.innerHTML = html;
+        panel.classList.add("flash");
+        setTimeout(function () { panel.classList.remove("flash"); }, 900);
+        panel.scrollIntoView({ behavior: "smooth", block: "start" });
+        var params = new URLSearchParams(window.location.search);
+        params.set("record", recordId);
+        window.history.replaceState(null, "", "?" + params.toString());
+        markSelectedRow(recordId);
+      })
+      .catch(function (err) {
+        panel.textContent = "Could not load the record: " + err.message;
+      });
+  }
+
+  function markSelectedRow(recordId) {
+    document.querySelectorAll("#anomaly-table tr.selected").forEach(function (tr) {
+      tr.classList.remove("selected");
+    });
+    document.querySelectorAll("#anomaly-table a.js-record").forEach(function (a) {
+      if (a.getAttribute("data-record-id") === recordId) a.closest("tr").classList.add("selected");
+    });
+  }
+
+  function drawChart(div) {
+    var figure = readFigure(div);
+    if (!figure || typeof Plotly === "undefined") return;
+    Plotly.newPlot(div, figure.data, figure.layout, CONFIG).then(function () {
+      div.setAttribute("data-rendered", "1");
+    });
+    if (div.hasAttribute("data-record-url")) {
+      div.on("plotly_click", function (event) {
+        var point = event && event.points && event.points[0];
+        if (point && point.customdata) showRecord(div, String(point.customdata));
+      });
+    }
+  }
+
+  function wireRecordLinks() {
+    var chartDiv = document.querySelector("[data-record-url]");
+    document.querySelectorAll("a.js-record").forEach(function (a) {
+      a.addEventListener("click", function (event) {
+        if (!chartDiv || event.ctrlKey || event.metaKey || event.shiftKey) return;
+        event.preventDefault();
+        showRecord(chartDiv, a.getAttribute("data-record-id"));
+      });
+    });
+  }
+
+  function wireAutosubmit() {
+    document.querySelectorAll("select.js-autosubmit").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-chart]").forEach(drawChart);
+    wireRecordLinks();
+    wireAutosubmit();
+  });
+})();

@@ -1,0 +1,100 @@
+"""The reason and details: built from the bucket's events with the job's filter and entity."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+from rules_helpers import CI_ARN, add_error_burst, add_event, spike_record
+
+from trailspike.rules.anomaly import AnomalyRecord, fetch_record
+from trailspike.rules.inline_tests import insert_records
+from trailspike.rules.jobinfo import JobInfo, load_job_info
+from trailspike.rules.reason import explain, render_sql
+
+T0 = datetime(2026, 3, 2, 10, 0)
+
+
+def _record(con: duckdb.DuckDBPyConnection, row: dict[str, object]) -> AnomalyRecord:
+    insert_records(con, [row])
+    record = fetch_record(con, str(row["record_id"]))
+    assert record is not None
+    return record
+
+
+def test_events_outside_bucket_or_filter_are_ignored(store: duckdb.DuckDBPyConnection) -> None:
+    add_error_burst(store, T0)
+    add_event(
+        store, T0 + timedelta(minutes=15), error_message="next bucket", user_identity_arn=CI_ARN
+    )
+    add_event(
+        store,
+        T0 + timedelta(minutes=3),
+        error_message="other dataset",
+        user_identity_arn=CI_ARN,
+        doc={"event": {"dataset": "aws.s3access", "module": "aws"}},
+    )
+    add_event(store, T0 + timedelta(minutes=4), event_action="NoError", user_identity_arn=CI_ARN)
+    record = _record(store, spike_record(T0, 80.0))
+    reason, details = explain(store, record, load_job_info("high_distinct_count_error_message"))
+    assert details["event_count"] == 37 and details["distinct_values"] == 37
+    assert "note" not in details
+    assert reason.startswith("37 distinct error messages in 15 min (typical 3); 31 of them from")
+
+
+def test_term_filter_falls_back_when_documents_lack_it(store: duckdb.DuckDBPyConnection) -> None:
+    for i in range(3):
+        add_event(store, T0 + timedelta(minutes=i), error_message=f"m{i}", doc={"x": 1})
+    record = _record(store, spike_record(T0, 80.0, actual=3.0))
+    _, details = explain(store, record, load_job_info("high_distinct_count_error_message"))
+    assert details["event_count"] == 3 and "term filter" in details["note"]
+
+
+def test_rare_reason_uses_partition_and_by_values(store: duckdb.DuckDBPyConnection) -> None:
+    evil = "Mos'cow\"; DROP TABLE events; --"
+    add_event(
+        store,
+        T0 + timedelta(minutes=5),
+        event_action="CreateAccessKey",
+        source_geo_city_name=evil,
+        user_identity_arn=CI_ARN,
+        source_ip="203.0.113.7",
+        source_geo_country_iso_code="RU",
+    )
+    add_event(
+        store,
+        T0 + timedelta(minutes=6),
+        event_action="CreateAccessKey",
+        source_geo_city_name="Dublin",
+        user_identity_arn=CI_ARN,
+    )
+    row = {
+        "record_id": "city-1",
+        "job_id": "rare_method_for_a_city",
+        "timestamp": T0,
+        "bucket_span": 3600,
+        "function": "rare",
+        "by_field_name": "event.action",
+        "by_field_value": "CreateAccessKey",
+        "partition_field_name": "source.geo.city_name",
+        "partition_field_value": evil,
+        "record_score": 78.0,
+        "probability": 1e-5,
+    }
+    record = _record(store, row)
+    reason, details = explain(store, record, JobInfo("rare_method_for_a_city", 3600))
+    assert details["event_count"] == 1
+    assert reason.startswith("rare event.action CreateAccessKey for city name Mos'cow")
+    assert f"from {CI_ARN} at 203.0.113.7" in reason
+    shown = details["source_events"]["duckdb_sql"]
+    assert "'Mos''cow\"; DROP TABLE events; --'" in shown
+    assert store.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
+def test_render_sql_quotes_every_value() -> None:
+    from trailspike.rules.reason import EventFilter
+
+    flt = EventFilter(["a = ?", "b = ?"], ["x'y", 3])
+    assert (
+        render_sql("SELECT 1 WHERE a = ? AND b = ?", flt) == "SELECT 1 WHERE a = 'x''y' AND b = '3'"
+    )

@@ -131,9 +131,14 @@ def test_event_counts_and_slice(events) -> None:
     }
     det = DetectorFeature(0, "distinct_count", "aws.cloudtrail.error_message")
     table = bucket_slice(
-        events, FeatureRequest("j", 900, (det,)), det, T0, ("", "", ""), ("user.name", "source.ip")
+        events, FeatureRequest("j", 900, (det,)), det, T0, ("user.name", "source.ip")
     )
     got = sorted(
         zip(table["x"].to_pylist(), table["i0"].to_pylist(), table["i1"].to_pylist(), strict=True)
     )
     assert got == [("m1", "u1", "1.1.1.1"), ("m2", "u1", "1.1.1.1"), ("m2", "u2", "2.2.2.2")]
+    rare = DetectorFeature(
+        0, "rare", by_field_name="event.action", partition_field_name="user.name"
+    )
+    one = bucket_slice(events, FeatureRequest("j", 900, (rare,)), rare, T0, (), ("u1", "A", ""))
+    assert one.num_rows == 2 and set(one["partition"].to_pylist()) == {"u1"}

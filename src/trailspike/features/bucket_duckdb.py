@@ -158,24 +158,29 @@ def bucket_slice(
     request: FeatureRequest,
     det: DetectorFeature,
     bucket_start: datetime,
-    key: tuple[str, str, str],
     influencers: tuple[str, ...],
+    key: tuple[str, str, str] | None = None,
 ) -> pa.Table:
-    """Raw rows of one series (``key`` = partition, by, over) in one bucket.
+    """Raw rows of a detector in one bucket, optionally of one series only.
 
-    Columns: ``x`` (the detector's field as text, or null when it has none) and ``i0``, ``i1``, …
-    holding each influencer field as text, in the order given.
+    Columns: ``x`` (the detector's field as text, or null when it has none), ``partition``,
+    ``by`` and ``over`` (the series key, as in feature rows) and ``i0``, ``i1``, … holding each
+    influencer field as text, in the order given. ``key`` = (partition, by, over) keeps only
+    that series.
     """
     sql = _Sql()
     fexpr, fparams = field_sql(det.field_name) if det.field_name else ("NULL", [])
     sql.add(f"SELECT CAST({fexpr} AS VARCHAR) AS x", fparams)
+    for name, split in zip(("partition", "by", "over"), det.split_fields(), strict=True):
+        expr, params = _split_expr(split, det.use_null)
+        sql.add(f", {expr} AS {name}", params)
     for n, field in enumerate(influencers):
         expr, params = field_sql(field)
         sql.add(f", CAST({expr} AS VARCHAR) AS i{n}", params)
     end = bucket_start + timedelta(seconds=request.bucket_span_seconds)
     _where(sql, request, det, bucket_start, end)
-    for split, value in zip(det.split_fields(), key, strict=True):
-        if split is not None:
+    for split, value in zip(det.split_fields(), key or ("", "", ""), strict=True):
+        if split is not None and key is not None:
             expr, params = _split_expr(split, det.use_null)
             sql.add(f"AND {expr} = ?", [*params, value])
     return con.sql(sql.text, params=sql.params).to_arrow_table()

@@ -1,0 +1,308 @@
+"""Processing one bucket of one job: score, normalise, explain, write, learn, renormalise.
+
+:class:`JobModels` is everything a job has learnt (the detectors' models and the job's score
+normaliser); it is pickled whole into ``job_state`` after every chunk. :class:`BucketProcessor`
+applies one bucket's feature rows to it and queues the result rows, which :meth:`flush` writes.
+
+Implementation decisions: the order inside a bucket is fixed (score every series, let the
+normaliser observe every probability, normalise the anomalous ones, find their influencers
+against the not-yet-updated models, then learn), so results depend only on the events and the
+persisted state, never on how the work was split into runs. Housekeeping (pruning, the memory
+limit) runs at the first bucket of each UTC day for the same reason. Results a custom rule marks
+``skip_result`` are neither written nor observed by the normaliser.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from trailspike.features.bucket_duckdb import bucket_slice
+from trailspike.features.contract import FeatureRequest
+from trailspike.jobs.detectors import DetectorModels, Key, Scored
+from trailspike.jobs.influence import Influence, find_influencers
+from trailspike.jobs.records import (
+    influencer_probability,
+    model_plot_row,
+    record_row,
+)
+from trailspike.jobs.schema import Detector, JobConfig
+from trailspike.models.factory import ScoreNormalizer, memory_bytes, new_normalizer
+from trailspike.store.results import (
+    scored_in_window,
+    update_scores,
+    write_buckets,
+    write_influencers,
+    write_model_plot,
+    write_records,
+)
+
+EPOCH = datetime(1970, 1, 1)
+MAX_ANOMALOUS_PROBABILITY = 0.035
+DAY = 86400
+BucketRows = dict[int, dict[Key, float]]
+
+
+@dataclass
+class JobModels:
+    """A job's learnt state: one :class:`DetectorModels` per detector and the normaliser."""
+
+    normalizer: ScoreNormalizer
+    detectors: list[DetectorModels]
+
+    @classmethod
+    def new(cls, job: JobConfig) -> JobModels:
+        span = float(job.bucket_span_seconds)
+        detectors = [
+            DetectorModels(i, d.function, span) for i, d in enumerate(job.analysis_config.detectors)
+        ]
+        return cls(new_normalizer(), detectors)
+
+
+def _plots(job: JobConfig, det: Detector) -> bool:
+    if det.spec.is_rare:
+        return False
+    config = job.model_plot_config
+    if config is not None and config.enabled:
+        return True
+    return not (det.by_field_name or det.over_field_name or det.partition_field_name)
+
+
+def _plot_terms(job: JobConfig) -> set[str] | None:
+    config = job.model_plot_config
+    if config is None or not config.enabled or not config.terms:
+        return None
+    return {t.strip() for t in config.terms.split(",") if t.strip()}
+
+
+class BucketProcessor:
+    """Applies buckets to a job's models and queues their results."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        job: JobConfig,
+        request: FeatureRequest,
+        models: JobModels,
+        renormalization_window: timedelta,
+    ) -> None:
+        self.con = con
+        self.job = job
+        self.request = request
+        self.models = models
+        self.window = renormalization_window
+        self.span = job.bucket_span_seconds
+        self.influencer_fields = tuple(job.analysis_config.influencers)
+        self.plot_terms = _plot_terms(job)
+        self.pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._stats = self._zero_stats()
+
+    @staticmethod
+    def _zero_stats() -> dict[str, Any]:
+        return {
+            "buckets": 0,
+            "events": 0,
+            "records": 0,
+            "renormalizations": 0,
+            "max_score": 0.0,
+            "pruned": 0,
+            "memory_status": "ok",
+        }
+
+    def housekeeping(self, t: float) -> None:
+        """Prune models unseen for ``model_prune_window``, then enforce the memory limit by
+        dropping the least recently seen models."""
+        detectors = self.models.detectors
+        horizon = t - self.job.model_prune_window.total_seconds()
+        self._stats["pruned"] += sum(d.prune(horizon) for d in detectors)
+        limit = self.job.model_memory_limit_bytes
+        used = memory_bytes(self.models)
+        if used <= limit:
+            return
+        self._stats["memory_status"] = "hard_limit"
+        total = sum(d.model_count for d in detectors) or 1
+        excess = int((used - 0.9 * limit) / (used / total)) + 1
+        for det in detectors:
+            for _, key in det.oldest(int(excess * det.model_count / total) + 1):
+                det.series.pop(key, None)
+                det.rare.pop(key, None)
+                det.last_seen.pop(key, None)
+                self._stats["pruned"] += 1
+
+    def take_stats(self) -> dict[str, Any]:
+        """Counters since the last call."""
+        stats, self._stats = self._stats, self._zero_stats()
+        return stats
+
+    @staticmethod
+    def group(features: pa.Table) -> dict[datetime, BucketRows]:
+        """Feature rows grouped by bucket start, then detector, then series key."""
+        cols = features.select(["detector_index", "bucket_start", "partition", "by", "over",
+                                "value"]).to_pydict()  # fmt: skip
+        out: dict[datetime, BucketRows] = {}
+        for d, b, p, by, o, v in zip(
+            cols["detector_index"],
+            cols["bucket_start"],
+            cols["partition"],
+            cols["by"],
+            cols["over"],
+            cols["value"],
+            strict=True,
+        ):
+            out.setdefault(b, {}).setdefault(d, {})[(p, by, o)] = v
+        return out
+
+    # ------------------------------------------------------------------ one bucket
+    def process(self, bucket: datetime, rows: BucketRows, event_count: int) -> None:
+        """Score, explain, queue and learn the bucket starting at ``bucket``."""
+        t = (bucket - EPOCH).total_seconds()
+        if t % DAY == 0 or self.span >= DAY:
+            self.housekeeping(t)
+        norm = self.models.normalizer
+        detectors = self.job.analysis_config.detectors
+        scored_all: list[tuple[Detector, DetectorModels, dict[Key, float], list[Scored]]] = []
+        for det, dm in zip(detectors, self.models.detectors, strict=True):
+            values = dm.fill_zeros(det, rows.get(dm.detector_index, {}))
+            scored = dm.score(det, self.job.filters, t, values)
+            scored_all.append((det, dm, values, scored))
+            for s in scored:
+                if "skip_result" not in s.actions:
+                    norm.observe(s.probability)
+        top = 0.0
+        influencer_best: dict[tuple[str, str], tuple[float, float]] = {}
+        for det, dm, _, scored in scored_all:
+            top = max(top, self._records(bucket, t, det, dm, scored, influencer_best))
+            if _plots(self.job, det):
+                self._queue_plots(bucket, scored)
+        for det, dm, values, scored in scored_all:
+            skip = {s.key for s in scored if "skip_model_update" in s.actions}
+            dm.learn(det, t, values, skip)
+        for (name, value), (p, conf) in influencer_best.items():
+            score = norm.normalize(p, conf)
+            self.pending["influencers"].append(
+                {
+                    "job_id": self.job.job_id,
+                    "timestamp": bucket,
+                    "bucket_span": self.span,
+                    "influencer_field_name": name,
+                    "influencer_field_value": value,
+                    "influencer_score": score,
+                    "initial_influencer_score": score,
+                    "probability": p,
+                    "score_confidence": conf,
+                }
+            )
+        self.pending["buckets"].append(
+            {
+                "job_id": self.job.job_id,
+                "timestamp": bucket,
+                "bucket_span": self.span,
+                "anomaly_score": top,
+                "initial_anomaly_score": top,
+                "event_count": event_count,
+            }
+        )
+        self._stats["buckets"] += 1
+        self._stats["events"] += event_count
+        if norm.renormalization_due():
+            self.flush()
+            self.renormalize(bucket + timedelta(seconds=self.span))
+            norm.mark_renormalized()
+
+    def _records(
+        self,
+        bucket: datetime,
+        t: float,
+        det: Detector,
+        dm: DetectorModels,
+        scored: list[Scored],
+        influencer_best: dict[tuple[str, str], tuple[float, float]],
+    ) -> float:
+        """Queue the detector's anomalous records; returns the highest score."""
+        norm = self.models.normalizer
+        keep: list[tuple[Scored, float]] = []
+        for s in scored:
+            if s.probability < MAX_ANOMALOUS_PROBABILITY and "skip_result" not in s.actions:
+                score = norm.normalize(s.probability, s.confidence)
+                if score > 0.0:
+                    keep.append((s, score))
+        if not keep:
+            return 0.0
+        explained = self._influencers(bucket, t, det, dm, [s for s, _ in keep])
+        for (s, score), found in zip(keep, explained, strict=True):
+            self.pending["records"].append(
+                record_row(self.job.job_id, det, bucket, self.span, s, score, found)
+            )
+            for inf in found:
+                p = influencer_probability(s.probability, inf.influence)
+                key = (inf.field, inf.value)
+                if key not in influencer_best or p < influencer_best[key][0]:
+                    influencer_best[key] = (p, s.confidence)
+            self._stats["records"] += 1
+            self._stats["max_score"] = max(self._stats["max_score"], score)
+        return max(score for _, score in keep)
+
+    def _influencers(
+        self, bucket: datetime, t: float, det: Detector, dm: DetectorModels, records: list[Scored]
+    ) -> list[list[Influence]]:
+        if not self.influencer_fields:
+            return [[] for _ in records]
+        feature = self.request.detectors[dm.detector_index]
+        table = bucket_slice(self.con, self.request, feature, bucket, self.influencer_fields)
+        cols = table.to_pydict()
+        rows_of: dict[Key, list[int]] = defaultdict(list)
+        for n, key in enumerate(zip(cols["partition"], cols["by"], cols["over"], strict=True)):
+            rows_of[key].append(n)
+        out = []
+        for s in records:
+            idx = rows_of.get(s.key, [])
+            xs = [cols["x"][n] for n in idx]
+            columns = [
+                (name, [cols[f"i{j}"][n] for n in idx])
+                for j, name in enumerate(self.influencer_fields)
+            ]
+
+            def rescore(value: float, key: Key = s.key) -> float:
+                return dm.rescore(key, t, value)
+
+            out.append(find_influencers(det.spec, s.probability, xs, columns, rescore))
+        return out
+
+    def _queue_plots(self, bucket: datetime, scored: list[Scored]) -> None:
+        for s in scored:
+            if s.typical is None:
+                continue
+            if self.plot_terms is not None and not ({s.key[0], s.key[1]} & self.plot_terms):
+                continue
+            self.pending["model_plot"].append(model_plot_row(self.job.job_id, bucket, s))
+
+    # ------------------------------------------------------------------ output
+    def flush(self) -> None:
+        """Write the queued rows (inside the caller's transaction)."""
+        write_buckets(self.con, self.pending.pop("buckets", []))
+        write_records(self.con, self.pending.pop("records", []))
+        write_influencers(self.con, self.pending.pop("influencers", []))
+        write_model_plot(self.con, self.pending.pop("model_plot", []))
+
+    def renormalize(self, end: datetime) -> None:
+        """Recompute current scores of the job's results in the window ending at ``end``."""
+        start = end - self.window
+        norm = self.models.normalizer
+        records, influencers = scored_in_window(self.con, self.job.job_id, start, end)
+        record_scores: list[tuple[str, float]] = []
+        if records:
+            scores = norm.normalize_many([r[1] for r in records], [r[2] for r in records])
+            record_scores = [(r[0], float(s)) for r, s in zip(records, scores, strict=True)]
+        influencer_scores: list[tuple[datetime, str, str, float]] = []
+        if influencers:
+            scores = norm.normalize_many([i[3] for i in influencers], [i[4] for i in influencers])
+            influencer_scores = [
+                (i[0], i[1], i[2], float(s)) for i, s in zip(influencers, scores, strict=True)
+            ]
+        update_scores(self.con, self.job.job_id, record_scores, influencer_scores, start, end)
+        self._stats["renormalizations"] += 1

@@ -1,0 +1,236 @@
+"""The models of one detector, and scoring/learning one bucket of its feature rows.
+
+:class:`DetectorModels` holds a detector's models, created on first sight of a series through
+:mod:`trailspike.models.factory`: one series model per ``(partition, by)`` for numeric
+functions, one category model per ``(partition, over)`` for ``rare``/``freq_rare`` (sharing one
+population model per detector). :meth:`DetectorModels.score` scores a bucket *before* it is
+learnt (:meth:`DetectorModels.learn`), so a value never explains itself.
+
+Implementation decisions:
+
+- Count-family functions see a bucket without events as 0 for every series already known
+  (Elastic's zero fill); others skip it. Population (``over``) series are not zero-filled: an
+  absent member is not a member that did nothing.
+- ``over`` for numeric functions is modelled as the population: every member's value is scored
+  against, and learnt into, the one model of its ``(partition, by)`` series.
+- ``rare`` results have no model confidence of their own; they get the detector's: it grows
+  from 0 to 1 over the detector's first day (at least 24 buckets), so the first buckets of a new
+  job, when everything is new, cannot score high.
+- Every model records when its series was last seen, so :meth:`DetectorModels.prune` can drop
+  those unseen for ``model_prune_window`` (and the oldest first when memory is short).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from trailspike.jobs.custom_rules import rule_actions
+from trailspike.jobs.schema import Detector
+from trailspike.models.base import RareModel, SeriesModel
+from trailspike.models.factory import (
+    PopulationModel,
+    new_population_model,
+    new_rare_model,
+    new_series_model,
+)
+
+Key = tuple[str, str, str]
+"""A series: (partition value, by value, over value); '' where the detector does not split."""
+
+DAY = 86400.0
+
+
+@dataclass
+class Scored:
+    """One series' result for one bucket, before normalisation."""
+
+    detector_index: int
+    key: Key
+    actual: float
+    probability: float
+    confidence: float
+    typical: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    multi_bucket_impact: float | None = None
+    single_bucket_probability: float | None = None
+    multi_bucket_probability: float | None = None
+    actions: frozenset[str] = frozenset()
+
+
+@dataclass
+class DetectorModels:
+    """All models of one detector (pickled into the job's state)."""
+
+    detector_index: int
+    function: str
+    bucket_span: float
+    series: dict[tuple[str, str], SeriesModel] = field(default_factory=dict)
+    rare: dict[tuple[str, str], RareModel] = field(default_factory=dict)
+    population: PopulationModel = field(default_factory=new_population_model)
+    last_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    first_t: float | None = None
+
+    # ---------------------------------------------------------------- helpers
+    def _series_model(self, det: Detector, key: tuple[str, str]) -> SeriesModel:
+        model = self.series.get(key)
+        if model is None:
+            spec = det.spec
+            model = new_series_model(spec.series_kind, spec.side, self.bucket_span)
+            self.series[key] = model
+        return model
+
+    def _rare_model(self, det: Detector, key: tuple[str, str]) -> RareModel:
+        model = self.rare.get(key)
+        if model is None:
+            model = new_rare_model(
+                self.bucket_span,
+                frequency_weighted=det.function == "freq_rare",
+                population=self.population,
+            )
+            self.rare[key] = model
+        return model
+
+    def confidence(self, t: float) -> float:
+        """The detector's own warm-up confidence (used for ``rare``)."""
+        if self.first_t is None:
+            return 0.0
+        return max(0.0, min(1.0, (t - self.first_t) / max(DAY, 24 * self.bucket_span)))
+
+    def fill_zeros(self, det: Detector, values: dict[Key, float]) -> dict[Key, float]:
+        """Add a 0 for every known non-population series missing from the bucket, if the
+        function counts empty buckets as 0."""
+        if not det.spec.zero_fill or det.over_field_name:
+            return values
+        filled = dict(values)
+        for partition, by in self.series:
+            filled.setdefault((partition, by, ""), 0.0)
+        return filled
+
+    # ---------------------------------------------------------------- scoring
+    def score(
+        self,
+        det: Detector,
+        filters: Mapping[str, tuple[str, ...]],
+        t: float,
+        values: Mapping[Key, float],
+    ) -> list[Scored]:
+        """Score every series value of the bucket starting at ``t`` (nothing is learnt)."""
+        if det.spec.is_rare:
+            return self._score_rare(det, filters, t, values)
+        out = []
+        for key, value in values.items():
+            model = self.series.get((key[0], key[1]))
+            if model is None:
+                out.append(Scored(self.detector_index, key, value, 1.0, 0.0))
+                continue
+            s = model.score_one(t, value)
+            out.append(
+                Scored(
+                    self.detector_index,
+                    key,
+                    value,
+                    s.probability,
+                    s.confidence,
+                    s.typical,
+                    s.lower,
+                    s.upper,
+                    s.multi_bucket_impact,
+                    s.single_bucket_probability,
+                    s.multi_bucket_probability,
+                    rule_actions(det, filters, key, value, s.typical),
+                )
+            )
+        return out
+
+    def _score_rare(
+        self,
+        det: Detector,
+        filters: Mapping[str, tuple[str, ...]],
+        t: float,
+        values: Mapping[Key, float],
+    ) -> list[Scored]:
+        confidence = self.confidence(t)
+        out = []
+        for group, counts in _rare_groups(values).items():
+            model = self.rare.get(group)
+            probs = (
+                model.score_bucket(t, counts)
+                if model is not None
+                else self._rare_model_preview(det).score_bucket(t, counts)
+            )
+            for by, n in counts.items():
+                key = (group[0], by, group[1])
+                actions = rule_actions(det, filters, key, float(n), None)
+                out.append(
+                    Scored(
+                        self.detector_index, key, float(n), probs[by], confidence, actions=actions
+                    )
+                )
+        return out
+
+    def _rare_model_preview(self, det: Detector) -> RareModel:
+        """A fresh partition model on the shared population, not stored: a new partition's
+        categories are scored against what the population knows."""
+        return new_rare_model(
+            self.bucket_span,
+            frequency_weighted=det.function == "freq_rare",
+            population=self.population,
+        )
+
+    def rescore(self, key: Key, t: float, value: float) -> float:
+        """Probability of ``value`` for series ``key`` at ``t`` (influencer experiments)."""
+        model = self.series.get((key[0], key[1]))
+        return 1.0 if model is None else model.score_one(t, value).probability
+
+    # ---------------------------------------------------------------- learning
+    def learn(
+        self, det: Detector, t: float, values: Mapping[Key, float], skip: set[Key] | None = None
+    ) -> None:
+        """Learn the bucket at ``t``, except the series in ``skip`` (``skip_model_update``)."""
+        if values and self.first_t is None:
+            self.first_t = t
+        skip = skip or set()
+        if det.spec.is_rare:
+            for group, counts in _rare_groups(values, skip).items():
+                self._rare_model(det, group).learn_bucket(t, counts)
+                self.last_seen[group] = t
+            return
+        for key, value in values.items():
+            if key in skip:
+                continue
+            series = (key[0], key[1])
+            self._series_model(det, series).learn_one(t, value)
+            if value != 0.0 or series not in self.last_seen:
+                self.last_seen[series] = t
+
+    # ---------------------------------------------------------------- housekeeping
+    @property
+    def model_count(self) -> int:
+        return len(self.series) + len(self.rare)
+
+    def prune(self, before: float) -> int:
+        """Drop models whose series was last seen before ``before``; returns how many."""
+        stale = [k for k, seen in self.last_seen.items() if seen < before]
+        for k in stale:
+            self.series.pop(k, None)
+            self.rare.pop(k, None)
+            del self.last_seen[k]
+        return len(stale)
+
+    def oldest(self, n: int) -> list[tuple[float, tuple[str, str]]]:
+        """The ``n`` least recently seen models, as (last seen, key)."""
+        return sorted((seen, k) for k, seen in self.last_seen.items())[:n]
+
+
+def _rare_groups(
+    values: Mapping[Key, float], skip: set[Key] | None = None
+) -> dict[tuple[str, str], dict[str, int]]:
+    """Bucket counts of a rare detector grouped by model: (partition, over) -> {by: count}."""
+    groups: dict[tuple[str, str], dict[str, int]] = {}
+    for key, value in values.items():
+        if skip and key in skip:
+            continue
+        groups.setdefault((key[0], key[2]), {})[key[1]] = int(value)
+    return groups

@@ -1,0 +1,119 @@
+"""Result rows in Elastic's shape, built from scored series (pure functions, no I/O).
+
+:func:`record_row` turns one anomalous :class:`~trailspike.jobs.detectors.Scored` into a row of
+the ``records`` table; :func:`influencer_rows` turns the influencers found for a bucket's
+records into rows of ``influencers``; :func:`model_plot_row` gives the 95 % bounds row.
+
+Implementation decisions: an influencer value that explains several records of one bucket gets
+one influencer result, with the lowest of its probabilities. Its probability is the record's
+raised to the power ``influence`` (``p ** influence``), so a value that fully explains the
+anomaly is as improbable as the record and a weaker one less so; its score is the job
+normaliser's score of that probability, renormalised like records.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from trailspike.jobs.detectors import Scored
+from trailspike.jobs.influence import Influence
+from trailspike.jobs.schema import Detector
+from trailspike.store.results import record_id
+
+
+def _value_or_none(field: str | None, value: str) -> str | None:
+    return value if field else None
+
+
+def explanation(scored: Scored) -> dict[str, Any]:
+    """Elastic's ``anomaly_score_explanation`` (the parts trailspike computes)."""
+    out: dict[str, Any] = {"model_confidence": round(scored.confidence, 6)}
+    if scored.typical is not None:
+        out["anomaly_type"] = "spike" if scored.actual >= scored.typical else "dip"
+        out["typical_value"] = scored.typical
+        out["lower_confidence_bound"] = scored.lower
+        out["upper_confidence_bound"] = scored.upper
+    if scored.multi_bucket_impact is not None:
+        out["multi_bucket_impact"] = scored.multi_bucket_impact
+        out["single_bucket_probability"] = scored.single_bucket_probability
+        out["multi_bucket_probability"] = scored.multi_bucket_probability
+    return out
+
+
+def influencers_json(found: list[Influence]) -> str | None:
+    """The record's ``influencers`` list: field → values, most influential first."""
+    if not found:
+        return None
+    grouped: dict[str, list[str]] = {}
+    for inf in found:
+        grouped.setdefault(inf.field, []).append(inf.value)
+    return json.dumps(
+        [
+            {"influencer_field_name": name, "influencer_field_values": values}
+            for name, values in grouped.items()
+        ]
+    )
+
+
+def record_row(
+    job_id: str,
+    det: Detector,
+    bucket: datetime,
+    span: int,
+    scored: Scored,
+    score: float,
+    found: list[Influence],
+) -> dict[str, Any]:
+    """One ``records`` row (``record_score`` = ``initial_record_score`` when written)."""
+    partition, by, over = scored.key
+    return {
+        "record_id": record_id(job_id, bucket, span, scored.detector_index, partition, by, over),
+        "job_id": job_id,
+        "timestamp": bucket,
+        "bucket_span": span,
+        "detector_index": scored.detector_index,
+        "function": det.function,
+        "function_description": det.spec.description,
+        "field_name": det.field_name,
+        "by_field_name": det.by_field_name,
+        "by_field_value": _value_or_none(det.by_field_name, by),
+        "over_field_name": det.over_field_name,
+        "over_field_value": _value_or_none(det.over_field_name, over),
+        "partition_field_name": det.partition_field_name,
+        "partition_field_value": _value_or_none(det.partition_field_name, partition),
+        "probability": scored.probability,
+        "record_score": score,
+        "initial_record_score": score,
+        "typical": scored.typical,
+        "actual": scored.actual,
+        "multi_bucket_impact": scored.multi_bucket_impact,
+        "influencers": influencers_json(found),
+        "explanation": json.dumps(explanation(scored)),
+        "score_confidence": scored.confidence,
+    }
+
+
+def influencer_probability(record_probability: float, influence: float) -> float:
+    """Probability of an influencer result: the record's, weakened by partial influence.
+
+    >>> influencer_probability(1e-6, 1.0), influencer_probability(1e-6, 0.5)
+    (1e-06, 0.001)
+    """
+    return float(record_probability**influence)
+
+
+def model_plot_row(job_id: str, bucket: datetime, scored: Scored) -> dict[str, Any]:
+    """One ``model_plot`` row: the model's 95 % bounds and median, and the actual value."""
+    return {
+        "job_id": job_id,
+        "timestamp": bucket,
+        "detector_index": scored.detector_index,
+        "partition_field_value": scored.key[0],
+        "by_field_value": scored.key[1],
+        "model_lower": scored.lower,
+        "model_median": scored.typical,
+        "model_upper": scored.upper,
+        "actual": scored.actual,
+    }

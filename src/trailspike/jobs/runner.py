@@ -1,0 +1,308 @@
+"""Run anomaly-detection jobs over stored events: features → models → scores → results.
+
+:func:`run_jobs` processes each job's *final* buckets in time order. A bucket is final when its
+end plus the ``query_delay`` setting is not after ``now`` and events after its end have been
+ingested (``--end`` replays history up to a given time instead). For every bucket the runner
+scores each series with its model *before* learning it, lets the job's normaliser turn
+probabilities into 0-100 scores, finds influencers for anomalous records, writes bucket,
+record, influencer and model-plot results, and only then teaches the models the bucket.
+
+Implementation decisions:
+
+- Resumable and exact: work is committed per chunk (``commit_interval`` of event time, one day by
+  default) in one transaction holding the chunk's results, the pickled models and
+  ``last_bucket_end``. A killed run loses at most the open chunk and redoes it; writes are
+  idempotent, so nothing doubles. Everything a result depends on is in the persisted state, so
+  one run over a month and many short runs give identical results.
+- Records are written for results with probability below 0.035 (ml-cpp's "maximum anomalous
+  probability") and an initial score above 0. Bucket ``anomaly_score`` is the highest record
+  score of the bucket (kept in step by renormalisation).
+- Renormalisation is triggered by the data, not by run boundaries: when the normaliser reports
+  that the largest raw score grew by more than 10 %, ``record_score``, ``influencer_score`` and
+  bucket ``anomaly_score`` of the job's results within the renormalisation window are
+  recomputed from their stored probability and confidence; ``initial_*`` never change.
+- Memory: at the first bucket of every UTC day (a point fixed by the data, so pruning never
+  depends on how runs were split), models of series unseen for ``model_prune_window`` are
+  dropped; if the job is still above ``model_memory_limit``, the least recently seen go first
+  (``memory_status`` ``hard_limit`` in the summary). ``job_state.memory_bytes`` holds the size
+  of the serialised state; the summary reports the in-memory size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from trailspike.core.errors import ConfigError
+from trailspike.core.settings import load_settings
+from trailspike.core.timeutil import bucket_start, parse_duration, utcnow
+from trailspike.features.bucket_duckdb import bucket_event_counts, compute_features
+from trailspike.features.contract import FeatureRequest, feature_request
+from trailspike.features.query import compile_where
+from trailspike.jobs.bucket import BucketProcessor, JobModels
+from trailspike.jobs.loader import JobCollection, load_jobs
+from trailspike.jobs.schema import JobConfig
+from trailspike.models.factory import dump_state, load_state, memory_bytes
+from trailspike.store.results import load_job_state, save_job_state
+
+EPOCH = datetime(1970, 1, 1)
+DEFAULT_COMMIT_INTERVAL = timedelta(days=1)
+
+
+@dataclass
+class JobRunSummary:
+    """What one job run did."""
+
+    job_id: str
+    status: str  # "ran", "up to date", "no data"
+    start: datetime | None = None
+    end: datetime | None = None
+    buckets: int = 0
+    events: int = 0
+    records: int = 0
+    max_record_score: float = 0.0
+    renormalizations: int = 0
+    models: int = 0
+    pruned: int = 0
+    memory_bytes: int = 0
+    memory_limit_bytes: int = 0
+    memory_status: str = "ok"
+    seconds: float = 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Window:
+    begin: datetime
+    end: datetime
+    chunks: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+
+def _event_range(
+    con: duckdb.DuckDBPyConnection, request: FeatureRequest
+) -> tuple[datetime | None, datetime | None]:
+    """First event the job's datafeed selects, and the last event ingested at all."""
+    where, params = compile_where(request.where)
+    # `where` is compiled from the whitelisted query grammar; values are bound parameters.
+    first = con.execute(f"SELECT min(ts) FROM events WHERE {where}", params).fetchall()[0][0]  # noqa: S608
+    last = con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
+    return first, last
+
+
+def _plan(
+    job: JobConfig,
+    resume_from: datetime | None,
+    first_event: datetime | None,
+    last_event: datetime | None,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+    delay: timedelta,
+    commit_interval: timedelta,
+) -> _Window | None:
+    span = job.bucket_span
+    if resume_from is not None:
+        begin = resume_from
+        if start is not None and bucket_start(start, span) > begin:
+            begin = bucket_start(start, span)
+    elif start is not None:
+        begin = bucket_start(start, span)
+    elif first_event is not None:
+        begin = bucket_start(first_event, span)
+    else:
+        return None
+    limit = now - delay
+    if end is not None:
+        limit = min(limit, end)
+    elif last_event is not None:
+        limit = min(limit, last_event)
+    else:
+        return None
+    stop = bucket_start(limit, span)
+    if stop <= begin:
+        return _Window(begin, begin)
+    window = _Window(begin, stop)
+    step = max(span, (commit_interval // span) * span)
+    t = begin
+    while t < stop:
+        window.chunks.append((t, min(stop, t + step)))
+        t = window.chunks[-1][1]
+    return window
+
+
+def run_job(
+    con: duckdb.DuckDBPyConnection,
+    job: JobConfig,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    now: datetime | None = None,
+    settings: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    commit_interval: timedelta = DEFAULT_COMMIT_INTERVAL,
+) -> JobRunSummary:
+    """Process the final buckets of one job not processed yet; see :func:`run_jobs`."""
+    settings = load_settings() if settings is None else settings
+    clock = time.perf_counter()
+    request = feature_request(job)
+    summary = JobRunSummary(job.job_id, "no data", memory_limit_bytes=job.model_memory_limit_bytes)
+    stored = load_job_state(con, job.job_id)
+    if stored is not None and stored.job_revision != job.model_revision:
+        raise ConfigError(
+            f"job {job.job_id!r} changed (detectors, influencers or datafeed) since its models "
+            f"were built; run `trailspike jobs reset {job.job_id}` to rebuild it from the start"
+        )
+    first, last = _event_range(con, request)
+    window = _plan(
+        job,
+        stored.last_bucket_end if stored else None,
+        first,
+        last,
+        start,
+        end,
+        now or utcnow(),
+        parse_duration(str(settings["query_delay"])),
+        commit_interval,
+    )
+    if window is None:
+        return summary
+    summary.start, summary.end, summary.status = window.begin, window.begin, "up to date"
+    if not window.chunks:
+        return summary
+    models = load_state(stored.state) if stored is not None and stored.state else JobModels.new(job)
+    processor = BucketProcessor(con, job, request, models, _renormalization_window(job, settings))
+    bar = _progress(job, window) if progress else None
+    try:
+        for chunk_start, chunk_end in window.chunks:
+            _run_chunk(con, job, request, processor, chunk_start, chunk_end, summary)
+            if bar is not None:
+                bar[0].update(bar[1], completed=(chunk_end - window.begin) / job.bucket_span)
+    finally:
+        if bar is not None:
+            bar[0].stop()
+    summary.status = "ran"
+    summary.models = sum(d.model_count for d in models.detectors)
+    summary.memory_bytes = memory_bytes(models)
+    summary.seconds = time.perf_counter() - clock
+    return summary
+
+
+def _run_chunk(
+    con: duckdb.DuckDBPyConnection,
+    job: JobConfig,
+    request: FeatureRequest,
+    processor: BucketProcessor,
+    chunk_start: datetime,
+    chunk_end: datetime,
+    summary: JobRunSummary,
+) -> None:
+    """Process one chunk of buckets in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        features = compute_features(con, request, chunk_start, chunk_end)
+        counts = bucket_event_counts(con, request, chunk_start, chunk_end)
+        by_bucket = processor.group(features)
+        t = chunk_start
+        while t < chunk_end:
+            processor.process(t, by_bucket.get(t, {}), counts.get(t, 0))
+            t += job.bucket_span
+        processor.flush()
+        blob = dump_state(processor.models)
+        save_job_state(con, job.job_id, job.model_revision, chunk_end, blob, len(blob))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    stats = processor.take_stats()
+    summary.end = chunk_end
+    summary.buckets += stats["buckets"]
+    summary.events += stats["events"]
+    summary.records += stats["records"]
+    summary.renormalizations += stats["renormalizations"]
+    summary.pruned += stats["pruned"]
+    summary.max_record_score = max(summary.max_record_score, stats["max_score"])
+    if stats["memory_status"] != "ok":
+        summary.memory_status = stats["memory_status"]
+
+
+def _renormalization_window(job: JobConfig, settings: Mapping[str, Any]) -> timedelta:
+    if job.renormalization_window_days:
+        return timedelta(days=job.renormalization_window_days)
+    return max(parse_duration(str(settings["renormalization_window"])), 100 * job.bucket_span)
+
+
+def _progress(job: JobConfig, window: _Window) -> tuple[Any, Any]:
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = bar.add_task(job.job_id, total=(window.end - window.begin) / job.bucket_span)
+    bar.start()
+    return bar, task
+
+
+def run_jobs(
+    con: duckdb.DuckDBPyConnection,
+    job_ids: Sequence[str] | None = None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    now: datetime | None = None,
+    settings: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    jobs: JobCollection | None = None,
+    commit_interval: timedelta = DEFAULT_COMMIT_INTERVAL,
+) -> list[JobRunSummary]:
+    """Run jobs over the stored events and store their results.
+
+    Parameters
+    ----------
+    con
+        An open, migrated store.
+    job_ids
+        Which jobs to run (default: all of ``jobs``).
+    start, end
+        Process buckets from ``start`` (jobs that already ran resume where they stopped; an
+        earlier ``start`` is ignored) up to ``end`` (replays of history). Without ``end``, up to
+        the last bucket that is final.
+    now
+        The current time (naive UTC) for the ``query_delay`` rule; default the clock.
+    settings
+        Resolved settings (``query_delay``, ``renormalization_window``); default
+        :func:`~trailspike.core.settings.load_settings`.
+    progress
+        Show a rich progress bar per job.
+    jobs
+        The job definitions (default: the shipped ones).
+    commit_interval
+        Event time processed per transaction.
+
+    Returns
+    -------
+    list[JobRunSummary]
+        One summary per job, in the order run.
+    """
+    collection = jobs if jobs is not None else load_jobs()
+    settings = load_settings() if settings is None else settings
+    ids = list(job_ids) if job_ids else collection.ids()
+    selected = [collection.get(job_id) for job_id in ids]
+    return [
+        run_job(
+            con,
+            job,
+            start=start,
+            end=end,
+            now=now,
+            settings=settings,
+            progress=progress,
+            commit_interval=commit_interval,
+        )
+        for job in selected
+    ]

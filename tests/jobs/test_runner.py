@@ -1,0 +1,215 @@
+"""The runner end to end over stored events: detection, influencers, final buckets, resume."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from jobs_synth import T0, baseline_events, insert_events
+
+from trailspike.core.errors import ConfigError
+from trailspike.core.settings import load_settings
+from trailspike.jobs import bucket as bucket_module
+from trailspike.jobs.loader import load_jobs
+from trailspike.jobs.runner import run_jobs
+from trailspike.store.db import open_store
+from trailspike.store.results import load_job_state, query_records
+
+SETTINGS = load_settings(environ={}, config_path=Path("/nonexistent.toml"))
+SPIKE = "high_distinct_count_error_message"
+USER = "rare_method_for_a_username"
+ATTACKER = "arn:aws:iam::111122223333:user/attacker"
+LATER = datetime(2027, 1, 1)
+
+
+def burst(at: datetime, messages: int, *, user: str = "attacker") -> list[dict[str, Any]]:
+    return [
+        {
+            "ts": at + timedelta(seconds=k),
+            "event_action": "ListRoles",
+            "error_code": "AccessDenied",
+            "error_message": f"User is not authorized to perform iam:ListRoles on role/r{k}",
+            "user_identity_arn": f"arn:aws:iam::111122223333:user/{user}",
+            "user_name": user,
+            "source_ip": "203.0.113.9",
+            "source_geo_city_name": "Lagos",
+        }
+        for k in range(messages)
+    ]
+
+
+def run(con: duckdb.DuckDBPyConnection, ids: list[str], end: datetime, **kw: Any) -> list:
+    return run_jobs(con, ids, end=end, now=LATER, settings=SETTINGS, **kw)
+
+
+def test_burst_of_distinct_messages_scores_with_its_arn_as_top_influencer(store, add_events):
+    add_events(baseline_events(8))
+    at = T0 + timedelta(days=8, hours=3, minutes=2)
+    add_events(burst(at, 40))
+    (summary,) = run(store, [SPIKE], T0 + timedelta(days=8, hours=6))
+    assert summary.status == "ran" and summary.records >= 1
+    top = query_records(store, SPIKE, limit=1)[0]
+    assert top["timestamp"] == datetime(2026, 1, 13, 3, 0)
+    assert top["record_score"] >= 50
+    assert top["actual"] == 45 or top["actual"] >= 40
+    influencers = {
+        i["influencer_field_name"]: i["influencer_field_values"]
+        for i in json.loads(top["influencers"])
+    }
+    assert influencers["aws.cloudtrail.user_identity.arn"][0] == ATTACKER
+    best = store.execute(
+        "SELECT influencer_field_value FROM influencers WHERE job_id = ? "
+        "AND influencer_field_name = 'aws.cloudtrail.user_identity.arn' "
+        "ORDER BY influencer_score DESC LIMIT 1",
+        [SPIKE],
+    ).fetchall()
+    assert best == [(ATTACKER,)]
+
+
+def test_repeated_single_message_does_not_raise_distinct_count(store, add_events):
+    add_events(baseline_events(8))
+    at = T0 + timedelta(days=8, hours=3, minutes=2)
+    add_events(
+        [
+            {**row, "error_message": "User is not authorized to perform iam:ListRoles"}
+            for row in burst(at, 400)
+        ]
+    )
+    run(store, [SPIKE], T0 + timedelta(days=8, hours=6))
+    scores = [
+        r["record_score"]
+        for r in query_records(store, SPIKE, since=T0 + timedelta(days=8, hours=3))
+    ]
+    assert max(scores, default=0.0) < 50
+
+
+def test_new_method_for_known_user_scores_high_for_rare(store, add_events):
+    add_events(baseline_events(8))
+    at = T0 + timedelta(days=8, hours=3, minutes=2)
+    add_events([{**burst(at, 1, user="u2")[0], "event_action": "DeleteTrail"}])
+    run(store, [USER], T0 + timedelta(days=8, hours=6))
+    (top,) = query_records(store, USER, limit=1)
+    assert (top["partition_field_value"], top["by_field_value"]) == ("u2", "DeleteTrail")
+    assert top["record_score"] >= 50
+    routine = query_records(store, USER, since=at - timedelta(hours=3))
+    assert all(r["by_field_value"] == "DeleteTrail" for r in routine if r["record_score"] >= 50)
+
+
+def test_only_final_buckets_are_processed(store, add_events):
+    add_events(baseline_events(2))
+    last_event = store.execute("SELECT max(ts) FROM events").fetchall()[0][0]
+    (summary,) = run_jobs(store, [SPIKE], now=LATER, settings=SETTINGS)
+    assert summary.end == datetime(2026, 1, 6, 23, 45) and summary.end <= last_event
+    now = datetime(2026, 1, 6, 12, 1)  # 12:00 bucket ends 12:15; query_delay 2m
+    store.execute("DELETE FROM job_state")
+    store.execute("DELETE FROM buckets")
+    (summary,) = run_jobs(store, [SPIKE], now=now, settings=SETTINGS)
+    assert summary.end == datetime(2026, 1, 6, 11, 45)
+    (again,) = run_jobs(store, [SPIKE], now=now, settings=SETTINGS)
+    assert again.status == "up to date" and again.buckets == 0
+
+
+def test_changed_job_definition_needs_a_reset(store, add_events, tmp_path):
+    add_events(baseline_events(1))
+    run(store, [SPIKE], T0 + timedelta(hours=6))
+    data = json.loads((Path(load_jobs().sources[SPIKE])).read_text())
+    data["analysis_config"]["bucket_span"] = "30m"
+    (tmp_path / "j.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="jobs reset"):
+        run(store, [SPIKE], T0 + timedelta(hours=12), jobs=load_jobs([tmp_path / "j.json"]))
+
+
+# ---------------------------------------------------------------- resume and replay
+
+RESULT_QUERIES = {
+    "buckets": "SELECT * FROM buckets ORDER BY job_id, timestamp",
+    "records": "SELECT * EXCLUDE (created_at) FROM records ORDER BY record_id",
+    "influencers": "SELECT * FROM influencers ORDER BY ALL",
+    "model_plot": "SELECT * FROM model_plot ORDER BY ALL",
+    "job_state": "SELECT job_id, last_bucket_end, state FROM job_state ORDER BY job_id",
+}
+
+
+def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
+    return {name: con.execute(sql).fetchall() for name, sql in RESULT_QUERIES.items()}
+
+
+def fresh_store(path: Path) -> duckdb.DuckDBPyConnection:
+    con = open_store(path)
+    insert_events(con, baseline_events(6, seed=3))
+    insert_events(con, burst(T0 + timedelta(days=4, hours=5), 30))
+    insert_events(
+        con,
+        [
+            {
+                **burst(T0 + timedelta(days=5, hours=1), 1, user="u3")[0],
+                "event_action": "StopLogging",
+            }
+        ],
+    )
+    return con
+
+
+END = T0 + timedelta(days=6)
+
+
+@pytest.fixture
+def one_shot(tmp_path) -> dict[str, list]:
+    con = fresh_store(tmp_path / "once.duckdb")
+    run(con, [SPIKE, USER], END)
+    result = snapshot(con)
+    con.close()
+    assert len(result["records"]) > 0 and len(result["influencers"]) > 0
+    return result
+
+
+def test_chunked_runs_equal_one_shot(tmp_path, one_shot):
+    con = fresh_store(tmp_path / "chunks.duckdb")
+    for end in (
+        T0 + timedelta(hours=7, minutes=30),
+        T0 + timedelta(days=2, hours=1),
+        T0 + timedelta(days=4, hours=5, minutes=15),
+        END,
+    ):
+        run(con, [SPIKE, USER], end, commit_interval=timedelta(hours=5))
+    assert snapshot(con) == one_shot
+
+
+def test_bucket_by_bucket_equals_one_shot_for_the_last_hours(tmp_path, one_shot):
+    con = fresh_store(tmp_path / "steps.duckdb")
+    run(con, [SPIKE, USER], END - timedelta(hours=8))
+    t = END - timedelta(hours=8)
+    while t < END:
+        t += timedelta(minutes=15)
+        run(con, [SPIKE, USER], t)
+    assert snapshot(con) == one_shot
+
+
+def test_killed_run_resumes_without_lost_or_doubled_results(tmp_path, one_shot, monkeypatch):
+    con = fresh_store(tmp_path / "killed.duckdb")
+    calls = {"n": 0}
+    real = bucket_module.write_buckets
+
+    def dies_on_third_write(c, rows):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real(c, rows)
+
+    monkeypatch.setattr(bucket_module, "write_buckets", dies_on_third_write)
+    with pytest.raises(KeyboardInterrupt):
+        run(con, [SPIKE, USER], END, commit_interval=timedelta(days=1))
+    state = load_job_state(con, SPIKE)
+    assert state is not None and state.last_bucket_end is not None
+    stored_until = con.execute(
+        "SELECT max(timestamp) FROM buckets WHERE job_id = ?", [SPIKE]
+    ).fetchall()[0][0]
+    # Everything before the saved point is stored, nothing of the rolled-back chunk is.
+    assert stored_until + timedelta(minutes=15) == state.last_bucket_end < END
+    monkeypatch.setattr(bucket_module, "write_buckets", real)
+    run(con, [SPIKE, USER], END)
+    assert snapshot(con) == one_shot

@@ -17,6 +17,8 @@ from trailspike.core.errors import TrailspikeError
 
 # command name -> "module:attribute" of its click command or group.
 COMMANDS: dict[str, str] = {
+    "anomalies": "trailspike.cli.anomalies:anomalies",
+    "jobs": "trailspike.cli.jobs:jobs",
     "demo": "trailspike.cli.demo:demo",
     "ingest": "trailspike.cli.ingest:ingest",
     "normalize": "trailspike.cli.ingest:normalize",

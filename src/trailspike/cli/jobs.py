@@ -1,0 +1,225 @@
+"""``trailspike jobs``: list, show, validate, run and reset anomaly-detection jobs.
+
+Thin click commands over :mod:`trailspike.jobs.loader` and :mod:`trailspike.jobs.runner`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from trailspike.cli.options import db_option, resolve_settings, setting_option
+from trailspike.core.timeutil import parse_relative, parse_time, utcnow
+
+
+def parse_when(text: str | None, now: datetime | None = None) -> datetime | None:
+    """``2026-01-01``, ``2026-01-01T10:00:00Z`` or ``now-2d`` as naive UTC (None stays None)."""
+    if text is None:
+        return None
+    if text.strip().startswith("now"):
+        return parse_relative(text, now or utcnow())
+    return parse_time(text)
+
+
+def _collection(job_files: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    from trailspike.jobs.loader import JobCollection, load_jobs
+
+    shipped = load_jobs()
+    if not job_files:
+        return shipped
+    extra = load_jobs([Path(p) for p in job_files])
+    jobs = {job.job_id: job for job in shipped}
+    sources = dict(shipped.sources)
+    for job in extra:
+        jobs[job.job_id] = job  # a user's file overrides a shipped job of the same id
+        sources[job.job_id] = extra.sources[job.job_id]
+    return JobCollection(list(jobs.values()), sources)
+
+
+job_files_option = click.option(
+    "--job-file",
+    "job_files",
+    multiple=True,
+    metavar="PATH",
+    help="Extra job definition file or folder (repeatable); same ids override shipped jobs.",
+)
+
+
+@click.group()
+def jobs() -> None:
+    """Anomaly-detection jobs: the shipped CloudTrail jobs and your own.
+
+    \b
+    Examples:
+      trailspike jobs list
+      trailspike jobs show high_distinct_count_error_message
+      trailspike jobs run --end 2026-01-22
+    """
+
+
+@jobs.command("list")
+@db_option
+@job_files_option
+@setting_option
+def list_jobs(
+    db: str | None, job_files: tuple[str, ...], setting_pairs: tuple[tuple[str, str], ...]
+) -> None:
+    """List jobs with their detector and, when the store exists, how far each has run.
+
+    \b
+    Example:
+      trailspike jobs list --db trailspike.duckdb
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    collection = _collection(job_files)
+    settings = resolve_settings(db, setting_pairs)
+    progress = _progress_by_job(settings["db"])
+    table = Table("job_id", "span", "detector", "processed until", "records")
+    for job in collection:
+        det = "; ".join(d.describe() for d in job.analysis_config.detectors)
+        until, records = progress.get(job.job_id, (None, 0))
+        table.add_row(
+            job.job_id, job.analysis_config.bucket_span, det, str(until or "-"), str(records)
+        )
+    Console().print(table)
+
+
+def _progress_by_job(path: str) -> dict[str, tuple[datetime | None, int]]:
+    if path != ":memory:" and not Path(path).exists():
+        return {}
+    from trailspike.store.db import open_store
+
+    con = open_store(path)
+    try:
+        rows = con.execute(
+            "SELECT s.job_id, s.last_bucket_end, "
+            "(SELECT count(*) FROM records r WHERE r.job_id = s.job_id) FROM job_state s"
+        ).fetchall()
+    finally:
+        con.close()
+    return {job_id: (until, count) for job_id, until, count in rows}
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@job_files_option
+def show(job_id: str, job_files: tuple[str, ...]) -> None:
+    """Print a job's definition as JSON (Elastic's shape, with its datafeed).
+
+    \b
+    Example:
+      trailspike jobs show rare_method_for_a_username
+    """
+    job = _collection(job_files).get(job_id)
+    click.echo(json.dumps(job.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2))
+
+
+@jobs.command("validate")
+@click.argument("paths", nargs=-1, required=True, metavar="FILE...")
+def validate(paths: tuple[str, ...]) -> None:
+    """Check job files (a job pasted from Kibana works); errors name the file and key.
+
+    \b
+    Example:
+      trailspike jobs validate my_jobs/unusual_s3_deletes.json
+    """
+    from trailspike.jobs.loader import load_jobs
+
+    collection = load_jobs([Path(p) for p in paths])
+    for job in collection:
+        click.echo(f"ok: {job.job_id} ({collection.sources[job.job_id]})")
+
+
+@jobs.command("run")
+@click.argument("job_ids", nargs=-1, metavar="[JOB_ID...]")
+@click.option("--start", default=None, help="First bucket to process (ISO time or now-14d).")
+@click.option("--end", default=None, help="Process up to this time (ISO or now-1h), for replays.")
+@db_option
+@job_files_option
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a TTY).")
+@setting_option
+def run(
+    job_ids: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    db: str | None,
+    job_files: tuple[str, ...],
+    progress: bool | None,
+    setting_pairs: tuple[tuple[str, str], ...],
+) -> None:
+    """Run jobs over the stored events (all jobs if none named) and store their results.
+
+    Only final buckets are processed: a bucket is final when its end plus the `query_delay`
+    setting has passed and later events have been ingested. A job resumes where its last run
+    stopped, so running this every few minutes processes each bucket exactly once.
+
+    \b
+    Examples:
+      trailspike jobs run
+      trailspike jobs run high_distinct_count_error_message --start 2026-01-01 --end 2026-01-22
+    """
+    from trailspike.jobs.runner import run_jobs
+    from trailspike.store.db import open_store
+
+    settings = resolve_settings(db, setting_pairs)
+    collection = _collection(job_files)
+    show_bar = sys.stderr.isatty() if progress is None else progress
+    con = open_store(settings["db"])
+    try:
+        summaries = run_jobs(
+            con,
+            list(job_ids) or None,
+            start=parse_when(start),
+            end=parse_when(end),
+            settings=settings,
+            progress=show_bar,
+            jobs=collection,
+        )
+    finally:
+        con.close()
+    for s in summaries:
+        if s.status != "ran":
+            click.echo(f"{s.job_id}: {s.status}" + (f" (until {s.end})" if s.end else ""))
+            continue
+        click.echo(
+            f"{s.job_id}: {s.buckets} buckets {s.start} → {s.end}, {s.events} events, "
+            f"{s.records} records (max score {s.max_record_score:.1f}), "
+            f"{s.events_per_second:,.0f} events/s, models {s.models}, "
+            f"memory {s.memory_bytes / 2**20:.1f} of {s.memory_limit_bytes / 2**20:.0f} MiB"
+            + (f" [{s.memory_status}, {s.pruned} pruned]" if s.pruned else "")
+        )
+
+
+@jobs.command("reset")
+@click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...")
+@db_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@setting_option
+def reset(
+    job_ids: tuple[str, ...], db: str | None, yes: bool, setting_pairs: tuple[tuple[str, str], ...]
+) -> None:
+    """Delete a job's results and models, so the next run rebuilds it from the first event.
+
+    \b
+    Example:
+      trailspike jobs reset rare_error_code --yes
+    """
+    from trailspike.store.db import open_store
+    from trailspike.store.results import delete_job_results
+
+    settings = resolve_settings(db, setting_pairs)
+    if not yes:
+        click.confirm(f"Delete all results and models of {', '.join(job_ids)}?", abort=True)
+    con = open_store(settings["db"])
+    try:
+        for job_id in job_ids:
+            delete_job_results(con, job_id)
+            click.echo(f"reset: {job_id}")
+    finally:
+        con.close()

@@ -96,6 +96,10 @@ def test_backfill_raises_the_spike_once_with_a_reason(store: duckdb.DuckDBPyConn
         "31 of them from arn:aws:iam::123456789012:user/ci-deploy at 203.0.113.7 (Moscow, RU)"
         in reason
     )
+    assert (
+        "mostly AccessDenied 'User <arn> is not authorized to perform: iam:Action<n>' (31 messages)"
+        in reason
+    )
     details = doc["trailspike"]
     assert details["distinct_values"] == 37
     assert details["top_error_codes"][0] == {"error_code": "AccessDenied", "count": 31}

@@ -17,6 +17,9 @@ from trailspike.core.errors import TrailspikeError
 
 # command name -> "module:attribute" of its click command or group.
 COMMANDS: dict[str, str] = {
+    "rules": "trailspike.cli.rules:rules",
+    "alerts": "trailspike.cli.alerts:alerts",
+    "run": "trailspike.cli.run:run",
     "anomalies": "trailspike.cli.anomalies:anomalies",
     "jobs": "trailspike.cli.jobs:jobs",
     "demo": "trailspike.cli.demo:demo",

@@ -205,3 +205,79 @@ def value_list_ids(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]
         "LEFT JOIN value_list_items i USING (list_id) GROUP BY 1, 2 ORDER BY 1"
     ).fetchall()
     return [(str(a), str(b), int(c)) for a, b, c in rows]
+
+
+# --- the CLI's one-line entry syntax --------------------------------------------------------
+
+_ENTRY = re.compile(
+    r"^\s*(?P<field>[A-Za-z0-9_.@-]+)\s+"
+    r"(?P<op>is\s+not\s+one\s+of|is\s+one\s+of|is\s+not|is|does\s+not\s+exist|exists"
+    r"|does\s+not\s+match|matches|not\s+in\s+list|in\s+list)(?:\s+(?P<value>.*?))?\s*$",
+    re.IGNORECASE,
+)
+
+
+def parse_entry(text: str) -> ExceptionEntry:
+    """Parse ``FIELD is [not] VALUE``, ``is [not] one of A,B``, ``exists``/``does not exist``,
+    ``matches``/``does not match PATTERN`` or ``[not] in list LIST_ID`` into an entry.
+
+    >>> e = parse_entry("source.ip is not one of 10.0.0.1, 10.0.0.2")
+    >>> e.type, e.operator, e.value
+    ('match_any', 'excluded', ['10.0.0.1', '10.0.0.2'])
+    >>> parse_entry("aws.cloudtrail.user_identity.arn in list automation").value_list.id
+    'automation'
+    """
+    match = _ENTRY.match(text)
+    if not match:
+        raise ConfigError(
+            f"cannot read exception entry {text!r}: write FIELD is [not] VALUE, "
+            "is [not] one of A,B, exists, does not exist, matches PATTERN, does not match "
+            "PATTERN, in list LIST_ID or not in list LIST_ID"
+        )
+    words = match["op"].lower().split()
+    negated = "not" in words
+    op = " ".join(w for w in words if w not in ("not", "does"))
+    op = {"exist": "exists", "match": "matches"}.get(op, op)
+    value = match["value"] or ""
+    data: dict[str, Any] = {
+        "field": match["field"],
+        "operator": "excluded" if negated else "included",
+    }
+    if op == "exists":
+        if value:
+            raise ConfigError(f"exception entry {text!r}: exists takes no value")
+        data["type"] = "exists"
+    elif op == "is one of":
+        data["type"], data["value"] = (
+            "match_any",
+            [v.strip() for v in value.split(",") if v.strip()],
+        )
+    elif op == "in list":
+        data["type"], data["list"] = "list", {"id": value}
+    else:
+        data["type"], data["value"] = ("match" if op == "is" else "wildcard"), value
+    if data["type"] != "exists" and not value:
+        raise ConfigError(f"exception entry {text!r} has no value")
+    try:
+        return ExceptionEntry.model_validate(data)
+    except ValueError as exc:
+        raise ConfigError(f"exception entry {text!r}: {exc}") from exc
+
+
+def describe_entry(entry: ExceptionEntry) -> str:
+    """An entry in the same one-line syntax :func:`parse_entry` reads.
+
+    >>> describe_entry(parse_entry("event.action matches Get*"))
+    'event.action matches Get*'
+    """
+    neg = entry.operator == "excluded"
+    if entry.type == "exists":
+        return f"{entry.field} {'does not exist' if neg else 'exists'}"
+    if entry.type == "match_any":
+        return f"{entry.field} is {'not ' if neg else ''}one of {', '.join(entry.value or [])}"
+    if entry.type == "list":
+        assert entry.value_list is not None
+        return f"{entry.field} {'not ' if neg else ''}in list {entry.value_list.id}"
+    if entry.type == "match":
+        return f"{entry.field} is {'not ' if neg else ''}{entry.value}"
+    return f"{entry.field} {'does not match' if neg else 'matches'} {entry.value}"

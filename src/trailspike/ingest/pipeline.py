@@ -1,43 +1,41 @@
 """``ingest``: read CloudTrail files and S3 objects, normalise to ECS, store, quarantine the bad.
 
 For every source file: skip it if ``ingested_files`` says it was read completely with the same
-size and mtime/ETag (unless ``force``); otherwise mark it incomplete, read every record
-(:mod:`.reader`), validate (:mod:`.validate`), normalise (:func:`to_ecs`, with GeoIP), and buffer
-the documents. Batches go to DuckDB in one Arrow insert each, together with the quarantine rows
-and the completion marks of the files they finish, in one transaction. A killed run therefore
-leaves its unfinished files marked incomplete; the next run re-reads them and the events already
-stored count as duplicates instead of being stored twice.
+size and mtime/ETag (unless ``force``); otherwise mark it incomplete, read, validate and normalise
+its records (:mod:`.normalizer`), and buffer the rows. Batches go to DuckDB in one Arrow insert
+each, together with the quarantine rows and the completion marks of the files they finish, in one
+transaction. A killed run therefore leaves its unfinished files marked incomplete; the next run
+re-reads them and the events already stored count as duplicates instead of being stored twice.
 
-Implementation decisions: a record without ``eventID`` (test fixtures, hand-made exports) gets a
-stable synthetic id, ``sha256:`` plus the hash of its canonical JSON, written to ``event.id`` too,
-so re-delivery of the same record is still a duplicate. Records over ``max_record_bytes`` (measured
-on the ECS document) are quarantined as absurd. Python's garbage collector is paused while a batch
-is built: millions of small dicts otherwise trigger collections that slow decoding 2-5x
-(LIBRARY_NOTES.md); nothing here creates reference cycles.
+Implementation decisions: parsing and normalising is Python work per record, so several local
+files are normalised in parallel worker processes (setting ``ingest_workers``; 0 = one per CPU)
+while this process inserts; S3 objects, standard input and files over 256 MB are read here, as a
+stream. DuckDB takes one large insert per batch from Arrow (a hundred small inserts cost 8x more).
 """
 
 from __future__ import annotations
 
-import gc
-import hashlib
+import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import orjson
+import pyarrow as pa
 
 from trailspike.core.errors import InputError
 from trailspike.core.timeutil import utcnow
+from trailspike.ingest.normalizer import Chunk, Context, init_worker, process_path, process_stream
 from trailspike.ingest.quarantine import QuarantinedRecord, forget_quarantined, quarantine_records
-from trailspike.ingest.reader import Entry, read_file
 from trailspike.ingest.sources import SourceFile, expand_sources
-from trailspike.ingest.validate import check_record
-from trailspike.normalise.cloudtrail import format_timestamp, to_ecs
-from trailspike.normalise.geo import GeoEnricher
-from trailspike.store.events import EventBatch, dig, insert_events
+from trailspike.store.events import insert_events
+
+# Files larger than this are streamed in this process rather than handed whole to a worker.
+WORKER_FILE_LIMIT = 256 << 20
+# Below this much input, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 8 << 20
 
 
 @dataclass
@@ -81,91 +79,22 @@ class _FileStats:
     done: bool = False
 
 
-def synthetic_event_id(record: Mapping[str, Any]) -> str:
-    """A stable id for a record without ``eventID``: the hash of its canonical JSON.
-
-    >>> synthetic_event_id({"b": 1, "a": 2}) == synthetic_event_id({"a": 2, "b": 1})
-    True
-    """
-    canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
-    return "sha256:" + hashlib.sha256(canonical).hexdigest()[:40]
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 class _Run:
-    """State of one ingest run: the open batch, pending files and the summary."""
+    """State of one ingest run: pending tables, pending files and the summary."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, settings: Mapping[str, Any]) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
         self.con = con
-        self.geo = GeoEnricher.from_settings(settings)
-        self.batch_size = max(1, int(settings.get("ingest_batch_size", 50000)))
-        self.max_bytes = int(settings.get("max_record_bytes", 1 << 20))
+        self.ctx = ctx
         self.summary = IngestSummary()
-        self.batch = EventBatch()
+        self.tables: list[pa.Table] = []
+        self.rows = 0
         self.bad: list[QuarantinedRecord] = []
         self.files: dict[str, _FileStats] = {}
-        self.now = utcnow()
-        if self.geo.notice:
-            self.summary.notes.append(self.geo.notice)
+        if ctx.geo.notice:
+            self.summary.notes.append(ctx.geo.notice)
 
-    # -- per record -------------------------------------------------------------------------
-    def _quarantine(self, stats: _FileStats, entry: Entry, reason: str, snippet: str) -> None:
-        stats.quarantined += 1
-        path = stats.source.path
-        self.bad.append(QuarantinedRecord(path, entry.line, entry.index, reason, snippet))
-
-    def _document(self, entry: Entry) -> tuple[dict[str, Any] | None, str]:
-        """(ECS document, reason) for an entry; the document is None when it is rejected."""
-        if entry.kind == "bad":
-            return None, str(entry.payload)
-        if entry.kind == "ecs":
-            doc: dict[str, Any] = entry.payload
-            stamp = format_timestamp(doc.get("@timestamp"))
-            if stamp is None:
-                return None, "ECS document without a valid @timestamp"
-            doc["@timestamp"] = stamp
-            if not isinstance(dig(doc, ("event", "id")), str):
-                doc.setdefault("event", {})["id"] = synthetic_event_id(doc)
-            return doc, ""
-        record: dict[str, Any] = entry.payload
-        reason = check_record(record)
-        if reason:
-            return None, reason
-        doc = to_ecs(record, self.geo)
-        if "id" not in doc["event"]:
-            doc["event"]["id"] = synthetic_event_id(record)
-        return doc, ""
-
-    def add_entry(self, stats: _FileStats, entry: Entry) -> None:
-        stats.records += 1
-        doc, reason = self._document(entry)
-        if doc is None:
-            snippet = entry.snippet or orjson.dumps(entry.payload).decode()[:240]
-            self._quarantine(stats, entry, reason, snippet)
-            return
-        doc_json = orjson.dumps(doc).decode()
-        if len(doc_json) > self.max_bytes:
-            reason = f"record is {len(doc_json):,} bytes, over max_record_bytes {self.max_bytes:,}"
-            self._quarantine(stats, entry, reason, doc_json[:240])
-            return
-        if self.batch.add(doc, doc_json, stats.source.path, self.now):
-            stats.added += 1
-        if len(self.batch) >= self.batch_size:
-            self.flush()
-
-    # -- per file ---------------------------------------------------------------------------
-    def begin_file(self, source: SourceFile, force: bool) -> _FileStats | None:
-        """Register a file for reading, or return None when it is already ingested."""
+    def begin_file(self, source: SourceFile, force: bool) -> bool:
+        """Register a file for reading; False when it is already ingested (skip it)."""
         if source.remembered:
             row = self.con.execute(
                 "SELECT size, fingerprint, complete FROM ingested_files WHERE path = ?",
@@ -174,48 +103,64 @@ class _Run:
             if row is not None:
                 unchanged = row[0] == source.size and row[1] == source.fingerprint
                 if row[2] and unchanged and not force:
-                    return None
+                    return False
                 forget_quarantined(self.con, source.path)
             self.con.execute(
                 "INSERT OR REPLACE INTO ingested_files (path, size, fingerprint, records, stored, "
-                "duplicates, quarantined, complete, ingested_at) VALUES (?, ?, ?, 0, 0, 0, 0, "
-                "false, ?)",
-                [source.path, source.size, source.fingerprint, self.now],
+                "duplicates, quarantined, complete, ingested_at) "
+                "VALUES (?, ?, ?, 0, 0, 0, 0, false, ?)",
+                [source.path, source.size, source.fingerprint, self.ctx.now],
             )
-        stats = _FileStats(source)
-        self.files[source.path] = stats
-        return stats
+        self.files[source.path] = _FileStats(source)
+        return True
 
-    def read(self, stats: _FileStats) -> None:
+    def add_chunk(self, chunk: Chunk, last: bool) -> None:
+        stats = self.files[chunk.path]
+        stats.records += chunk.records
+        stats.quarantined += len(chunk.quarantined) - (1 if chunk.damage else 0)
+        self.bad.extend(chunk.quarantined)
+        if chunk.table is not None:
+            stats.added += chunk.table.num_rows
+            self.tables.append(chunk.table)
+            self.rows += chunk.table.num_rows
+        if chunk.damage:
+            self.summary.damaged_files.append(chunk.path)
+            self.summary.notes.append(
+                f"{chunk.path}: {chunk.damage}; the records before it were kept"
+            )
+        stats.done = last
+        if self.rows >= self.ctx.batch_size:
+            self.flush()
+
+    def read_here(self, stats: _FileStats) -> None:
+        """Stream one file in this process."""
         path = stats.source.path
         try:
             stream = stats.source.open()
             try:
-                reader, entries = read_file(stream)
-                with _gc_paused():
-                    for entry in entries:
-                        self.add_entry(stats, entry)
+                chunks = process_stream(stream, path, self.ctx)
+                for chunk in _with_last(chunks):
+                    self.add_chunk(*chunk)
             finally:
                 if stats.source.remembered:
                     stream.close()
         except (OSError, InputError) as exc:
-            reader = None
-            self.summary.damaged_files.append(path)
-            self.bad.append(QuarantinedRecord(path, None, None, f"cannot read file: {exc}", ""))
-        if reader is not None and reader.damage:
-            self.summary.damaged_files.append(path)
-            self.bad.append(QuarantinedRecord(path, None, None, reader.damage, ""))
-            self.summary.notes.append(f"{path}: {reader.damage}; the records before it were kept")
-        stats.done = True
+            self.unreadable(path, exc)
 
-    # -- storing ----------------------------------------------------------------------------
+    def unreadable(self, path: str, exc: Exception) -> None:
+        self.summary.damaged_files.append(path)
+        self.bad.append(QuarantinedRecord(path, None, None, f"cannot read file: {exc}", ""))
+        self.summary.notes.append(f"{path}: cannot read file: {exc}")
+        self.files[path].done = True
+
     def flush(self) -> None:
-        """Store the batch, the quarantine rows and the completion of finished files."""
+        """Store the pending rows, quarantine rows and the completion of finished files."""
         con = self.con
+        table = pa.concat_tables(self.tables) if self.tables else None
         con.execute("BEGIN")
         try:
-            stored = insert_events(con, self.batch)
-            quarantine_records(con, self.bad, self.now)
+            stored = insert_events(con, table) if table is not None else Counter()
+            quarantine_records(con, self.bad, self.ctx.now)
             for path, count in stored.items():
                 self.files[path].stored += count
             finished = [s for s in self.files.values() if s.done]
@@ -227,13 +172,11 @@ class _Run:
             raise
         for stats in finished:
             del self.files[stats.source.path]
-        self.batch = EventBatch()
-        self.bad = []
+        self.tables, self.rows, self.bad = [], 0, []
 
     def _complete(self, stats: _FileStats) -> None:
         summary = self.summary
         duplicates = stats.added - stats.stored
-        duplicates += self.batch.within_duplicates.get(stats.source.path, 0)
         summary.files += 1
         summary.records += stats.records
         summary.stored += stats.stored
@@ -248,27 +191,65 @@ class _Run:
                     stats.stored,
                     duplicates,
                     stats.quarantined,
-                    self.now,
+                    self.ctx.now,
                     stats.source.path,
                 ],
             )
 
 
-def _progress_bar(enabled: bool, files: list[SourceFile]) -> Any:
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+def _with_last(chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, bool]]:
+    """Pair each chunk with whether it is the file's last."""
+    previous: Chunk | None = None
+    for chunk in chunks:
+        if previous is not None:
+            yield previous, False
+        previous = chunk
+    if previous is not None:
+        yield previous, True
 
-    bar = Progress(
-        TextColumn("[bold]ingest"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} files"),
-        TextColumn("{task.fields[events]:,} events"),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-    bar.add_task("ingest", total=len(files), events=0)
-    return bar
+
+def _local_for_workers(files: list[SourceFile]) -> set[str]:
+    local = {
+        f.path
+        for f in files
+        if f.remembered and not f.path.startswith("s3://") and (f.size or 0) <= WORKER_FILE_LIMIT
+    }
+    return local
+
+
+def _worker_count(settings: Mapping[str, Any], files: list[SourceFile], local: set[str]) -> int:
+    wanted = int(settings.get("ingest_workers", 0) or 0) or (os.cpu_count() or 1)
+    volume = sum(f.size or 0 for f in files if f.path in local)
+    if wanted <= 1 or len(local) < 2 or volume < PARALLEL_MIN_BYTES:
+        return 0
+    return min(wanted, len(local))
+
+
+class _Progress:
+    """A rich progress bar over files, or nothing."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.bar: Any = None
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("[bold]ingest"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} files"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
+            self.bar.add_task("ingest", total=total)
+            self.bar.start()
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(0, advance=1)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def ingest(
@@ -289,7 +270,7 @@ def ingest(
         Paths, directories (recursive), globs, ``-`` for standard input, or S3 URLs.
     settings
         Resolved settings (GeoIP databases, ``s3_endpoint_url``, ``ingest_batch_size``,
-        ``max_record_bytes``).
+        ``ingest_workers``, ``max_record_bytes``).
     force
         Re-read files that were already ingested completely.
     progress
@@ -302,27 +283,43 @@ def ingest(
     """
     started = time.perf_counter()
     files = expand_sources(sources, settings)
-    run = _Run(con, settings)
-    bar = _progress_bar(progress, files)
-    if bar is not None:
-        bar.start()
+    now = utcnow()
+    run = _Run(con, Context.from_settings(settings, now))
+    todo = [f for f in files if run.begin_file(f, force)]
+    run.summary.skipped_files = len(files) - len(todo)
+    local = _local_for_workers(todo)
+    workers = _worker_count(settings, todo, local)
+    bar = _Progress(progress, len(todo))
     try:
-        for source in files:
-            stats = run.begin_file(source, force)
-            if stats is None:
-                run.summary.skipped_files += 1
-            else:
-                run.read(stats)
-            if bar is not None:
-                bar.update(
-                    0,
-                    advance=1,
-                    events=run.summary.records + sum(s.records for s in run.files.values()),
-                )
+        if workers:
+            _read_parallel(run, [f for f in todo if f.path in local], settings, workers, bar)
+            todo = [f for f in todo if f.path not in local]
+        for source in todo:
+            run.read_here(run.files[source.path])
+            bar.advance()
         run.flush()
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.stop()
     run.summary.files += run.summary.skipped_files
     run.summary.seconds = time.perf_counter() - started
     return run.summary
+
+
+def _read_parallel(
+    run: _Run, files: list[SourceFile], settings: Mapping[str, Any], workers: int, bar: _Progress
+) -> None:
+    import multiprocessing
+
+    # spawn, not fork: this process holds an open DuckDB connection and its threads.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, init_worker, (dict(settings), run.ctx.now)) as pool:
+        results = pool.imap(process_path, [f.path for f in files], chunksize=1)
+        for source in files:
+            try:
+                chunks = next(results)
+            except (OSError, InputError) as exc:
+                run.unreadable(source.path, exc)
+            else:
+                for chunk, last in _with_last(chunks):
+                    run.add_chunk(chunk, last)
+            bar.advance()

@@ -29,8 +29,9 @@ _STRING_FIELDS = (
     "recipientAccountId",
 )
 _OBJECT_FIELDS = ("userIdentity", "tlsDetails")
-# Something that is trying to be an address: digits and dots, or hex groups with colons.
-_ADDRESS_LIKE = re.compile(r"^(?=.*[0-9])[0-9.]+$|^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$")
+# Something that is trying to be an address: digits and dots, or anything with a colon
+# (service names never have one).
+_ADDRESS_LIKE = re.compile(r"^(?=.*[0-9])[0-9.]+$|:")
 MAX_SOURCE_ADDRESS = 253  # longest DNS name; anything longer is not a service name either
 
 
@@ -48,7 +49,7 @@ def check_source_address(value: str) -> str | None:
     """
     if len(value) > MAX_SOURCE_ADDRESS:
         return f"sourceIPAddress is {len(value)} characters long"
-    if _ADDRESS_LIKE.match(value) and not is_ip_address(value):
+    if _ADDRESS_LIKE.search(value) and not is_ip_address(value):
         return f"invalid sourceIPAddress {value[:60]!r}"
     return None
 

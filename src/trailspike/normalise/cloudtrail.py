@@ -27,10 +27,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from trailspike.normalise.categories import categorize
-from trailspike.normalise.javamap import is_dropped, java_to_string
+from trailspike.normalise.javamap import java_to_string
 from trailspike.normalise.useragent import parse_user_agent
 
 if TYPE_CHECKING:
@@ -74,12 +75,25 @@ def drop_empty(value: Any) -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            if is_dropped(item):
+            if item is None or item == "":
                 continue
-            out[key] = drop_empty(item)
+            if isinstance(item, (dict, list)):
+                item = drop_empty(item)
+                if not item:
+                    continue
+            out[key] = item
         return out
     if isinstance(value, list):
-        return [drop_empty(item) for item in value if not is_dropped(item)]
+        kept = []
+        for item in value:
+            if item is None or item == "":
+                continue
+            if isinstance(item, (dict, list)):
+                item = drop_empty(item)
+                if not item:
+                    continue
+            kept.append(item)
+        return kept
     return value
 
 
@@ -106,6 +120,7 @@ def format_timestamp(text: Any) -> str | None:
     return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
 
 
+@lru_cache(maxsize=1 << 16)
 def is_ip_address(text: str) -> bool:
     """Whether ``text`` is a literal IPv4/IPv6 address (Elastic's ``^%{IP}$`` grok).
 

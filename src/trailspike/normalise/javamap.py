@@ -16,6 +16,7 @@ Tree bins (8+ keys colliding in one bucket) are not modelled: they do not occur 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 
@@ -42,9 +43,16 @@ def _table_size(count: int) -> int:
 def hashmap_order(keys: list[str]) -> list[str]:
     """The order a Java ``HashMap`` filled with ``keys`` (in this order) iterates them.
 
+    Cached per key sequence: CloudTrail repeats the same parameter names per API.
+
     >>> hashmap_order(["MobileVersion", "LoginTo", "MFAUsed"])
     ['LoginTo', 'MobileVersion', 'MFAUsed']
     """
+    return list(_hashmap_order(tuple(keys)))
+
+
+@lru_cache(maxsize=16384)
+def _hashmap_order(keys: tuple[str, ...]) -> tuple[str, ...]:
     size = _table_size(len(keys))
 
     def bucket(key: str) -> int:
@@ -52,7 +60,7 @@ def hashmap_order(keys: list[str]) -> list[str]:
         return (h ^ (h >> 16)) & (size - 1)
 
     indexed = sorted(enumerate(keys), key=lambda pair: (bucket(pair[1]), pair[0]))
-    return [key for _, key in indexed]
+    return tuple(key for _, key in indexed)
 
 
 def java_double(value: float) -> str:
@@ -90,6 +98,29 @@ def is_dropped(value: Any) -> bool:
     return False
 
 
+def _render(value: Any) -> str | None:
+    """The Java string of ``value``, or None when Elastic would have dropped it."""
+    if isinstance(value, dict):
+        parts = []
+        for key in hashmap_order(list(value)):
+            text = _render(value[key])
+            if text is not None:
+                parts.append(f"{key}={text}")
+        return "{" + ", ".join(parts) + "}" if parts else None
+    if isinstance(value, list):
+        items = [text for text in map(_render, value) if text is not None]
+        return "[" + ", ".join(items) + "]" if items else None
+    if value is None or value == "":
+        return None
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, float):
+        return java_double(value)
+    return str(value)
+
+
 def java_to_string(value: Any) -> str:
     """``toString()`` of the Java object Elasticsearch builds from a JSON value.
 
@@ -99,19 +130,4 @@ def java_to_string(value: Any) -> str:
     >>> java_to_string({"keyName": "mykeypair", "n": [1, True, None], "gone": ""})
     '{keyName=mykeypair, n=[1, true]}'
     """
-    if isinstance(value, dict):
-        parts = [
-            f"{key}={java_to_string(value[key])}"
-            for key in hashmap_order(list(value))
-            if not is_dropped(value[key])
-        ]
-        return "{" + ", ".join(parts) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(java_to_string(v) for v in value if not is_dropped(v)) + "]"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, float):
-        return java_double(value)
-    return str(value)
+    return _render(value) or ""

@@ -25,17 +25,9 @@ import pyarrow as pa
 
 from trailspike.normalise import ecs_fields as f
 
-# Columns filled from the ECS document, in table order (ts and request_parameters handled apart).
-_DOC_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
-    (column, tuple(field.split(".")))
-    for field, column in f.EVENT_COLUMNS.items()
-    if column not in ("ts", "request_parameters")
-)
-_REQUEST_PATH = ("aws", "cloudtrail", "flattened", "request_parameters")
+# Insert order; the first 22 follow ``EVENT_COLUMNS`` (checked by a test) and ``event_row``.
 INSERT_COLUMNS: tuple[str, ...] = (
-    "ts",
-    *(column for column, _ in _DOC_COLUMNS),
-    "request_parameters",
+    *f.EVENT_COLUMNS.values(),
     "doc",
     "source_file",
     "ingested_at",
@@ -64,61 +56,83 @@ def _as_text(value: Any) -> str | None:
     return orjson.dumps(value).decode()
 
 
+def event_row(doc: dict[str, Any]) -> tuple[Any, ...]:
+    """The typed column values of one ECS document, in ``INSERT_COLUMNS`` order up to ``doc``.
+
+    Written out field by field rather than walking paths: this runs once per event.
+
+    >>> event_row({"@timestamp": "t", "event": {"id": "e"}, "source": {"as": {"number": 7}}})[:3]
+    ('t', 'e', None)
+    """
+    event = doc.get("event") or {}
+    ct = (doc.get("aws") or {}).get("cloudtrail") or {}
+    ui = ct.get("user_identity") or {}
+    user = doc.get("user") or {}
+    source = doc.get("source") or {}
+    geo = source.get("geo") or {}
+    as_ = source.get("as") or {}
+    cloud = doc.get("cloud") or {}
+    number = as_.get("number")
+    return (
+        doc.get("@timestamp"),
+        event.get("id"),
+        event.get("action"),
+        event.get("provider"),
+        event.get("outcome"),
+        _as_text(ct.get("error_code")),
+        _as_text(ct.get("error_message")),
+        _as_text(ui.get("arn")),
+        _as_text(ui.get("type")),
+        _as_text(ui.get("access_key_id")),
+        _as_text(user.get("name")),
+        _as_text(user.get("id")),
+        _as_text(source.get("address")),
+        source.get("ip"),
+        geo.get("city_name"),
+        geo.get("country_iso_code"),
+        number if isinstance(number, int) else None,
+        (as_.get("organization") or {}).get("name"),
+        _as_text((cloud.get("account") or {}).get("id")),
+        _as_text(cloud.get("region")),
+        _as_text((doc.get("user_agent") or {}).get("original")),
+        _as_text((ct.get("flattened") or {}).get("request_parameters")),
+    )
+
+
 class EventBatch:
-    """Column-wise buffer of events waiting to be inserted."""
+    """Row buffer of events waiting to be inserted (turned into Arrow column-wise)."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in INSERT_COLUMNS}
-        self.ids: set[str] = set()
-        self.within_duplicates: Counter[str] = Counter()
+        self.rows: list[tuple[Any, ...]] = []
 
     def __len__(self) -> int:
-        return len(self.columns["doc"])
+        return len(self.rows)
 
-    def add(self, doc: dict[str, Any], doc_json: str, source_file: str, now: datetime) -> bool:
-        """Append one event; returns False (and counts it) when its id is already in the batch."""
-        event_id = dig(doc, ("event", "id"))
-        if event_id in self.ids:
-            self.within_duplicates[source_file] += 1
-            return False
-        self.ids.add(event_id)
-        cols = self.columns
-        cols["ts"].append(doc.get("@timestamp"))
-        for column, path in _DOC_COLUMNS:
-            value = dig(doc, path)
-            if column == "source_as_number":
-                cols[column].append(value if isinstance(value, int) else None)
-            else:
-                cols[column].append(_as_text(value))
-        cols["request_parameters"].append(_as_text(dig(doc, _REQUEST_PATH)))
-        cols["doc"].append(doc_json)
-        cols["source_file"].append(source_file)
-        cols["ingested_at"].append(now)
-        return True
+    def add(self, doc: dict[str, Any], doc_json: str, source_file: str, now: datetime) -> None:
+        """Append one event."""
+        self.rows.append((*event_row(doc), doc_json, source_file, now))
 
     def to_arrow(self) -> pa.Table:
         """The batch as an Arrow table (ts still as ISO text; cast in SQL)."""
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(INSERT_COLUMNS)
         arrays = {}
-        for name, values in self.columns.items():
-            if name == "source_as_number":
-                arrays[name] = pa.array(values, type=pa.int64())
-            elif name == "ingested_at":
-                arrays[name] = pa.array(values, type=pa.timestamp("us"))
-            else:
-                arrays[name] = pa.array(values, type=pa.string())
+        for name, values in zip(INSERT_COLUMNS, columns, strict=True):
+            arrays[name] = pa.array(values, type=_ARROW_TYPES.get(name, pa.string()))
         return pa.table(arrays)
 
 
-def insert_events(con: duckdb.DuckDBPyConnection, batch: EventBatch) -> Counter[str]:
-    """Insert a batch; returns the number of newly stored events per source file.
+_ARROW_TYPES = {"source_as_number": pa.int64(), "ingested_at": pa.timestamp("us")}
 
-    Events whose ``event_id`` is already stored are skipped (duplicates); the caller derives
-    them as ``added - stored``.
+
+def insert_events(con: duckdb.DuckDBPyConnection, table: pa.Table) -> Counter[str]:
+    """Insert an Arrow table of events; returns the number newly stored per source file.
+
+    Events whose ``event_id`` is already stored, or repeated within the table, are skipped
+    (duplicates); the caller derives them as ``rows - stored``.
     """
     stored: Counter[str] = Counter()
-    if not len(batch):
+    if not table.num_rows:
         return stored
-    table = batch.to_arrow()
     con.register("_trailspike_batch", table)
     try:
         select = ", ".join(

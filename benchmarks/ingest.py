@@ -1,0 +1,239 @@
+"""Ingest benchmark: events/s, the ratio to ``zcat FILES | wc -c``, and peak RSS.
+
+Generates a corpus of CloudTrail S3 delivery files (``.json.gz``, ~1.5 KB per record, 5 % errors,
+a few thousand source addresses and a few dozen user agents) or takes a folder, then times
+
+* ``zcat FILES | wc -c`` on the same files (the floor: just decompressing), and
+* ``trailspike ingest FOLDER --db fresh.duckdb`` in a child process (parse, validate, normalise,
+  GeoIP, store),
+
+and prints events/s, the ratio of the two wall times and the child's peak RSS
+(``resource.getrusage(RUSAGE_CHILDREN)``). Speed goals live here, never in tests.
+
+Usage::
+
+    python benchmarks/ingest.py --events 1000000            # generate into /tmp, then measure
+    python benchmarks/ingest.py --corpus ~/AWSLogs          # measure an existing folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+ACTIONS = [
+    ("s3.amazonaws.com", "GetObject", {"bucketName": "logs-{n}", "key": "data/{n}.parquet"}),
+    ("s3.amazonaws.com", "PutObject", {"bucketName": "uploads-{n}", "key": "in/{n}.csv"}),
+    (
+        "ec2.amazonaws.com",
+        "DescribeInstances",
+        {"instancesSet": {"items": [{"instanceId": "i-{n}"}]}},
+    ),
+    ("ec2.amazonaws.com", "RunInstances", {"instanceType": "m5.large", "minCount": 1}),
+    ("iam.amazonaws.com", "GetUser", {"userName": "user{n}"}),
+    ("iam.amazonaws.com", "CreateAccessKey", {"userName": "user{n}"}),
+    (
+        "sts.amazonaws.com",
+        "AssumeRole",
+        {"roleArn": "arn:aws:iam::123456789012:role/r{n}", "roleSessionName": "s{n}"},
+    ),
+    ("kms.amazonaws.com", "Decrypt", {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"}),
+    ("lambda.amazonaws.com", "Invoke", {"functionName": "fn-{n}"}),
+    ("logs.amazonaws.com", "PutLogEvents", {"logGroupName": "/aws/lambda/fn-{n}"}),
+]
+ERRORS = [
+    ("AccessDenied", "User: arn:aws:iam::123456789012:user/user{n} is not authorized to perform"),
+    ("Client.UnauthorizedOperation", "You are not authorized to perform this operation."),
+    ("NoSuchBucket", "The specified bucket does not exist"),
+    ("ThrottlingException", "Rate exceeded"),
+]
+# A corpus has few distinct source addresses: 3,000 here, from public ranges.
+_POOL = random.Random(99)
+ADDRESSES = [
+    f"{_POOL.choice([52, 54, 3, 18, 89, 81, 216])}.{_POOL.randint(0, 255)}."
+    f"{_POOL.randint(0, 255)}.{_POOL.randint(1, 254)}"
+    for _ in range(3000)
+]
+AGENTS = [
+    "aws-cli/2.15.{n} Python/3.11.6 Linux/6.1.0 exe/x86_64.debian.12 prompt/off command/s3.cp",
+    "Boto3/1.34.{n} md/Botocore#1.34.{n} ua/2.0 os/linux#6.1.0 md/arch#x86_64 lang/python#3.11.6",
+    "aws-sdk-go-v2/1.24.{n} os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/s3#1.47.{n}",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.{n}.0 Safari/537.36",
+    "console.amazonaws.com",
+    "AWS Internal",
+]
+
+
+def make_record(rng: random.Random, when: datetime, serial: int) -> dict:
+    source, name, params = rng.choice(ACTIONS)
+    n = rng.randint(1, 400)
+    user = f"user{rng.randint(1, 300)}"
+    role = rng.random() < 0.4
+    identity: dict = {
+        "type": "AssumedRole" if role else "IAMUser",
+        "principalId": f"AIDA{serial % 9973:016d}",
+        "arn": f"arn:aws:sts::123456789012:assumed-role/role{n % 20}/{user}"
+        if role
+        else f"arn:aws:iam::123456789012:user/{user}",
+        "accountId": "123456789012",
+        "accessKeyId": f"AKIA{n:016d}",
+        "sessionContext": {
+            "attributes": {
+                "creationDate": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "mfaAuthenticated": "false",
+            },
+        },
+    }
+    if role:
+        identity["sessionContext"]["sessionIssuer"] = {
+            "type": "Role",
+            "principalId": f"AROA{n:016d}",
+            "userName": f"role{n % 20}",
+            "arn": f"arn:aws:iam::123456789012:role/role{n % 20}",
+            "accountId": "123456789012",
+        }
+    else:
+        identity["userName"] = user
+    address = rng.choice(ADDRESSES) if rng.random() < 0.85 else source
+    record = {
+        "eventVersion": "1.09",
+        "userIdentity": identity,
+        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": rng.choice(["us-east-1", "eu-west-1", "ap-southeast-2"]),
+        "sourceIPAddress": address,
+        "userAgent": rng.choice(AGENTS).format(n=n % 30),
+        "requestParameters": orjson.loads(orjson.dumps(params).decode().replace("{n}", str(n))),
+        "responseElements": None,
+        "requestID": f"{serial:08x}-1c2d-4e5f-8a9b-{rng.getrandbits(48):012x}",
+        "eventID": f"{serial:08x}-aaaa-4bbb-8ccc-{rng.getrandbits(48):012x}",
+        "readOnly": name.startswith(("Get", "Describe")),
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": "123456789012",
+        "eventCategory": "Management",
+        "tlsDetails": {
+            "tlsVersion": "TLSv1.3",
+            "cipherSuite": "TLS_AES_128_GCM_SHA256",
+            "clientProvidedHostHeader": f"{source.split('.')[0]}.us-east-1.amazonaws.com",
+        },
+    }
+    if rng.random() < 0.05:
+        code, message = rng.choice(ERRORS)
+        record["errorCode"] = code
+        record["errorMessage"] = message.format(n=n)
+    return record
+
+
+def generate(folder: Path, events: int, files: int, seed: int = 1) -> list[Path]:
+    """Write ``events`` records spread over ``files`` S3-style gzip files; returns the paths."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    start = datetime(2026, 1, 1)
+    span = timedelta(days=14)
+    per_file = max(1, events // files)
+    paths = []
+    serial = 0
+    for index in range(files):
+        count = per_file if index < files - 1 else events - serial
+        first = start + span * index / files
+        records = []
+        for _ in range(count):
+            when = first + timedelta(seconds=rng.random() * span.total_seconds() / files)
+            records.append(make_record(rng, when, serial))
+            serial += 1
+        name = f"123456789012_CloudTrail_us-east-1_{first:%Y%m%dT%H%MZ}_{index:05d}.json.gz"
+        path = folder / name
+        path.write_bytes(gzip.compress(orjson.dumps({"Records": records}), compresslevel=6))
+        paths.append(path)
+    return paths
+
+
+def time_zcat(paths: list[Path]) -> tuple[float, int]:
+    started = time.perf_counter()
+    out = subprocess.run(
+        f"zcat {' '.join(str(p) for p in paths)} | wc -c",
+        shell=True,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return time.perf_counter() - started, int(out.stdout.strip())
+
+
+def time_ingest(folder: Path, db: Path, extra: list[str]) -> tuple[float, str]:
+    exe = Path(sys.executable).with_name("trailspike")
+    started = time.perf_counter()
+    out = subprocess.run(
+        [str(exe), "ingest", str(folder), "--db", str(db), "--no-progress", *extra],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return time.perf_counter() - started, out.stdout.strip().splitlines()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=100_000, help="events to generate")
+    parser.add_argument("--files", type=int, default=0, help="files (default: events / 10,000)")
+    parser.add_argument("--corpus", type=Path, help="existing folder instead of generating")
+    parser.add_argument("--keep", action="store_true", help="keep the generated corpus")
+    parser.add_argument("ingest_args", nargs="*", help="extra `trailspike ingest` arguments")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="trailspike-bench-"))
+    try:
+        if args.corpus:
+            folder = args.corpus
+            paths = sorted(p for p in folder.rglob("*.gz"))
+        else:
+            folder = work / "corpus"
+            files = args.files or max(1, args.events // 10_000)
+            started = time.perf_counter()
+            paths = generate(folder, args.events, files)
+            print(
+                f"generated {args.events:,} events in {files} files in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+        size = sum(p.stat().st_size for p in paths)
+        zcat_s, raw_bytes = time_zcat(paths)
+        print(
+            f"corpus: {len(paths)} files, {size / 1e6:,.0f} MB gzipped, "
+            f"{raw_bytes / 1e6:,.0f} MB of JSON"
+        )
+        print(f"zcat | wc -c: {zcat_s:.1f} s")
+        ingest_s, line = time_ingest(folder, work / "bench.duckdb", args.ingest_args)
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        events = int(line.split(" events read")[0].split()[-1].replace(",", ""))
+        print(
+            f"ingest: {ingest_s:.1f} s, {events / ingest_s:,.0f} events/s, "
+            f"{ingest_s / zcat_s:.2f}x zcat time, peak RSS {peak_kb / 1024:,.0f} MB"
+        )
+        print(f"        ({line})")
+        db_size = (work / "bench.duckdb").stat().st_size
+        print(f"store: {db_size / 1e6:,.0f} MB")
+    finally:
+        if args.keep and not args.corpus:
+            print(f"corpus kept in {work / 'corpus'}")
+            (work / "bench.duckdb").unlink(missing_ok=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    os.sync()
+
+
+if __name__ == "__main__":
+    main()

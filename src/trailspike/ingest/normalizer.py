@@ -1,0 +1,164 @@
+"""Turn the entries of one file into storable rows and quarantine rows (in-process or in workers).
+
+:func:`process_stream` reads one file (:mod:`.reader`), validates each record
+(:mod:`.validate`), normalises it (:func:`to_ecs` with GeoIP) and yields :class:`Chunk` objects of
+at most ``batch_size`` events as Arrow tables, plus the quarantined records. The same code runs in
+the ingesting process and in worker processes (:func:`process_path`), so results do not depend on
+how many workers ran.
+
+Implementation decisions: a record without ``eventID`` (test fixtures, hand-made exports) gets a
+stable synthetic id, ``sha256:`` plus the hash of its canonical JSON, written to ``event.id`` too,
+so re-delivery of the same record is still a duplicate. Records whose ECS document is over
+``max_record_bytes`` are quarantined as absurd. Python's garbage collector is paused while a file
+is decoded: millions of small dicts otherwise trigger collections that slow decoding 2-5x
+(LIBRARY_NOTES.md), and nothing here creates reference cycles.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+import orjson
+import pyarrow as pa
+
+from trailspike.ingest.quarantine import QuarantinedRecord
+from trailspike.ingest.reader import Entry, read_file
+from trailspike.ingest.validate import check_record
+from trailspike.normalise.cloudtrail import format_timestamp, to_ecs
+from trailspike.normalise.geo import GeoEnricher
+from trailspike.store.events import EventBatch
+
+
+@dataclass
+class Chunk:
+    """Part of one file's result: events to insert and records set aside."""
+
+    path: str
+    table: pa.Table | None = None
+    records: int = 0
+    quarantined: list[QuarantinedRecord] = field(default_factory=list)
+    damage: str | None = None  # set on the last chunk of a damaged file
+
+
+@dataclass(frozen=True)
+class Context:
+    """What normalising needs besides the data (built once per process)."""
+
+    geo: GeoEnricher
+    max_bytes: int
+    batch_size: int
+    now: datetime
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], now: datetime) -> Context:
+        return cls(
+            GeoEnricher.from_settings(settings),
+            int(settings.get("max_record_bytes", 1 << 20)),
+            max(1, int(settings.get("ingest_batch_size", 50000))),
+            now,
+        )
+
+
+def synthetic_event_id(record: Mapping[str, Any]) -> str:
+    """A stable id for a record without ``eventID``: the hash of its canonical JSON.
+
+    >>> synthetic_event_id({"b": 1, "a": 2}) == synthetic_event_id({"a": 2, "b": 1})
+    True
+    """
+    canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()[:40]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (bulk decoding makes no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def document_for(entry: Entry, geo: GeoEnricher | None) -> tuple[dict[str, Any] | None, str]:
+    """(ECS document, "") for a good entry, or (None, reason) for one to quarantine."""
+    if entry.kind == "bad":
+        return None, str(entry.payload)
+    if entry.kind == "ecs":
+        doc: dict[str, Any] = entry.payload
+        stamp = format_timestamp(doc.get("@timestamp"))
+        if stamp is None:
+            return None, "ECS document without a valid @timestamp"
+        doc["@timestamp"] = stamp
+        event = doc.get("event")
+        if not isinstance(event, dict):
+            event = doc["event"] = {}
+        if not isinstance(event.get("id"), str):
+            event["id"] = synthetic_event_id(doc)
+        return doc, ""
+    record: dict[str, Any] = entry.payload
+    reason = check_record(record)
+    if reason:
+        return None, reason
+    doc = to_ecs(record, geo)
+    if "id" not in doc["event"]:
+        doc["event"]["id"] = synthetic_event_id(record)
+    return doc, ""
+
+
+def process_stream(stream: IO[bytes], path: str, ctx: Context) -> Iterator[Chunk]:
+    """Chunks of at most ``ctx.batch_size`` events for the file behind ``stream``."""
+    reader, entries = read_file(stream)
+    chunk = Chunk(path)
+    batch = EventBatch()
+    with gc_paused():
+        for entry in entries:
+            chunk.records += 1
+            doc, reason = document_for(entry, ctx.geo)
+            if doc is not None:
+                doc_json = orjson.dumps(doc).decode()
+                if len(doc_json) <= ctx.max_bytes:
+                    batch.add(doc, doc_json, path, ctx.now)
+                    if len(batch) >= ctx.batch_size:
+                        chunk.table = batch.to_arrow()
+                        yield chunk
+                        chunk, batch = Chunk(path), EventBatch()
+                    continue
+                reason = (
+                    f"record is {len(doc_json):,} bytes, over max_record_bytes {ctx.max_bytes:,}"
+                )
+                snippet = doc_json[:240]
+            else:
+                snippet = entry.snippet or orjson.dumps(entry.payload).decode()[:240]
+            chunk.quarantined.append(
+                QuarantinedRecord(path, entry.line, entry.index, reason, snippet)
+            )
+    chunk.table = batch.to_arrow() if len(batch) else None
+    if reader.damage:
+        chunk.damage = reader.damage
+        chunk.quarantined.append(QuarantinedRecord(path, None, None, reader.damage, ""))
+    yield chunk
+
+
+# -- worker processes ---------------------------------------------------------------------------
+_WORKER: Context | None = None
+
+
+def init_worker(settings: Mapping[str, Any], now: datetime) -> None:
+    """Pool initializer: build the GeoIP readers once per worker process."""
+    global _WORKER
+    _WORKER = Context.from_settings(settings, now)
+
+
+def process_path(path: str) -> list[Chunk]:
+    """Worker task: every chunk of one local file (files here are bounded in size)."""
+    assert _WORKER is not None, "init_worker was not run"
+    with open(path, "rb") as stream:
+        return list(process_stream(stream, path, _WORKER))

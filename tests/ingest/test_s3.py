@@ -1,0 +1,77 @@
+"""S3 ingest against moto's server mode on 127.0.0.1 (a real HTTP S3 API, not a patch)."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from ingest_helpers import record
+
+from trailspike.core.errors import InputError
+from trailspike.core.settings import load_settings
+from trailspike.ingest.pipeline import ingest
+
+pytestmark = pytest.mark.s3
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[object, str]]:
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    name = f"trail-{id(monkeypatch)}"
+    client.create_bucket(Bucket=name)
+    yield client, name
+
+
+def put(client: object, bucket: str, key: str, records: list[dict]) -> None:
+    body = gzip.compress(orjson.dumps({"Records": records}))
+    client.put_object(Bucket=bucket, Key=key, Body=body)  # type: ignore[attr-defined]
+
+
+def test_s3_prefix_ingest_and_rerun(store, bucket, s3_endpoint: str) -> None:
+    client, name = bucket
+    prefix = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/01/01/"
+    put(client, name, prefix + "a.json.gz", [record(1), record(2)])
+    put(client, name, prefix + "b.json.gz", [record(2), record(3)])
+    put(client, name, "other/c.json.gz", [record(9)])
+    settings = load_settings({"s3_endpoint_url": s3_endpoint}, environ={})
+    summary = ingest(store, [f"s3://{name}/AWSLogs/"], settings)
+    assert (summary.files, summary.records, summary.stored, summary.duplicates) == (2, 4, 3, 1)
+    paths = [r[0] for r in store.execute("SELECT path FROM ingested_files ORDER BY 1").fetchall()]
+    assert paths == [f"s3://{name}/{prefix}a.json.gz", f"s3://{name}/{prefix}b.json.gz"]
+    etag = store.execute("SELECT fingerprint FROM ingested_files LIMIT 1").fetchone()
+    assert etag is not None and len(etag[0]) == 32  # the object's ETag (MD5)
+    again = ingest(store, [f"s3://{name}/AWSLogs/"], settings)
+    assert (again.skipped_files, again.stored) == (2, 0)
+    # A new object under the prefix is picked up on the next run.
+    put(client, name, prefix + "d.json.gz", [record(4)])
+    third = ingest(store, [f"s3://{name}/AWSLogs/"], settings)
+    assert (third.skipped_files, third.stored) == (2, 1)
+
+
+def test_missing_bucket_is_a_clear_error(store, s3_endpoint: str, monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    settings = load_settings({"s3_endpoint_url": s3_endpoint}, environ={})
+    with pytest.raises(InputError, match="cannot list S3 objects"):
+        ingest(store, ["s3://no-such-bucket-here/x"], settings)

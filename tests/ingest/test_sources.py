@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ingest_helpers import record, write_s3_file
+
+from trailspike.core.errors import InputError
+from trailspike.ingest.sources import expand_sources, split_s3_url
+
+
+def test_directory_is_read_recursively_and_skips_non_log_files(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    one = write_s3_file(tmp_path / "a" / "one.json.gz", [record(1)])
+    two = write_s3_file(tmp_path / "a" / "b" / "two.json", [record(2)], gz=False)
+    (tmp_path / "README.md").write_text("not a log")
+    (tmp_path / ".hidden.json").write_text("{}")
+    found = [f.path for f in expand_sources([str(tmp_path)], {})]
+    assert found == [str(one.resolve()), str(two.resolve())]
+
+
+def test_glob_and_explicit_file_are_deduplicated(tmp_path: Path) -> None:
+    one = write_s3_file(tmp_path / "one.json.gz", [record(1)])
+    found = expand_sources([str(tmp_path / "*.gz"), str(one)], {})
+    assert [f.path for f in found] == [str(one.resolve())]
+    assert found[0].size == one.stat().st_size and found[0].fingerprint
+
+
+def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        expand_sources([str(tmp_path / "nope.json")], {})
+
+
+def test_stdin_is_not_remembered() -> None:
+    [source] = expand_sources(["-"], {})
+    assert source.path == "-" and not source.remembered
+
+
+def test_split_s3_url() -> None:
+    assert split_s3_url("s3://bucket") == ("bucket", "")
+    with pytest.raises(InputError):
+        split_s3_url("s3:///key")

@@ -137,6 +137,7 @@ def source_ips(ctx: AlertContext) -> StepResult:
     weight = 0
     new_countries = sorted({r["country"] for r in rows if r["new_country"] and not r["aws"]})
     new_ips = [r for r in rows if not r["seen_before"] and not r["aws"]]
+    new_aws = [r for r in rows if not r["seen_before"] and r["aws"]]
     if not history:
         finding_tail = (
             "The principals have no calls in the 30 days before, so nothing is usual yet."
@@ -149,10 +150,15 @@ def source_ips(ctx: AlertContext) -> StepResult:
         signal, weight = "suspicious", 1
         reasons.append(f"{len(new_ips)} source IPs not seen before for these principals")
         finding_tail = "Some non-AWS addresses are new for these principals, in known countries."
+    elif new_aws:
+        finding_tail = (
+            f"{len(new_aws)} AWS addresses are new for these principals: check whether they "
+            "belong to instances in your accounts."
+        )
     elif rows:
         signal, weight = "benign", 1
         reasons.append("source IPs seen before")
-        finding_tail = "Every address was used by these principals before, or belongs to AWS."
+        finding_tail = "Every address was used by these principals before."
     else:
         finding_tail = "The calls carry no source IP (AWS services calling on their behalf)."
     finding = (
@@ -541,7 +547,8 @@ def scope(ctx: AlertContext) -> StepResult:
             "accounts": accounts,
             "regions": regions,
             "services": service_rows,
-            "resources": [{"resource": k, "calls": n} for k, n in resources.most_common(25)],
+            "distinct_resources": len(resources),
+            "resources": [{"resource": k, "calls": n} for k, n in resources.most_common(50)],
             "successful_changes": [{"call": k, "calls": n} for k, n in writes.most_common(25)],
         },
         query.text(),

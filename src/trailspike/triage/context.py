@@ -49,6 +49,8 @@ class Query:
     def text(self) -> str:
         """The SQL followed by its parameters as a JSON comment, for a reader to rerun."""
         shown = json.dumps([_plain(p) for p in self.params], ensure_ascii=False)
+        # Still valid JSON, but no markup survives even outside an escaping renderer.
+        shown = shown.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
         return f"{self.sql.strip()}\n-- parameters: {shown}"
 
 

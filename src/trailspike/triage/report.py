@@ -64,7 +64,7 @@ def _run_step(fn: Callable[[AlertContext], StepResult], ctx: AlertContext) -> St
         ctx.notes.append(f"step {fn.__name__} failed: {type(exc).__name__}: {exc}")
         return StepResult(
             fn.__name__,
-            (fn.__doc__ or "").strip().splitlines()[0],
+            ((fn.__doc__ or "").strip().splitlines() or [fn.__name__])[0],
             f"Could not run this step: {type(exc).__name__}: {exc}",
             {},
             "",

@@ -98,10 +98,10 @@ def _handler(rec: Recorder) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve() -> Iterator[tuple[str, Recorder]]:
-    """Start a fake server on 127.0.0.1 and yield its base URL and recorder."""
+def serve(port: int = 0) -> Iterator[tuple[str, Recorder]]:
+    """Start a fake server on 127.0.0.1 (any free port by default); yield its URL and recorder."""
     rec = Recorder()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec))
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(rec))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

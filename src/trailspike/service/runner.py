@@ -170,7 +170,8 @@ class Service:
         con = self._open_store()
         try:
             if _get_state(con, "first_started_at") is None:
-                _set_state(con, "first_started_at", report.started_at.isoformat())
+                # Wall-clock time, comparable with alerts.inserted_at (delivery cut-off).
+                _set_state(con, "first_started_at", utcnow().isoformat())
             _set_state(con, "last_cycle_started_at", report.started_at.isoformat())
             for step in (self._ingest, self._jobs, self._rules, self._deliver):
                 if self.stop_event.is_set() and step is not self._deliver:

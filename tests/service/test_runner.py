@@ -1,0 +1,153 @@
+"""The service in-process: cycles, catch-up, delivery retries, state, and sharing the store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rules"))
+from rules_helpers import SPIKE_RULE, add_records, spike_record
+
+from trailspike.core.errors import StoreBusyError, TrailspikeError
+from trailspike.outputs.base import AlertDoc
+from trailspike.rules.engine import default_settings
+from trailspike.rules.loader import load_rules
+from trailspike.service.access import open_store_waiting
+from trailspike.service.runner import Service, ServiceLock
+from trailspike.store.db import open_store
+
+T0 = datetime(2026, 3, 2, 10, 0)
+
+
+class Memory:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.down = False
+        self.seen: list[str] = []
+
+    def send(self, alerts: Sequence[AlertDoc]) -> list[str | None]:
+        if self.down:
+            return ["down"] * len(alerts)
+        self.seen.extend(str(a["kibana.alert.uuid"]) for a in alerts)
+        return [None] * len(alerts)
+
+    def close(self) -> None:
+        return None
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _service(tmp_path: Path, clock: Clock, out: Memory) -> Service:
+    settings = {**default_settings(), "db": str(tmp_path / "s.duckdb"), "outputs": ""}
+    rules = load_rules()
+    rules.items = [i for i in rules.items if i.rule_id == SPIKE_RULE]
+    return Service(settings, rules=rules, outputs=[out], clock=clock)
+
+
+def test_cycles_alert_once_catch_up_and_retry_delivery(tmp_path: Path) -> None:
+    con = open_store(tmp_path / "s.duckdb")
+    add_records(con, spike_record(T0, 87.0), spike_record(T0 + timedelta(minutes=30), 75.0))
+    con.close()
+    clock, out = Clock(T0 + timedelta(minutes=20)), Memory()
+    service = _service(tmp_path, clock, out)
+    out.down = True
+    first = service.run_cycle()
+    assert [len(r.alerts_created) for r in first.executions] == [1]  # only 10:15 is due
+    assert first.failed == {"memory": 1} and out.seen == []
+    out.down = False
+    clock.now = T0 + timedelta(minutes=80)  # the service "was down": 10:30 … 11:15 are due
+    second = service.run_cycle()
+    assert [r.executed_at.strftime("%H:%M") for r in second.executions] == [
+        "10:30",
+        "10:45",
+        "11:00",
+        "11:15",
+    ]
+    assert second.alerts_created == 1
+    assert second.delivered == {"memory": 2}  # the earlier failure is delivered now
+    assert len(set(out.seen)) == len(out.seen) == 2
+    assert service.run_cycle().delivered == {}
+    con = open_store(tmp_path / "s.duckdb")
+    state = dict(con.execute("SELECT key, value FROM service_state").fetchall())
+    con.close()
+    assert state["cycles"] == "3"
+    assert state["last_cycle_started_at"].startswith("2026-03-02T11:20")
+
+
+def test_history_before_first_start_is_not_delivered(tmp_path: Path) -> None:
+    from trailspike.rules.engine import execute_rule
+
+    con = open_store(tmp_path / "s.duckdb")
+    add_records(con, spike_record(T0, 87.0))
+    execute_rule(con, load_rules().get(SPIKE_RULE), T0 + timedelta(minutes=15))
+    con.close()
+    out = Memory()
+    report = _service(tmp_path, Clock(T0 + timedelta(days=30)), out).run_cycle()
+    assert report.delivered == {} and out.seen == []
+
+
+def test_a_failing_step_does_not_stop_the_others(tmp_path: Path) -> None:
+    clock, out = Clock(T0 + timedelta(minutes=20)), Memory()
+    service = _service(tmp_path, clock, out)
+    con = open_store(tmp_path / "s.duckdb")
+    add_records(con, spike_record(T0, 87.0))
+    con.close()
+    service.settings = {**service.settings, "sources": str(tmp_path / "missing-folder")}
+    report = service.run_cycle()
+    assert report.errors and report.errors[0].startswith("ingest:")
+    assert report.alerts_created == 1 and report.delivered == {"memory": 1}
+
+
+def test_only_one_service_per_store(tmp_path: Path) -> None:
+    first = ServiceLock(str(tmp_path / "s.duckdb"))
+    first.acquire()
+    try:
+        with pytest.raises(TrailspikeError, match="already serves this store"):
+            ServiceLock(str(tmp_path / "s.duckdb")).acquire()
+    finally:
+        first.release()
+    again = ServiceLock(str(tmp_path / "s.duckdb"))
+    again.acquire()
+    again.release()
+
+
+HOLD = (
+    "import sys, time\n"
+    "from trailspike.store.db import open_store\n"
+    "con = open_store(sys.argv[1]); print('held', flush=True); time.sleep(float(sys.argv[2]))\n"
+)
+
+
+def test_commands_wait_for_a_busy_store_then_explain(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    open_store(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path), "4"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreBusyError, match="frees the store between cycles"):
+            open_store_waiting(path, wait=0.5)
+        con = open_store_waiting(path, wait=30)  # the holder exits after 4 s
+        con.close()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_missing_store_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(TrailspikeError, match="no store at"):
+        open_store_waiting(tmp_path / "none.duckdb", read_only=True, must_exist=True)
+    assert not (tmp_path / "none.duckdb").exists()

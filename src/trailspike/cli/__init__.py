@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "anomalies": "trailspike.cli.anomalies:anomalies",
     "jobs": "trailspike.cli.jobs:jobs",
     "demo": "trailspike.cli.demo:demo",
+    "eval": "trailspike.cli.eval:eval_group",
     "ingest": "trailspike.cli.ingest:ingest",
     "normalize": "trailspike.cli.ingest:normalize",
     "quarantine": "trailspike.cli.ingest:quarantine",

@@ -25,12 +25,13 @@ import numpy.typing as npt
 
 DAY = 86400.0
 WEEK = 7 * DAY
-MAX_DAILY_BINS = 96
+MAX_DAILY_BINS = 48
 MAX_WEEKLY_BINS = 168
 SEASONAL_GAIN = 0.1
 ACTIVATE_GAIN = 0.8  # use a component when it leaves < 80 % of the squared error
 DEACTIVATE_GAIN = 0.95  # drop it when it leaves > 95 %
 TREND_DAMPING = 0.995
+SEASONAL_MIN_WEIGHT = 0.25  # repeated "outliers" at the same phase must be learnable
 
 
 def level_gain(bucket_span: float) -> float:
@@ -61,20 +62,29 @@ class SeasonalComponent:
         bins = int(max(1, min(max_bins, round(period / bucket_span))))
         return cls(period, bins, np.zeros(bins), np.zeros(bins))
 
-    def index(self, t: float) -> int:
-        return int((t % self.period) / self.period * self.bins) % self.bins
+    def knots(self, t: float) -> tuple[int, int, float]:
+        """The two bins around ``t`` and the weight of the second (linear interpolation)."""
+        pos = (t % self.period) / self.period * self.bins - 0.5
+        lo = math.floor(pos)
+        frac = pos - lo
+        return lo % self.bins, (lo + 1) % self.bins, frac
 
     def value(self, t: float) -> float:
-        return float(self.values[self.index(t)])
+        i, j, frac = self.knots(t)
+        return float((1.0 - frac) * self.values[i] + frac * self.values[j])
 
     def learn(self, t: float, target: float, w: float) -> None:
-        """Move the bin of ``t`` towards ``target`` (the series with the other parts removed)."""
+        """Move the profile at ``t`` towards ``target`` (the series less the other parts)."""
         if self.first_t is None:
             self.first_t = t
-        i = self.index(t)
-        self.visits[i] += w
-        gain = w * max(1.0 / max(self.visits[i], 1.0), SEASONAL_GAIN)
-        self.values[i] += min(gain, 1.0) * (target - self.values[i])
+        i, j, frac = self.knots(t)
+        err = target - self.value(t)
+        for k, share in ((i, 1.0 - frac), (j, frac)):
+            if share <= 0.0:
+                continue
+            self.visits[k] += w * share
+            gain = w * share * max(1.0 / max(self.visits[k], 1.0), SEASONAL_GAIN)
+            self.values[k] += min(gain, 1.0) * err
 
     def test(self, t: float, err_without: float, err_with: float, w: float, decay: float) -> None:
         """Update the error test and switch the component on or off."""
@@ -159,7 +169,7 @@ class Decomposition:
         # Seasonal components learn what the level and the other components leave.
         for c in self.components:
             others = season - (c.value(t) if c.active else 0.0)
-            c.learn(t, x - self.level - others, w)
+            c.learn(t, x - self.level - others, max(w, SEASONAL_MIN_WEIGHT))
         self.last_t = t
 
     def _test_components(

@@ -127,9 +127,13 @@ class ScoreNormalizer:
     max_raw: float = 0.0
     max_raw_at_renormalization: float = 0.0
 
-    def observe(self, probability: float) -> None:
-        """Add the raw score of ``probability`` to the history."""
-        raw = raw_score(probability)
+    def observe(self, probability: float, confidence: float = 1.0) -> None:
+        """Add the raw score of ``probability`` to the history.
+
+        A model with little history (``confidence`` < 1) adds a proportionally smaller raw score,
+        so its early, overconfident probabilities do not set the scale for everything after.
+        """
+        raw = raw_score(probability) * max(0.0, min(1.0, confidence))
         self.counts[_bin(raw)] += self.weight
         self.weight *= 2.0 ** (1.0 / self.half_life)
         if self.weight > 1e100:

@@ -101,6 +101,12 @@ class ResidualModel:
     scale: float = 0.0
     offset: float = 1.0  # c: keeps log and ratio finite at zero
 
+    def forget(self, factor: float) -> None:
+        """Keep only ``factor`` of the weight of the past (after a change in the series)."""
+        for m in (self.moments, self.up, self.down, self.logm, self.ratio, *self.mix):
+            m.decay(factor)
+        self.evidence = {k: v * factor for k, v in self.evidence.items()}
+
     def candidates(self) -> list[str]:
         """Names of the candidates still fit for this series."""
         names = ["normal", "split_normal", "student_t", "mixture", "lognormal", "gamma"]
@@ -167,9 +173,9 @@ class ResidualModel:
             return math.log(max(total, 1e-300))
         c = self.offset
         if name == "lognormal":
-            if x + c <= 0 or baseline + c <= 0:
+            if x + c <= 0:
                 return -math.inf
-            y = math.log(x + c) - math.log(baseline + c)
+            y = math.log(x + c) - math.log(self._base(baseline))
             s = max(math.sqrt(self.logm.var), 1e-4)
             z = (y - self.logm.mean) / s
             return -0.5 * z * z - math.log(s) - LOG_SQRT_2PI - math.log(x + c)
@@ -198,12 +204,15 @@ class ResidualModel:
             )
         raise ValueError(f"unknown candidate {name}")
 
+    def _base(self, baseline: float) -> float:
+        """The baseline on the offset scale of the log-normal and gamma candidates (> 0)."""
+        return max(baseline, 0.0) + self.offset
+
     def _gamma_params(self, baseline: float) -> tuple[float, float]:
-        c = self.offset
         mean_ratio = max(self.ratio.mean, 1e-6)
         cv2 = max(self.ratio.var / (mean_ratio * mean_ratio), 1e-8)
         k = 1.0 / cv2
-        mean = max((baseline + c) * mean_ratio, 1e-9)
+        mean = max(self._base(baseline) * mean_ratio, 1e-12)
         return k, mean / k
 
     def _negbin_params(self, baseline: float) -> tuple[float, float]:
@@ -239,7 +248,7 @@ class ResidualModel:
             return _tails(low, up)
         c = self.offset
         if name == "lognormal":
-            y = math.log(max(x + c, 1e-300)) - math.log(baseline + c)
+            y = math.log(max(x + c, 1e-300)) - math.log(self._base(baseline))
             s = max(math.sqrt(self.logm.var), 1e-4)
             z = (y - self.logm.mean) / s
             return _tails(float(special.ndtr(z)), normal_sf(z))
@@ -273,7 +282,7 @@ class ResidualModel:
         if name == "lognormal":
             s = max(math.sqrt(self.logm.var), 1e-4)
             c = self.offset
-            return (baseline + c) * math.exp(self.logm.mean + z * s) - c
+            return self._base(baseline) * math.exp(self.logm.mean + z * s) - c
         if name == "gamma":
             k, theta = self._gamma_params(baseline)
             return float(special.gammaincinv(k, q)) * theta - self.offset
@@ -312,11 +321,16 @@ class ResidualModel:
         prior_mean = self.moments.mean
         self.moments.add(r, w)
         (self.up if r >= prior_mean else self.down).add(r - prior_mean, w)
+        if self.moments.n == 0.0 and not self.is_count:
+            # The log offset is fixed once, from the first value's magnitude (scale-free).
+            self.offset = max(0.05 * abs(x), 1e-9) if x != 0 else 1e-3
         c = self.offset
-        if x + c > 0 and baseline + c > 0:
-            self.logm.add(math.log(x + c) - math.log(baseline + c), w)
-            self.ratio.add((x + c) / (baseline + c), w)
-        self._learn_mixture(r, w)
+        if x + c > 0:
+            self.logm.add(math.log(x + c) - math.log(self._base(baseline)), w)
+            self.ratio.add((x + c) / self._base(baseline), w)
+        # The mixture learns every value at full weight: a second mode (a daily batch job, a
+        # recurring burst) must be learnable even though it is an outlier for the others.
+        self._learn_mixture(r, 1.0)
 
     def _learn_mixture(self, r: float, w: float) -> None:
         """One step of online EM for the two-component mixture."""

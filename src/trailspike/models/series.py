@@ -24,8 +24,11 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from scipy import special
+
 from trailspike.models.base import BucketScore, SeriesKind, Side
 from trailspike.models.decomposition import Decomposition
+from trailspike.models.outliers import OUTLIER_PROBABILITY, OutlierModel
 from trailspike.models.priors import Moments, ResidualModel, normal_sf
 
 MULTI_BUCKET_LENGTH = 12
@@ -34,6 +37,9 @@ FULL_CONFIDENCE_TIME = 2 * 86400.0
 OUTLIER_Z = 3.0
 SHIFT_Z = 3.0
 MIN_WEIGHT = 0.01
+PIT_CAP = 5.0  # normal scores are capped here in the multi-bucket view (one spike adds <= 5/12)
+MULTI_SD_FLOOR = 0.1
+CHANGE_MEMORY = 0.2  # after a level shift, the residual statistics keep this share of weight
 
 
 def side_probability(lower: float, upper: float, side: Side) -> float:
@@ -49,6 +55,22 @@ def side_probability(lower: float, upper: float, side: Side) -> float:
     if side == "low":
         return lower
     return min(1.0, 2.0 * min(lower, upper))
+
+
+def parameter_uncertainty(tail: float, dof: float) -> float:
+    """Widen a tail probability for a model fitted on ``dof`` effective samples.
+
+    The tail's normal quantile is read as a Student-t quantile with ``dof`` degrees of freedom
+    (the predictive distribution when the spread itself is estimated), so a model that has seen
+    few buckets is not overconfident; with much history nothing changes.
+
+    >>> round(parameter_uncertainty(1e-6, 5.0), 4), round(parameter_uncertainty(1e-6, 1e6), 8)
+    (0.0025, 1e-06)
+    """
+    if tail >= 0.5 or dof > 1e5:
+        return tail
+    z = float(special.ndtri(tail))
+    return max(tail, float(special.stdtr(dof, z)))
 
 
 def combine_probabilities(single: float, multi: float) -> float:
@@ -76,6 +98,20 @@ def multi_bucket_impact(single: float, multi: float) -> float:
     return max(-5.0, min(5.0, 5.0 * (lm - ls) / top))
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """What the model makes of one value before learning it (shared by score and learn)."""
+
+    t: float
+    value: float
+    baseline: float
+    candidate: str
+    lower: float  # bulk P(X <= x)
+    upper: float  # bulk P(X >= x)
+    z: float  # the value on the normal scale of the bulk distribution, capped
+    outlier: int  # +1 / -1 when the bulk calls it an outlier above / below, else 0
+
+
 @dataclass
 class TimeSeriesModel:
     """One numeric series sampled once per bucket (counts or metrics)."""
@@ -85,18 +121,23 @@ class TimeSeriesModel:
     bucket_span: float
     decomposition: Decomposition = field(init=False)
     residuals: ResidualModel = field(init=False)
-    recent: deque[float] = field(init=False)
+    outliers: OutlierModel = field(init=False)
+    recent: deque[float] = field(init=False)  # normal scores, for the multi-bucket view
+    raw_recent: deque[float] = field(init=False)  # raw residuals, for level-shift tests
     multi: Moments = field(default_factory=Moments)
     n: int = 0
     first_t: float | None = None
     last_t: float | None = None
+    _last: Assessment | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.bucket_span <= 0:
             raise ValueError("bucket_span must be positive")
         self.decomposition = Decomposition(self.bucket_span)
         self.residuals = ResidualModel(is_count=self.kind == "count")
+        self.outliers = OutlierModel(self.bucket_span)
         self.recent = deque(maxlen=MULTI_BUCKET_LENGTH)
+        self.raw_recent = deque(maxlen=MULTI_BUCKET_LENGTH)
 
     # ------------------------------------------------------------------ scoring
     def confidence(self, t: float) -> float:
@@ -108,19 +149,38 @@ class TimeSeriesModel:
         by_count = self.n / 24.0
         return max(0.0, min(1.0, by_time, by_count))
 
+    def _assess(self, t: float, value: float) -> Assessment:
+        last = self._last
+        if last is not None and last.t == t and last.value == value:
+            return last
+        baseline = self.decomposition.baseline(t)
+        name = self.residuals.best()
+        lower, upper = self.residuals.tails(name, value, baseline)
+        z = max(-PIT_CAP, min(PIT_CAP, float(special.ndtri(max(min(lower, 1.0 - 1e-16), 1e-16)))))
+        if upper < lower:
+            z = max(z, -float(special.ndtri(max(upper, 1e-300))) if upper < 0.5 else z)
+            z = min(z, PIT_CAP)
+        outlier = 0
+        if self.n >= 12 and 2.0 * min(lower, upper) < OUTLIER_PROBABILITY:
+            outlier = 1 if upper < lower else -1
+        self._last = Assessment(t, value, baseline, name, lower, upper, z, outlier)
+        return self._last
+
     def score_one(self, t: float, value: float) -> BucketScore:
         """Score ``value`` for the bucket at ``t`` against what has been learnt so far."""
         if self.n == 0 or not math.isfinite(value):
             return BucketScore(1.0, value, value, value, confidence=0.0)
-        baseline = self.decomposition.baseline(t)
+        a = self._assess(t, value)
         res = self.residuals
-        name = res.best()
-        lower, upper = res.tails(name, value, baseline)
+        dof = max(1.0, res.moments.n - 1.0)
+        lower = parameter_uncertainty(a.lower, dof)
+        upper = parameter_uncertainty(a.upper, dof)
+        lower, upper = self.outliers.contaminate(t, self._z(value - a.baseline), lower, upper)
         single = side_probability(lower, upper, self.side) if self.n >= 2 else 1.0
-        multi = self._multi_probability(value - baseline)
-        typical = res.quantile(name, 0.5, baseline)
-        lo = res.quantile(name, 0.025, baseline)
-        hi = res.quantile(name, 0.975, baseline)
+        multi = self._multi_probability(a.z)
+        typical = res.quantile(a.candidate, 0.5, a.baseline)
+        lo = res.quantile(a.candidate, 0.025, a.baseline)
+        hi = res.quantile(a.candidate, 0.975, a.baseline)
         if self.kind == "count":
             typical, lo = max(typical, 0.0), max(lo, 0.0)
         return BucketScore(
@@ -134,22 +194,35 @@ class TimeSeriesModel:
             confidence=self.confidence(t),
         )
 
-    def _multi_probability(self, residual: float) -> float:
-        if self.multi.n < MULTI_BUCKET_LENGTH or len(self.recent) < MULTI_BUCKET_LENGTH - 1:
+    def _multi_feature(self, z: float) -> float | None:
+        if len(self.recent) < MULTI_BUCKET_LENGTH - 1:
+            return None
+        window = [*list(self.recent)[-(MULTI_BUCKET_LENGTH - 1) :], z]
+        return sum(window) / len(window)
+
+    def _multi_probability(self, z: float) -> float:
+        """Tail probability of the mean normal score of the last buckets (this one included)."""
+        feature = self._multi_feature(z)
+        if feature is None or self.multi.n < MULTI_BUCKET_LENGTH:
             return 1.0
-        window = [*list(self.recent)[-(MULTI_BUCKET_LENGTH - 1) :], residual]
-        feature = sum(window) / len(window)
-        floor = self.residuals.sd() / math.sqrt(MULTI_BUCKET_LENGTH)
-        sd = max(math.sqrt(self.multi.var), floor)
-        z = (feature - self.multi.mean) / sd
-        return side_probability(1.0 - normal_sf(z), normal_sf(z), self.side)
+        sd = max(math.sqrt(self.multi.var), MULTI_SD_FLOOR)
+        zm = (feature - self.multi.mean) / sd
+        return side_probability(float(special.ndtr(zm)), normal_sf(zm), self.side)
 
     # ----------------------------------------------------------------- learning
+    def _clip(self, residual: float) -> float:
+        """Winsorise a residual at :data:`OUTLIER_Z` sd (Huber), for robust learning."""
+        mean, bound = self.residuals.moments.mean, OUTLIER_Z * self.residuals.sd()
+        return max(mean - bound, min(mean + bound, residual))
+
+    def _z(self, residual: float) -> float:
+        return (residual - self.residuals.moments.mean) / self.residuals.sd()
+
     def _weight(self, residual: float) -> float:
-        """Learning weight: 1 inside three sd, falling as (3/z)^2 beyond."""
+        """Learning weight for the residual distribution: 1 inside the bulk, (k/z)^2 beyond."""
         if self.n < 12:
             return 1.0
-        z = abs(residual - self.residuals.moments.mean) / self.residuals.sd()
+        z = abs(self._z(residual))
         return 1.0 if z <= OUTLIER_Z else max(MIN_WEIGHT, (OUTLIER_Z / z) ** 2)
 
     def learn_one(self, t: float, value: float) -> None:
@@ -160,38 +233,54 @@ class TimeSeriesModel:
             self.first_t = t
         steps = 1.0 if self.last_t is None else max((t - self.last_t) / self.bucket_span, 1.0)
         decay = 0.5 ** (steps * self.bucket_span / HALF_LIFE)
+        target = value
         if self.n > 0:
-            baseline = self.decomposition.baseline(t)
-            residual = value - baseline
+            a = self._assess(t, value)
+            residual = value - a.baseline
+            if self.n >= 12:
+                self.outliers.learn(t, self._z(residual), a.outlier != 0, decay)
             w = self._weight(residual)
-            self.residuals.score_evidence(value, baseline, decay)
-            self.residuals.learn(value, baseline, w, decay)
-            self._learn_multi(residual, w, decay)
-        else:
-            w = 1.0
-        self.decomposition.learn(t, value, w, decay)
+            self.residuals.score_evidence(value, a.baseline, decay)
+            self.residuals.learn(value, a.baseline, w, decay)
+            self._learn_multi(a.z, residual, decay)
+            # The decomposition learns a Huber-clipped value: robust to spikes, yet it follows
+            # a sustained change at a bounded pace.
+            target = a.baseline + self._clip(residual)
+        self._last = None
+        self.decomposition.learn(t, target, 1.0, decay)
         self.n += 1
         self.last_t = t
         self._check_level_shift()
 
-    def _learn_multi(self, residual: float, w: float, decay: float) -> None:
-        self.recent.append(residual)
-        if len(self.recent) == MULTI_BUCKET_LENGTH:
+    def _learn_multi(self, z: float, residual: float, decay: float) -> None:
+        feature = self._multi_feature(z)
+        self.recent.append(z)
+        self.raw_recent.append(residual)
+        if feature is not None:
             self.multi.decay(decay)
-            self.multi.add(sum(self.recent) / MULTI_BUCKET_LENGTH, w)
+            self.multi.add(feature, 1.0)
 
     def _check_level_shift(self) -> None:
         """Jump the level when most recent buckets sit far on one side of the baseline."""
-        if self.n < 2 * MULTI_BUCKET_LENGTH or len(self.recent) < MULTI_BUCKET_LENGTH:
+        if self.n < 2 * MULTI_BUCKET_LENGTH or len(self.raw_recent) < MULTI_BUCKET_LENGTH:
             return
         mean, sd = self.residuals.moments.mean, self.residuals.sd()
-        zs = [(r - mean) / sd for r in self.recent]
+        zs = [(r - mean) / sd for r in self.raw_recent]
         need = int(0.75 * MULTI_BUCKET_LENGTH)
         for sign in (1.0, -1.0):
             far = [z for z in zs if sign * z > SHIFT_Z]
             if len(far) >= need and sign * zs[-1] > SHIFT_Z:
-                shifted = sorted(r - mean for r in self.recent)
+                shifted = sorted(r - mean for r in self.raw_recent)
                 delta = shifted[len(shifted) // 2]
                 self.decomposition.shift_level(delta)
-                self.recent = deque((r - delta for r in self.recent), maxlen=MULTI_BUCKET_LENGTH)
+                self.residuals.forget(CHANGE_MEMORY)
+                self.multi.decay(CHANGE_MEMORY)
+                # After the jump, the recent buckets are judged against the new level.
+                self.raw_recent = deque(
+                    (r - delta for r in self.raw_recent), maxlen=MULTI_BUCKET_LENGTH
+                )
+                self.recent = deque(
+                    (max(-PIT_CAP, min(PIT_CAP, self._z(r))) for r in self.raw_recent),
+                    maxlen=MULTI_BUCKET_LENGTH,
+                )
                 return

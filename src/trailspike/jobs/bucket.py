@@ -64,6 +64,31 @@ class JobModels:
         return cls(new_normalizer(), detectors)
 
 
+MEMORY_SAMPLE = 16
+
+
+def estimate_memory(models: JobModels) -> int:
+    """Approximate bytes held by a job's models, from a fixed sample of each detector's models.
+
+    Walking every model (:func:`~trailspike.models.state.memory_bytes`) of a job with thousands
+    of partitions takes most of a second; a sample of :data:`MEMORY_SAMPLE` models, picked in
+    key order so the estimate depends only on the state, is scaled to the model count. Objects
+    the models share (the normaliser, population models) are counted once.
+    """
+    shared: list[Any] = [models.normalizer] + [d.population for d in models.detectors]
+    base = memory_bytes(shared)
+    total = float(base)
+    for det in models.detectors:
+        keys = sorted(det.last_seen)
+        if not keys:
+            continue
+        step = max(1, len(keys) // MEMORY_SAMPLE)
+        sample = [det.series.get(k) or det.rare.get(k) for k in keys[::step][:MEMORY_SAMPLE]]
+        sampled = memory_bytes(shared + sample) - base
+        total += sampled * len(keys) / len(sample) + memory_bytes(det.last_seen)
+    return int(total)
+
+
 def _plots(job: JobConfig, det: Detector) -> bool:
     if det.spec.is_rare:
         return False
@@ -121,7 +146,7 @@ class BucketProcessor:
         horizon = t - self.job.model_prune_window.total_seconds()
         self._stats["pruned"] += sum(d.prune(horizon) for d in detectors)
         limit = self.job.model_memory_limit_bytes
-        used = memory_bytes(self.models)
+        used = estimate_memory(self.models)
         if used <= limit:
             return
         self._stats["memory_status"] = "hard_limit"

@@ -44,10 +44,10 @@ from trailspike.core.timeutil import bucket_start, parse_duration, utcnow
 from trailspike.features.bucket_duckdb import bucket_event_counts, compute_features
 from trailspike.features.contract import FeatureRequest, feature_request
 from trailspike.features.query import compile_where
-from trailspike.jobs.bucket import BucketProcessor, JobModels
+from trailspike.jobs.bucket import BucketProcessor, JobModels, estimate_memory
 from trailspike.jobs.loader import JobCollection, load_jobs
 from trailspike.jobs.schema import JobConfig
-from trailspike.models.factory import dump_state, load_state, memory_bytes
+from trailspike.models.factory import dump_state, load_state
 from trailspike.store.results import load_job_state, save_job_state
 
 EPOCH = datetime(1970, 1, 1)
@@ -190,7 +190,7 @@ def run_job(
             bar[0].stop()
     summary.status = "ran"
     summary.models = sum(d.model_count for d in models.detectors)
-    summary.memory_bytes = memory_bytes(models)
+    summary.memory_bytes = estimate_memory(models)
     summary.seconds = time.perf_counter() - clock
     return summary
 

@@ -172,34 +172,3 @@ def test_never_used_commands_are_new(world: World) -> None:
     assert result.verdict_signal == "suspicious"
     assert {r["kind"] for r in result.evidence["rows"]} == {"new"}
     assert len(result.evidence["rows"]) == actor.MAX_COMMANDS
-
-
-def test_scope_lists_services_resources_and_iam_changes(world: World) -> None:
-    uuid = build_attack(world)
-    world.event(
-        ALICE,
-        ALERT_DAY.replace(hour=2, minute=14),
-        "CreateAccessKey",
-        "iam.amazonaws.com",
-        params={"userName": "backdoor"},
-        ip="203.0.113.50",
-        country="RU",
-    )
-    world.flush()
-    result = actor.scope(_ctx(world, uuid))
-    assert result.verdict_signal == "suspicious"
-    assert result.reasons == ("successful IAM changes (iam:CreateAccessKey)",)
-    services = {r["service"]: r for r in result.evidence["services"]}
-    assert len(services) == 12 and services["secretsmanager"]["failed"] == 5
-    assert result.evidence["distinct_resources"] == 42  # 40 things, a secret, a user
-    resources = {r["resource"] for r in result.evidence["resources"]}
-    assert {"secretId=prod/db", "userName=backdoor"} <= resources
-
-
-def test_scope_of_a_quiet_principal_is_neutral(world: World) -> None:
-    result = actor.scope(_ctx(world, build_automation_bug(world)))
-    assert result.verdict_signal == "neutral"
-    assert result.evidence["accounts"] == ["111111111111"]
-    assert result.evidence["window_start"] == ALERT_DAY.replace(hour=14, minute=15) - timedelta(
-        hours=24
-    )

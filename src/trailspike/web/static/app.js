@@ -50,6 +50,26 @@
     });
   }
 
+  // The clicked point may be the actual-value line under a marker (hover picks the closest
+  // trace): fall back to an anomaly marker at the same time.
+  function recordAt(div, points) {
+    for (var i = 0; i < points.length; i++) {
+      if (points[i].customdata) return String(points[i].customdata);
+    }
+    if (!points.length) return null;
+    var traces = div.data || [];
+    var source = traces[points[0].curveNumber];
+    // the trace's own x string (plotly reformats dates in event points)
+    var x = source && source.x ? source.x[points[0].pointIndex] : points[0].x;
+    for (var t = 0; t < traces.length; t++) {
+      var trace = traces[t];
+      if (!trace.customdata || trace.mode !== "markers") continue;
+      var at = trace.x.indexOf(x);
+      if (at >= 0) return String(trace.customdata[at]);
+    }
+    return null;
+  }
+
   function drawChart(div) {
     var figure = readFigure(div);
     if (!figure || typeof Plotly === "undefined") return;
@@ -58,8 +78,8 @@
     });
     if (div.hasAttribute("data-record-url")) {
       div.on("plotly_click", function (event) {
-        var point = event && event.points && event.points[0];
-        if (point && point.customdata) showRecord(div, String(point.customdata));
+        var recordId = recordAt(div, (event && event.points) || []);
+        if (recordId) showRecord(div, recordId);
       });
     }
   }

@@ -147,6 +147,8 @@ class BucketProcessor:
         self._stats["pruned"] += sum(d.prune(horizon) for d in detectors)
         limit = self.job.model_memory_limit_bytes
         used = estimate_memory(self.models)
+        for det in detectors:
+            det.at_memory_limit = used > limit
         if used <= limit:
             return
         self._stats["memory_status"] = "hard_limit"

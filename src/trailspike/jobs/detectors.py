@@ -17,7 +17,9 @@ Implementation decisions:
   from 0 to 1 over the detector's first day (at least 24 buckets), so the first buckets of a new
   job, when everything is new, cannot score high.
 - Every model records when its series was last seen, so :meth:`DetectorModels.prune` can drop
-  those unseen for ``model_prune_window`` (and the oldest first when memory is short).
+  those unseen for ``model_prune_window`` (and the oldest first when memory is short). At the
+  memory limit, as in Elastic's ``hard_limit``, series without a model are scored against the
+  population only and get no model until memory is available again.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class DetectorModels:
     population: PopulationModel = field(default_factory=new_population_model)
     last_seen: dict[tuple[str, str], float] = field(default_factory=dict)
     first_t: float | None = None
+    at_memory_limit: bool = False  # while True, series not modelled yet stay unmodelled
 
     # ---------------------------------------------------------------- helpers
     def _series_model(self, det: Detector, key: tuple[str, str]) -> SeriesModel:
@@ -194,6 +197,8 @@ class DetectorModels:
         skip = skip or set()
         if det.spec.is_rare:
             for group, counts in _rare_groups(values, skip).items():
+                if self.at_memory_limit and group not in self.rare:
+                    continue
                 self._rare_model(det, group).learn_bucket(t, counts)
                 self.last_seen[group] = t
             return
@@ -201,6 +206,8 @@ class DetectorModels:
             if key in skip:
                 continue
             series = (key[0], key[1])
+            if self.at_memory_limit and series not in self.series:
+                continue
             self._series_model(det, series).learn_one(t, value)
             if value != 0.0 or series not in self.last_seen:
                 self.last_seen[series] = t

@@ -1,0 +1,53 @@
+"""Influence experiments: recompute without a value's events and keep what explains the anomaly."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trailspike.features.functions import FUNCTIONS
+from trailspike.jobs.influence import find_influencers, influence_of, value_without
+
+
+def test_distinct_counts_remove_only_values_contributed_by_the_influencer() -> None:
+    xs = ["shared", "shared", "own1", "own2"]
+    mask = [True, False, True, True]  # the influencer's rows: one shared message, two own
+    assert value_without(FUNCTIONS["distinct_count"], xs, mask) == 1.0
+
+
+def test_metric_recomputations() -> None:
+    xs = ["1", "5", "10", "x"]
+    mask = [False, False, True, False]
+    assert value_without(FUNCTIONS["sum"], xs, mask) == 6.0
+    assert value_without(FUNCTIONS["mean"], xs, mask) == 3.0
+    assert value_without(FUNCTIONS["max"], xs, mask) == 5.0
+    assert value_without(FUNCTIONS["min"], xs, [True, False, False, False]) == 5.0
+    assert value_without(FUNCTIONS["mean"], ["7"], [True]) is None
+
+
+def test_attacker_explains_a_distinct_count_burst_and_bystanders_do_not() -> None:
+    xs = [f"m{k}" for k in range(30)] + ["common", "common", "common"]
+    arns = ["attacker"] * 30 + ["admin", "ci", "admin"]
+
+    def rescore(value: float) -> float:  # a model expecting about 3 distinct messages
+        return 1.0 if value <= 3 else math.exp(-(value - 3))
+
+    found = find_influencers(
+        FUNCTIONS["high_distinct_count"], rescore(31), xs, [("arn", arns)], rescore
+    )
+    assert [(i.value, i.influence) for i in found] == [("attacker", 1.0)]
+
+
+def test_rare_influence_is_the_share_of_the_category_events() -> None:
+    found = find_influencers(
+        FUNCTIONS["rare"], 1e-5, [None] * 4, [("ip", ["a", "a", "a", "b"])], lambda v: 1.0
+    )
+    assert [(i.value, i.influence) for i in found] == [("a", 0.75)]
+
+
+@given(st.floats(1e-300, 0.99), st.floats(1e-300, 1.0), st.floats(1e-300, 1.0))
+def test_influence_is_bounded_and_monotone(p: float, q1: float, q2: float) -> None:
+    lo, hi = sorted((q1, q2))
+    assert 0.0 <= influence_of(p, lo) <= influence_of(p, hi) <= 1.0

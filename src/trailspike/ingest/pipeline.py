@@ -16,8 +16,9 @@ stream. DuckDB takes one large insert per batch from Arrow (a hundred small inse
 from __future__ import annotations
 
 import os
+import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,8 @@ from trailspike.store.events import insert_events
 
 # Files larger than this are streamed in this process rather than handed whole to a worker.
 WORKER_FILE_LIMIT = 256 << 20
+# DuckDB's memory limit during ingest; the rest of the 1 GB budget is Python and Arrow buffers.
+INGEST_MEMORY_LIMIT = "512MB"
 # Below this much input, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 8 << 20
 
@@ -290,6 +293,7 @@ def ingest(
     local = _local_for_workers(todo)
     workers = _worker_count(settings, todo, local)
     bar = _Progress(progress, len(todo))
+    saved_limit = _bound_duckdb_memory(con)
     try:
         if workers:
             _read_parallel(run, [f for f in todo if f.path in local], settings, workers, bar)
@@ -300,9 +304,33 @@ def ingest(
         run.flush()
     finally:
         bar.stop()
+        _set_memory_limit(con, saved_limit)
     run.summary.files += run.summary.skipped_files
     run.summary.seconds = time.perf_counter() - started
     return run.summary
+
+
+def _bound_duckdb_memory(con: duckdb.DuckDBPyConnection) -> str:
+    """Cap DuckDB's memory while ingesting (it caches up to 80 % of RAM by default).
+
+    DuckDB's progress bar is turned off for the connection (ours is shown instead).
+
+    Returns the previous limit so it can be restored for the caller's other work.
+    """
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    previous = str(row[0]) if row else "80%"
+    _set_memory_limit(con, INGEST_MEMORY_LIMIT)
+    # DuckDB's own progress bar would interleave with ours and with the summary line.
+    con.execute("SET enable_progress_bar = false")
+    return previous
+
+
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    # SET takes no bound parameters; the value is our constant or DuckDB's own earlier setting,
+    # and must look like a size before it is written into the statement.
+    if not re.fullmatch(r"[0-9.]+ ?[A-Za-z%]*", limit):
+        raise ValueError(f"not a memory size: {limit!r}")
+    con.execute(f"SET memory_limit = '{limit}'")
 
 
 def _read_parallel(
@@ -313,10 +341,23 @@ def _read_parallel(
     # spawn, not fork: this process holds an open DuckDB connection and its threads.
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, init_worker, (dict(settings), run.ctx.now)) as pool:
-        results = pool.imap(process_path, [f.path for f in files], chunksize=1)
-        for source in files:
+        # A bounded window of files in flight: results wait in this process's memory, so
+        # workers must not run ahead of the inserts (Pool.imap would queue every file).
+        queue = iter(files)
+        pending: deque[tuple[SourceFile, Any]] = deque()
+
+        def submit() -> None:
+            source = next(queue, None)
+            if source is not None:
+                pending.append((source, pool.apply_async(process_path, (source.path,))))
+
+        for _ in range(workers + 1):
+            submit()
+        while pending:
+            source, result = pending.popleft()
+            submit()
             try:
-                chunks = next(results)
+                chunks = result.get()
             except (OSError, InputError) as exc:
                 run.unreadable(source.path, exc)
             else:

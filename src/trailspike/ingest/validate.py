@@ -13,6 +13,7 @@ produced anyway), not here, so no record is serialised twice.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from trailspike.normalise.cloudtrail import format_timestamp, is_ip_address
@@ -39,6 +40,7 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+@lru_cache(maxsize=1 << 16)
 def check_source_address(value: str) -> str | None:
     """Why ``sourceIPAddress`` is invalid, or None when it is an address or a service name.
 
@@ -64,7 +66,8 @@ def check_record(record: dict[str, Any]) -> str | None:
     >>> check_record({"eventTime": "2024-01-01T00:00:00Z", "eventName": 7})
     'eventName must be a string, got int'
     """
-    if "acsRegion" in record or str(record.get("eventSource", "")).endswith(".aliyuncs.com"):
+    source = record.get("eventSource")
+    if "acsRegion" in record or (isinstance(source, str) and source.endswith(".aliyuncs.com")):
         return "Alibaba Cloud ActionTrail record, not AWS CloudTrail"
     event_time = record.get("eventTime")
     if event_time is None:
@@ -75,11 +78,11 @@ def check_record(record: dict[str, Any]) -> str | None:
         return f"eventTime is not an ISO 8601 time: {event_time[:40]!r}"
     for key in _STRING_FIELDS:
         value = record.get(key)
-        if value is not None and not isinstance(value, str):
+        if value is not None and value.__class__ is not str and not isinstance(value, str):
             return f"{key} must be a string, got {_type_name(value)}"
     for key in _OBJECT_FIELDS:
         value = record.get(key)
-        if value is not None and not isinstance(value, dict):
+        if value is not None and value.__class__ is not dict and not isinstance(value, dict):
             return f"{key} must be an object, got {_type_name(value)}"
     address = record.get("sourceIPAddress")
     if isinstance(address, str):

@@ -181,12 +181,14 @@ class GeoEnricher:
     def enrich(self, source: dict[str, Any], ip: str) -> None:
         """Add ``geo`` and ``as`` to an ECS ``source`` object for ``ip`` (when known)."""
         geo, as_ = self.lookup(ip)
+        # Cached results are shared; each document gets its own (two-level) dicts.
         if geo:
-            source["geo"] = _copy(geo)
+            geo = dict(geo)
+            if "location" in geo:
+                geo["location"] = dict(geo["location"])
+            source["geo"] = geo
         if as_:
-            source["as"] = _copy(as_)
-
-
-def _copy(value: dict[str, Any]) -> dict[str, Any]:
-    # Cached results are shared; each document gets its own nested dicts.
-    return {k: (_copy(v) if isinstance(v, dict) else v) for k, v in value.items()}
+            as_ = dict(as_)
+            if "organization" in as_:
+                as_["organization"] = dict(as_["organization"])
+            source["as"] = as_

@@ -51,7 +51,7 @@ def dig(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def _as_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
+    if value is None or value.__class__ is str or isinstance(value, str):
         return value
     return orjson.dumps(value).decode()
 

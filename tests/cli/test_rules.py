@@ -1,0 +1,137 @@
+"""`trailspike rules ...` through click on a real store: list, show, validate, run, backfill,
+exceptions and value lists."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rules"))
+from rules_helpers import CI_ARN, SPIKE_RULE, add_error_burst, add_records, spike_record
+
+from trailspike.cli import cli
+from trailspike.rules.loader import shipped_rules_dir
+from trailspike.store.db import open_store
+
+T0 = datetime(2026, 3, 2, 10, 0)
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = tmp_path / "s.duckdb"
+    con = open_store(path)
+    add_error_burst(con, T0)
+    add_records(con, spike_record(T0, 87.0))
+    con.close()
+    return str(path)
+
+
+def test_help_has_examples() -> None:
+    for command in (["rules"], ["rules", "backfill"], ["rules", "exceptions", "add"], ["run"]):
+        code, out = invoke(*command, "--help")
+        assert code == 0 and "Example" in out
+
+
+def test_list_and_show() -> None:
+    code, out = invoke("rules", "list", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 5
+    assert {r["rule_id"]: r["threshold"] for r in rows}[
+        "ac706eae-d5ec-4b14-b4fd-e8ba8086f0e1"
+    ] == 75
+    code, out = invoke("rules", "show", SPIKE_RULE)
+    assert code == 0 and "every 15m over [now-60m, now]" in out and "TA0007 Discovery" in out
+
+
+def test_validate_reports_failing_inline_tests(tmp_path: Path) -> None:
+    code, out = invoke("rules", "validate")
+    assert code == 0 and out.count("ok ") == 5
+    text = (shipped_rules_dir() / "ml_cloudtrail_error_message_spike.toml").read_text()
+    bad = tmp_path / "ml_custom.toml"
+    bad.write_text(text.replace("expected_alerts = 1", "expected_alerts = 3"))
+    (tmp_path / "tests").symlink_to(shipped_rules_dir() / "tests")
+    code, out = invoke("rules", "validate", str(bad))
+    assert code == 1 and "FAIL ml_custom.toml" in out and "expected 3 alerts, got 1" in out
+
+
+def test_short_lookback_is_flagged_with_a_suggestion(tmp_path: Path) -> None:
+    text = (shipped_rules_dir() / "ml_cloudtrail_error_message_spike.toml").read_text()
+    path = tmp_path / "ml_short.toml"
+    path.write_text(text.replace('from = "now-60m"', 'from = "now-20m"').split("[[tests]]")[0])
+    code, out = invoke("rules", "validate", str(path))
+    assert code == 0 and 'set from = "now-50m"' in out
+
+
+def test_run_then_backfill_never_duplicates(db: str) -> None:
+    code, out = invoke("rules", "run", SPIKE_RULE, "--db", db, "--at", "2026-03-02T10:30")
+    assert code == 0 and "1 new alerts" in out
+    args = [
+        "rules",
+        "backfill",
+        "--db",
+        db,
+        "--start",
+        "2026-03-02T08:00",
+        "--end",
+        "2026-03-02T12:00",
+    ]
+    code, out = invoke(*args)
+    assert code == 0 and "85 executions, 0 new alerts" in out  # 17 times x 5 rules
+    assert "job rare_error_code has not run" in out
+
+
+def test_backfill_rejects_reversed_range(db: str) -> None:
+    args = ["rules", "backfill", "--db", db, "--start", "2026-03-02", "--end", "2026-03-01"]
+    result = CliRunner().invoke(cli, args)
+    assert "--end is before --start" in str(result.exception)
+
+
+def test_exceptions_and_lists_round_trip(db: str) -> None:
+    code, out = invoke("rules", "lists", "add", "automation-arns", CI_ARN, "--db", db)
+    assert code == 0 and "1 values added" in out
+    code, out = invoke(
+        "rules", "exceptions", "add", SPIKE_RULE, "--db", db, "--name", "automation",
+        "--entry", "aws.cloudtrail.user_identity.arn in list automation-arns",
+    )  # fmt: skip
+    assert code == 0
+    item_id = out.split()[2]
+    code, out = invoke("rules", "exceptions", "list", "--db", db)
+    assert "automation: aws.cloudtrail.user_identity.arn in list automation-arns" in out
+    code, out = invoke("rules", "run", SPIKE_RULE, "--db", db, "--at", "2026-03-02T10:30")
+    assert "0 new alerts, 0 already alerted, 1 excepted" in out
+    code, out = invoke("rules", "exceptions", "remove", item_id, "--db", db)
+    assert code == 0
+    code, out = invoke("rules", "run", SPIKE_RULE, "--db", db, "--at", "2026-03-02T10:45")
+    assert "1 new alerts" in out
+    code, out = invoke("rules", "lists", "show", "--db", db)
+    assert "automation-arns\t1 values" in out
+
+
+def test_bad_entry_is_a_clear_error(db: str) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["rules", "exceptions", "add", SPIKE_RULE, "--db", db, "--name", "x", "--entry", "nope"],
+    )
+    assert result.exit_code != 0
+    assert "cannot read exception entry 'nope'" in str(result.exception)
+
+
+def test_unknown_rule_is_a_clear_error(db: str) -> None:
+    result = CliRunner().invoke(cli, ["rules", "run", "nope", "--db", db])
+    assert "unknown rule 'nope'" in str(result.exception)
+
+
+def test_times_may_be_relative(db: str) -> None:
+    code, out = invoke("rules", "backfill", "--db", db, "--start", "now-1h", "--rule", SPIKE_RULE)
+    # Relative to the clock: nothing stored is that recent, so nothing is raised.
+    assert code == 0 and " executions, 0 new alerts" in out

@@ -116,7 +116,7 @@ def series_figure(
     data.extend(_marker_traces(list(records), actual_points, selected_record))
     layout = _base_layout(300)
     layout["xaxis"]["rangeslider"] = {"visible": True, "thickness": 0.08}
-    layout["yaxis"]["title"] = {"text": value_label}
+    layout["yaxis"]["title"] = {"text": ""}
     return {"data": data, "layout": layout, "kind": "series"}
 
 
@@ -172,34 +172,77 @@ def _marker_traces(
     return traces
 
 
+SHORT_FIELDS = {
+    "aws.cloudtrail.user_identity.arn": "user",
+    "source.ip": "ip",
+    "source.geo.city_name": "city",
+    "source.geo.country_iso_code": "country",
+    "aws.cloudtrail.error_code": "error",
+    "event.action": "action",
+}
+MAX_LANE_CELLS = 120
+
+
+def lane_label(field: str, value: str, width: int = 40) -> str:
+    """A swimlane row label: short field name and the value's informative end.
+
+    >>> lane_label("aws.cloudtrail.user_identity.arn", "arn:aws:iam::123456789012:user/mallory")
+    'user: arn:aws:iam::123456789012:user/mallory'
+    >>> lane_label("source.ip", "x" * 60, width=10)
+    'ip: …xxxxxxxxx'
+    """
+    short = SHORT_FIELDS.get(field, field.rsplit(".", 1)[-1])
+    shown = value if len(value) <= width else "…" + value[-(width - 1) :]
+    return f"{short}: {shown}"
+
+
+def cell_size(columns: int, limit: int = MAX_LANE_CELLS) -> int:
+    """How many buckets one swimlane cell covers so at most ``limit`` cells fit across.
+
+    >>> cell_size(96), cell_size(288), cell_size(2880)
+    (1, 4, 24)
+    """
+    for size in (1, 2, 4, 8, 12, 24, 48, 96, 192, 384, 672):
+        if columns / size <= limit:
+            return size
+    return -(-columns // limit)
+
+
 def swimlane_figure(
     bucket_rows: list[dict[str, Any]], influencer_rows: list[dict[str, Any]]
 ) -> Figure:
-    """Influencer swimlane: one row per top influencer value plus the overall bucket score."""
-    labels: list[str] = []
-    cells: dict[tuple[str, str | None], float] = {}
+    """Influencer swimlane: one row per top influencer value plus the overall bucket score.
+
+    Long windows are shown in cells of several buckets (the highest score of the cell), as in
+    Kibana, so a 30-day view still has readable cells.
+    """
+    stamps = sorted(
+        {iso(r["timestamp"]) for r in bucket_rows} | {iso(r["timestamp"]) for r in influencer_rows},
+        key=str,
+    )
+    size = cell_size(len(stamps))
+    cell_of = {x: stamps[(i // size) * size] for i, x in enumerate(stamps)}
+    xs = [stamps[i] for i in range(0, len(stamps), size)]
+    lanes: dict[str, dict[str | None, float]] = {"overall": {}}
+    names: dict[str, str] = {"overall": "overall bucket score"}
+    for row in bucket_rows:
+        _keep_max(lanes["overall"], cell_of[iso(row["timestamp"])], row["anomaly_score"])
     for row in influencer_rows:
-        label = f"{row['field']}: {row['value']}"
-        if label not in labels:
-            labels.append(label)
-        cells[(label, iso(row["timestamp"]))] = row["score"]
-    stamps = {iso(r["timestamp"]) for r in bucket_rows} | {k[1] for k in cells}
-    xs = sorted(x for x in stamps if x is not None)
-    overall = {iso(r["timestamp"]): r["anomaly_score"] for r in bucket_rows}
-    rows = ["overall", *labels]
-    z = [[overall.get(x) if y == "overall" else cells.get((y, x)) for x in xs] for y in rows]
-    shown = [y if len(y) <= 48 else y[:45] + "…" for y in rows]
+        label = lane_label(row["field"], row["value"])
+        names.setdefault(label, f"{row['field']} = {row['value']}")
+        _keep_max(lanes.setdefault(label, {}), cell_of[iso(row["timestamp"])], row["score"])
+    rows = list(lanes)
     heat = {
         "type": "heatmap",
         "x": xs,
-        "y": shown,
-        "z": z,
+        "y": rows,
+        "z": [[lanes[y].get(x) for x in xs] for y in rows],
         "zmin": 0,
         "zmax": 100,
         "xgap": 1,
         "ygap": 2,
         "colorscale": [
-            [0.0, "#f1f6fb"],
+            [0.0, "#e6f0fa"],
             [0.03, "#8bc8fb"],
             [0.25, "#fdec25"],
             [0.5, "#fba740"],
@@ -209,13 +252,20 @@ def swimlane_figure(
         # No colour bar: plotly draws it with style="" attributes, which the CSP blocks; the
         # page prints the severity key beside the chart instead.
         "showscale": False,
-        "hovertemplate": "%{y}<br>%{x}<br>score %{z:.0f}<extra></extra>",
-        "customdata": rows,
+        "text": [[names[y]] * len(xs) for y in rows],
+        "hovertemplate": "%{text}<br>%{x}<br>max score %{z:.0f}<extra></extra>",
+        "meta": {"cell_buckets": size},
     }
-    layout = _base_layout(60 + 22 * len(rows))
-    layout["margin"]["l"] = 260
-    layout["yaxis"] = {"autorange": "reversed", "automargin": False, "tickfont": {"size": 10}}
+    layout = _base_layout(50 + 24 * len(rows))
+    layout["margin"]["l"] = 300
+    layout["yaxis"] = {"autorange": "reversed", "automargin": False, "tickfont": {"size": 11}}
+    layout["plot_bgcolor"] = "#f7f9fc"
     return {"data": [heat], "layout": layout, "kind": "swimlane"}
+
+
+def _keep_max(cells: dict[str | None, float], key: str | None, value: float | None) -> None:
+    if value is not None and (key not in cells or value > cells[key]):
+        cells[key] = value
 
 
 def alerts_by_day_figure(rows: list[dict[str, Any]]) -> Figure:

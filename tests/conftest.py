@@ -8,21 +8,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from shared_data import SHARED, SHARED_DATA, shared_path  # re-exported for fixtures
 from trailspike.store.db import open_store
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-SHARED_DATA = SHARED / "data"
-
-
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared/data; the calling test is skipped with the reason if it is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(
-            f"reference data {path} is absent (the ../shared folder is not beside the repo)"
-        )
-    return path
+__all__ = ["SHARED", "SHARED_DATA", "shared_path", "store"]
 
 
 @pytest.fixture

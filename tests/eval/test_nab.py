@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import shared_path
+from shared_data import shared_path
 from trailspike.cli import cli
 from trailspike.core.errors import InputError
 from trailspike.eval.nab import (

@@ -8,7 +8,7 @@ import duckdb
 import orjson
 from ingest_helpers import record, write_lines, write_s3_file
 
-from conftest import shared_path
+from shared_data import shared_path
 from trailspike.core.settings import load_settings
 from trailspike.ingest.pipeline import ingest
 

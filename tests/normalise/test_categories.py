@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from conftest import shared_path
+from shared_data import shared_path
 from trailspike.normalise.categories import CATEGORIES
 
 

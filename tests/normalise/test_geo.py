@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import shared_path
+from shared_data import shared_path
 from trailspike.core.errors import ConfigError
 from trailspike.normalise.geo import GeoEnricher
 

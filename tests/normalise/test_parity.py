@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from conftest import shared_path
+from shared_data import shared_path
 from trailspike.normalise.cloudtrail import to_ecs
 from trailspike.normalise.geo import GeoEnricher
 

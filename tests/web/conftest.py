@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 import uvicorn
 from starlette.testclient import TestClient
-from webworld import build_world
+from webworld import build_world, web_settings
 
-from trailspike.core.settings import load_settings
 from trailspike.store.db import open_store
 from trailspike.web.app import create_app
 
@@ -29,11 +28,6 @@ def make_store(folder: Path) -> tuple[Path, list[str]]:
     alert_ids = build_world(con)
     con.close()
     return path, alert_ids
-
-
-def web_settings(db: Path, **extra: Any) -> dict[str, Any]:
-    """Settings for a test app: no trailspike.toml, no environment."""
-    return load_settings({"db": str(db), **extra}, config_path=Path("/nonexistent"), environ={})
 
 
 @pytest.fixture(scope="module")

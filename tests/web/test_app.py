@@ -10,9 +10,18 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
-from webworld import ATTACKER_ARN, JOB, PART_JOB, RULE, XSS_ARN, XSS_IMG, XSS_MESSAGE, record_id
+from webworld import (
+    ATTACKER_ARN,
+    JOB,
+    PART_JOB,
+    RULE,
+    XSS_ARN,
+    XSS_IMG,
+    XSS_MESSAGE,
+    record_id,
+    web_settings,
+)
 
-from conftest import web_settings
 from trailspike.core.errors import ConfigError
 from trailspike.web.app import check_binding, create_app, plotly_js_path
 from trailspike.web.security import CSRF_COOKIE, TOKEN_COOKIE

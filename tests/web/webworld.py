@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -283,3 +284,10 @@ def build_world(con: duckdb.DuckDBPyConnection) -> list[str]:
     _insert_events(con, now)
     _insert_ingest(con, now)
     return _insert_alerts(con, now)
+
+
+def web_settings(db: Path, **extra: Any) -> dict[str, Any]:
+    """Settings for a test app: no trailspike.toml, no environment."""
+    from trailspike.core.settings import load_settings
+
+    return load_settings({"db": str(db), **extra}, config_path=Path("/nonexistent"), environ={})

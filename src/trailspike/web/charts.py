@@ -14,7 +14,7 @@ viewer) and carry the record id in ``customdata`` so a click can open the record
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 Figure = dict[str, Any]
@@ -269,32 +269,36 @@ def _keep_max(cells: dict[str | None, float], key: str | None, value: float | No
 
 
 def alerts_by_day_figure(rows: list[dict[str, Any]]) -> Figure:
-    """Stacked bars of alerts per day, one colour per alert severity."""
+    """Stacked bars of alerts per day, one colour per alert severity.
+
+    Bars are one day wide and every day of the range is on the axis, so a single day of alerts
+    still reads as a day and not as a sliver on a millisecond axis.
+    """
+    known = list(ALERT_SEVERITY_COLOURS)
+    severities = known + sorted({r["severity"] for r in rows} - set(known))
     data = []
-    for severity, colour in ALERT_SEVERITY_COLOURS.items():
+    day_ms = 86_400_000
+    for severity in severities:
         mine = [r for r in rows if r["severity"] == severity]
-        if mine:
-            data.append(
-                {
-                    "type": "bar",
-                    "name": severity,
-                    "x": [iso(r["day"]) for r in mine],
-                    "y": [r["n"] for r in mine],
-                    "marker": {"color": colour},
-                }
-            )
-    others = sorted({r["severity"] for r in rows} - set(ALERT_SEVERITY_COLOURS))
-    for severity in others:
-        mine = [r for r in rows if r["severity"] == severity]
-        data.append(
-            {
-                "type": "bar",
-                "name": severity,
-                "x": [iso(r["day"]) for r in mine],
-                "y": [r["n"] for r in mine],
-            }
-        )
+        if not mine:
+            continue
+        trace: dict[str, Any] = {
+            "type": "bar",
+            "name": severity,
+            "x": [iso(r["day"] + timedelta(hours=12)) for r in mine],
+            "y": [r["n"] for r in mine],
+            "width": [day_ms * 0.85] * len(mine),
+            "hovertemplate": "%{y} " + severity + " alerts<extra>%{x|%Y-%m-%d}</extra>",
+        }
+        if severity in ALERT_SEVERITY_COLOURS:
+            trace["marker"] = {"color": ALERT_SEVERITY_COLOURS[severity]}
+        data.append(trace)
     layout = _base_layout(200)
     layout["barmode"] = "stack"
     layout["yaxis"]["title"] = {"text": "alerts / day"}
+    if rows:
+        first = min(r["day"] for r in rows)
+        last = max(r["day"] for r in rows) + timedelta(days=1)
+        layout["xaxis"]["range"] = [iso(first - timedelta(days=1)), iso(last + timedelta(days=1))]
+        layout["xaxis"]["tickformat"] = "%b %d"
     return {"data": data, "layout": layout, "kind": "bars"}

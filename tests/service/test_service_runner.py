@@ -151,3 +151,23 @@ def test_missing_store_is_explained(tmp_path: Path) -> None:
     with pytest.raises(TrailspikeError, match="no store at"):
         open_store_waiting(tmp_path / "none.duckdb", read_only=True, must_exist=True)
     assert not (tmp_path / "none.duckdb").exists()
+
+
+def test_run_once_exits_non_zero_when_a_step_failed(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from trailspike.cli import cli
+    from trailspike.core.timeutil import bucket_start, utcnow
+
+    con = open_store(tmp_path / "s.duckdb")
+    latest = bucket_start(utcnow(), timedelta(minutes=15))
+    add_records(con, spike_record(latest - timedelta(minutes=15), 87.0))
+    con.close()
+    args = [
+        "run", "--once", "--db", str(tmp_path / "s.duckdb"), "--source", str(tmp_path / "nope"),
+        "--output", "ndjson", "--setting", "ndjson_path", str(tmp_path / "a.ndjson"),
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    # The other steps still ran: the alert was raised and delivered.
+    assert len((tmp_path / "a.ndjson").read_text().splitlines()) == 1

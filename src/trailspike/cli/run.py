@@ -41,7 +41,7 @@ def run(
           --setting webhook_url https://hooks.slack.com/services/… --setting webhook_format slack
       trailspike run --once --source ./AWSLogs
     """
-    from trailspike.service.runner import Service
+    from trailspike.service.runner import CycleReport, Service
 
     extra = {
         "service_interval": interval,
@@ -62,5 +62,14 @@ def run(
         settings["sources"] or "none",
         settings["outputs"] or "none",
     )
-    cycles = service.run(once=once, on_cycle=lambda report: log.info(report.summary_line()))
+    errors: list[str] = []
+
+    def report_cycle(report: CycleReport) -> None:
+        log.info(report.summary_line())
+        errors[:] = report.errors
+
+    cycles = service.run(once=once, on_cycle=report_cycle)
     log.info("stopped after %d cycles", cycles)
+    if once and errors:
+        # For cron: a step failed (the others ran); the details were logged above.
+        raise click.exceptions.Exit(1)

@@ -240,10 +240,17 @@ class Service:
         try:
             while not self.stop_event.is_set():
                 started = time.monotonic()
-                report = self.run_cycle()
-                cycles += 1
-                if on_cycle is not None:
-                    on_cycle(report)
+                try:
+                    report = self.run_cycle()
+                except StoreBusyError as exc:
+                    if once:
+                        raise
+                    # Another writer (e.g. a long `rules backfill`) holds the store: skip a turn.
+                    log.error("cycle skipped: %s", exc.message)
+                else:
+                    cycles += 1
+                    if on_cycle is not None:
+                        on_cycle(report)
                 if once:
                     break
                 self.stop_event.wait(max(0.0, self.interval - (time.monotonic() - started)))

@@ -244,3 +244,23 @@ def test_attacker_arn_is_offered_as_a_filter_link(client: TestClient) -> None:
     assert "/alerts?principal=arn%3Aaws%3Aiam%3A%3A123456789012%3Auser%2Fmallory" in page
     assert ATTACKER_ARN in page and XSS_ARN not in page and XSS_MESSAGE not in page
     assert XSS_IMG not in page
+
+
+def test_rule_page_shows_definition_exceptions_and_executions(client: TestClient) -> None:
+    page = client.get(f"/rules/{RULE}").text
+    assert "Spike in AWS Error Messages" in page
+    assert f'href="/jobs/{JOB}"' in page  # the rule's job, from the shipped definition
+    assert "anomaly_threshold" in page
+    assert "deploy runner" in page and "198.51.100.7" in page  # stored exception item
+    assert "retries of the deploy pipeline &lt;img" in page
+    assert page.count("<tr><td>2026-11-03") >= 3  # three executions
+
+
+def test_rules_and_jobs_pages_list_shipped_definitions(client: TestClient) -> None:
+    rules = client.get("/rules").text
+    for name in ("Spike in AWS Error Messages", "Rare AWS Error Code", "Unusual City"):
+        assert name in rules
+    jobs = client.get("/jobs").text
+    for job in (JOB, PART_JOB, "rare_error_code"):
+        assert f'href="/jobs/{job}"' in jobs
+    assert "high_distinct_count(aws.cloudtrail.error_message)" in jobs

@@ -20,7 +20,9 @@ SPAN = 900
 BUCKETS = 3 * 96
 JOB = "high_distinct_count_error_message"
 PART_JOB = "rare_method_for_a_city"
-RULE = "ml_cloudtrail_error_message_spike"
+# rule ids of the shipped rules (Elastic's): Spike in AWS Error Messages, Unusual City …
+RULE = "78d3d8d9-b476-451d-a9e0-7a5addd70670"
+CITY_RULE = "809b70d3-e2c3-455e-af1b-2626a5a1a276"
 
 XSS_MESSAGE = '<script>window.__pwned = "script"</script>Access denied'
 XSS_IMG = "<img src=x onerror=\"window.__pwned='img'\">"
@@ -232,7 +234,7 @@ def _insert_alerts(con: duckdb.DuckDBPyConnection, now: datetime) -> list[str]:
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'low', 21, ?, ?, ?, ?)",
             [
                 uuid,
-                RULE if job == JOB else "ml_cloudtrail_rare_method_by_city",
+                RULE if job == JOB else CITY_RULE,
                 "Spike in AWS Error Messages" if job == JOB else "Unusual City For an AWS Command",
                 record_id(job, index),
                 job,
@@ -277,9 +279,24 @@ def _insert_ingest(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
     )
 
 
+def _insert_exception(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'exception_items'"
+    ).fetchone()
+    if exists and exists[0]:
+        entries = [
+            {"field": "source.ip", "operator": "included", "type": "match", "value": "198.51.100.7"}
+        ]
+        con.execute(
+            "INSERT INTO exception_items VALUES ('item-1', ?, 'deploy runner', ?, ?, ?)",
+            [RULE, json.dumps(entries), f"retries of the deploy pipeline {XSS_IMG}", now],
+        )
+
+
 def build_world(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Fill a migrated store; returns the alert uuids (open, open, acknowledged)."""
     now = bucket_time(BUCKETS)
+    _insert_exception(con, now)
     _insert_results(con, now)
     _insert_events(con, now)
     _insert_ingest(con, now)

@@ -8,8 +8,8 @@ Implementation decisions: the order inside a bucket is fixed (score every series
 normaliser observe every probability, normalise the anomalous ones, find their influencers
 against the not-yet-updated models, then learn), so results depend only on the events and the
 persisted state, never on how the work was split into runs. Housekeeping (pruning, the memory
-limit) runs at the first bucket of each UTC day for the same reason. Results a custom rule marks
-``skip_result`` are neither written nor observed by the normaliser.
+limit) runs at the first processed bucket of each UTC day for the same reason. Results a custom
+rule marks ``skip_result`` are neither written nor observed by the normaliser.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class JobModels:
 
     normalizer: ScoreNormalizer
     detectors: list[DetectorModels]
+    housekeeping_day: int = -1  # UTC day number of the last housekeeping
 
     @classmethod
     def new(cls, job: JobConfig) -> JobModels:
@@ -124,6 +125,7 @@ class BucketProcessor:
         self.span = job.bucket_span_seconds
         self.influencer_fields = tuple(job.analysis_config.influencers)
         self.plot_terms = _plot_terms(job)
+        self.zero_fills = any(d.spec.zero_fill for d in job.analysis_config.detectors)
         self.pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._stats = self._zero_stats()
 
@@ -188,7 +190,8 @@ class BucketProcessor:
     def process(self, bucket: datetime, rows: BucketRows, event_count: int) -> None:
         """Score, explain, queue and learn the bucket starting at ``bucket``."""
         t = (bucket - EPOCH).total_seconds()
-        if t % DAY == 0 or self.span >= DAY:
+        if int(t // DAY) != self.models.housekeeping_day:
+            self.models.housekeeping_day = int(t // DAY)
             self.housekeeping(t)
         norm = self.models.normalizer
         detectors = self.job.analysis_config.detectors

@@ -14,6 +14,9 @@ Implementation decisions:
   ``last_bucket_end``. A killed run loses at most the open chunk and redoes it; writes are
   idempotent, so nothing doubles. Everything a result depends on is in the persisted state, so
   one run over a month and many short runs give identical results.
+- Empty buckets: a job with a count-family detector processes every bucket (they count as 0);
+  any other job skips buckets, and whole chunks, without events, since they change nothing.
+  So bucket results exist for every bucket of a count job and for non-empty buckets otherwise.
 - Records are written for results with probability below 0.035 (ml-cpp's "maximum anomalous
   probability") and an initial score above 0. Bucket ``anomaly_score`` is the highest record
   score of the bucket (kept in step by renormalisation).
@@ -21,7 +24,7 @@ Implementation decisions:
   that the largest raw score grew by more than 10 %, ``record_score``, ``influencer_score`` and
   bucket ``anomaly_score`` of the job's results within the renormalisation window are
   recomputed from their stored probability and confidence; ``initial_*`` never change.
-- Memory: at the first bucket of every UTC day (a point fixed by the data, so pruning never
+- Memory: at the first processed bucket of every UTC day (fixed by the data, so pruning never
   depends on how runs were split), models of series unseen for ``model_prune_window`` are
   dropped; if the job is still above ``model_memory_limit``, the least recently seen go first
   (``memory_status`` ``hard_limit`` in the summary). ``job_state.memory_bytes`` holds the size
@@ -180,11 +183,15 @@ def run_job(
     models = load_state(stored.state) if stored is not None and stored.state else JobModels.new(job)
     processor = BucketProcessor(con, job, request, models, _renormalization_window(job, settings))
     bar = _progress(job, window) if progress else None
+    chunks = window.chunks if processor.zero_fills else _occupied(con, request, window)
     try:
-        for chunk_start, chunk_end in window.chunks:
+        for chunk_start, chunk_end in chunks:
             _run_chunk(con, job, request, processor, chunk_start, chunk_end, summary)
             if bar is not None:
                 bar[0].update(bar[1], completed=(chunk_end - window.begin) / job.bucket_span)
+        if summary.end is None or summary.end < window.end:
+            _save_progress(con, job, processor.models, window.end)
+            summary.end = window.end
     finally:
         if bar is not None:
             bar[0].stop()
@@ -193,6 +200,33 @@ def run_job(
     summary.memory_bytes = estimate_memory(models)
     summary.seconds = time.perf_counter() - clock
     return summary
+
+
+def _occupied(
+    con: duckdb.DuckDBPyConnection, request: FeatureRequest, window: _Window
+) -> list[tuple[datetime, datetime]]:
+    """The chunks of ``window`` that hold events the job selects (the others change nothing
+    for a job without zero-filled functions)."""
+    if not window.chunks:
+        return []
+    step = window.chunks[0][1] - window.chunks[0][0]
+    where, params = compile_where(request.where)
+    # `where` comes from the whitelisted query grammar; every value is a bound parameter.
+    rows = con.execute(
+        "SELECT DISTINCT time_bucket(?::INTERVAL, ts, ?::TIMESTAMP) FROM events "  # noqa: S608
+        f"WHERE ts >= ? AND ts < ? AND {where}",
+        [step, window.begin, window.begin, window.end, *params],
+    ).fetchall()
+    occupied = {row[0] for row in rows}
+    return [chunk for chunk in window.chunks if chunk[0] in occupied]
+
+
+def _save_progress(
+    con: duckdb.DuckDBPyConnection, job: JobConfig, models: JobModels, until: datetime
+) -> None:
+    """Record that every bucket before ``until`` is final (the models are unchanged)."""
+    blob = dump_state(models)
+    save_job_state(con, job.job_id, job.model_revision, until, blob, len(blob))
 
 
 def _run_chunk(
@@ -212,7 +246,8 @@ def _run_chunk(
         by_bucket = processor.group(features)
         t = chunk_start
         while t < chunk_end:
-            processor.process(t, by_bucket.get(t, {}), counts.get(t, 0))
+            if processor.zero_fills or t in counts:
+                processor.process(t, by_bucket.get(t, {}), counts.get(t, 0))
             t += job.bucket_span
         processor.flush()
         blob = dump_state(processor.models)

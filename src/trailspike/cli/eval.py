@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -92,3 +93,6 @@ def nab_command(
             f"{r['tp_fixed']}/{r['fp_fixed']}/{r['fn_fixed']}",
         )
     console.print(table)
+
+
+eval_group.add_command(importlib.import_module("trailspike.cli.eval_scenarios").scenarios)

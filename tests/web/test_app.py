@@ -96,6 +96,7 @@ def test_record_fragment_and_redirect(client: TestClient) -> None:
     assert fragment.status_code == 200
     assert "<html" not in fragment.text and "Source events" in fragment.text
     assert "14 of 14" in fragment.text
+    assert 'href="/alerts/00' in fragment.text  # the alert raised for this anomaly
     plain = client.get(f"/jobs/{JOB}/records/{rid}", follow_redirects=False)
     assert plain.status_code == 303 and f"record={rid}" in plain.headers["location"]
     missing = client.get(f"/jobs/{JOB}/records/nope", headers={"X-Fragment": "1"})

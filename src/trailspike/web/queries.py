@@ -355,6 +355,7 @@ def source_events(con: duckdb.DuckDBPyConnection, rec: Row, limit: int = 200) ->
             [*field_params, *params],
         )
     return {
+        "alerts": alerts_for_record(con, rec["record_id"]),
         "total": (total or {}).get("n", 0),
         "rows": rows,
         "field": rec.get("field_name"),
@@ -416,6 +417,16 @@ def alerts(
     for row in rows:
         row["influencers"] = parse_influencers(row["influencers"])
     return rows
+
+
+def alerts_for_record(con: duckdb.DuckDBPyConnection, record_id: str) -> list[Row]:
+    """The alerts rules raised for one anomaly record (one per rule at most)."""
+    return fetch(
+        con,
+        "SELECT alert_uuid, rule_name, severity, workflow_status FROM alerts "
+        "WHERE record_id = ? ORDER BY rule_name",
+        [record_id],
+    )
 
 
 def alert_filter_options(con: duckdb.DuckDBPyConnection) -> Row:

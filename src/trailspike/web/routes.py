@@ -255,6 +255,8 @@ async def alert_page(request: Request) -> Response:
         page="alerts",
         job_id=data["alert"]["job_id"],
         close_reasons=library.close_reasons(),
+        explorer_from=(data["alert"]["original_time"] - timedelta(days=3)).isoformat(),
+        explorer_to=(data["alert"]["original_time"] + timedelta(days=1)).isoformat(),
         **data,
     )
 

@@ -194,3 +194,30 @@ def test_execution_is_atomic(store: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(duckdb.Error):
         execute_rule(store, RULE, T0 + timedelta(minutes=15))
     assert _alert_count(store) == 0
+
+
+def _leaf_paths(value: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if isinstance(value, dict):
+        paths: list[tuple[str, ...]] = []
+        for key, child in value.items():
+            paths += _leaf_paths(child, prefix + tuple(str(key).split(".")))
+        return paths
+    return [prefix]
+
+
+def test_alert_document_has_no_field_that_is_both_value_and_object(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    # Elasticsearch expands dotted keys: "a.b": 1 next to "a": 1 would be rejected at index time.
+    add_error_burst(store, T0)
+    record = spike_record(
+        T0, 87.0, by_field_name="event.action", by_field_value="ListRoles",
+        partition_field_name="cloud.account.id", partition_field_value="123456789012",
+    )  # fmt: skip
+    add_records(store, record)
+    execute_rule(store, RULE, T0 + timedelta(minutes=15))
+    doc = json.loads(store.execute("SELECT doc FROM alerts").fetchone()[0])
+    leaves = set(_leaf_paths(doc))
+    prefixes = {leaf[:i] for leaf in leaves for i in range(1, len(leaf))}
+    assert leaves & prefixes == set()
+    assert doc["event"]["action"] == ["ListRoles"] and doc["event.kind"] == "signal"

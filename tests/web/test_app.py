@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -31,7 +32,7 @@ PAGES = [
     "/jobs",
     f"/jobs/{JOB}",
     f"/jobs/{JOB}?range=all&record={record_id(JOB, 240)}",
-    f"/jobs/{PART_JOB}?partition=ConsoleLogin",
+    f"/jobs/{PART_JOB}?range=all&partition=Lagos",
     "/alerts",
     "/alerts?status=open&principal=mallory",
     "/rules",
@@ -265,3 +266,18 @@ def test_rules_and_jobs_pages_list_shipped_definitions(client: TestClient) -> No
     for job in (JOB, PART_JOB, "rare_error_code"):
         assert f'href="/jobs/{job}"' in jobs
     assert "high_distinct_count(aws.cloudtrail.error_message)" in jobs
+
+
+def test_rare_partitioned_job_shows_the_partition_events_per_bucket(client: TestClient) -> None:
+    everything = client.get(f"/jobs/{PART_JOB}?range=all").text
+    assert '<option value="" selected' in everything  # rare jobs open on all partitions
+    assert 'value="Lagos"' in everything and 'value="Seattle"' in everything
+    lagos = client.get(f"/jobs/{PART_JOB}?range=all&partition=Lagos").text
+    block = re.search(r'id="series-chart-data">(.*?)</script>', lagos, re.S)
+    assert block is not None
+    figure = json.loads(block.group(1))
+    line = figure["data"][0]
+    assert line["name"] == "events per bucket"
+    assert sorted(line["y"]) == [1, 14]  # Lagos events: bucket 230 and the spike bucket 240
+    markers = [t for t in figure["data"] if t.get("mode") == "markers"]
+    assert [len(t["x"]) for t in markers] == [1]  # only Lagos's anomaly (77), not Seattle's

@@ -145,12 +145,14 @@ def test_clicking_an_anomaly_shows_record_and_hostile_events_as_text(
 
 def test_partition_chooser(page: Any, screenshots: Path) -> None:
     open_page(page, f"/jobs/{PART_JOB}?range=all", screenshots, "explorer-partitioned")
-    assert page.input_value("#partition-select") == "ConsoleLogin"
-    page.select_option("#partition-select", "GetObject")
-    page.wait_for_url("**partition=GetObject**")
+    assert page.input_value("#partition-select") == ""
+    page.select_option("#partition-select", "Lagos")
+    page.wait_for_url("**partition=Lagos**")
     page.wait_for_selector("#series-chart[data-rendered='1']")
-    actual = page.evaluate("document.getElementById('series-chart').data[3].y")
-    assert min(v for v in actual if v is not None) >= 40  # GetObject's series, not ConsoleLogin's
+    counts = page.evaluate("document.getElementById('series-chart').data[0].y")
+    assert sorted(counts) == [1, 14]  # the Lagos partition's events per bucket
+    assert page.locator(f"{MAIN_PLOT} .points path.point").count() == 1
+    page.screenshot(path=str(screenshots / "explorer-partition-lagos.png"), full_page=True)
     assert_clean(page)
 
 

@@ -69,12 +69,6 @@ def _insert_results(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
         f"INSERT INTO buckets SELECT ?, ts, ?, 0, 0, 45, false FROM ({series})",
         [PART_JOB, SPAN, START, SPAN, BUCKETS],
     )
-    for action, base in (("ConsoleLogin", 5.0), ("GetObject", 40.0)):
-        con.execute(
-            "INSERT INTO model_plot SELECT ?, ts, 0, ?, '', ? * 0.5, ?, ? * 1.6, ? + i % 4 "
-            f"FROM ({series})",
-            [PART_JOB, action, base, base, base, base, START, SPAN, BUCKETS],
-        )
     for index, (score, actual) in SPIKES.items():
         con.execute(
             "UPDATE buckets SET anomaly_score = ?, initial_anomaly_score = ? "
@@ -110,20 +104,23 @@ def _insert_results(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
     part_influencers = [
         {"influencer_field_name": "source.geo.city_name", "influencer_field_values": ["Lagos"]}
     ]
-    _insert_record(
-        con,
-        PART_JOB,
-        230,
-        77.0,
-        1.0,
-        0.01,
-        part_influencers,
-        now,
-        function="rare",
-        field=None,
-        partition="ConsoleLogin",
-        by=("source.geo.city_name", "Lagos"),
-    )
+    # like the shipped rare_method_for_a_city: rare by event.action, partition by city, and
+    # (as for every rare detector) no model plot
+    for index, score, city in ((230, 77.0, "Lagos"), (10, 30.0, "Seattle")):
+        _insert_record(
+            con,
+            PART_JOB,
+            index,
+            score,
+            1.0,
+            0.01,
+            part_influencers,
+            now,
+            function="rare",
+            field=None,
+            partition=("source.geo.city_name", city),
+            by=("event.action", "ConsoleLogin"),
+        )
 
 
 def _insert_record(
@@ -137,7 +134,7 @@ def _insert_record(
     now: datetime,
     function: str = "high_distinct_count",
     field: str | None = "aws.cloudtrail.error_message",
-    partition: str | None = None,
+    partition: tuple[str, str] | None = None,
     by: tuple[str, str] | None = None,
 ) -> None:
     con.execute(
@@ -156,8 +153,8 @@ def _insert_record(
             field,
             by[0] if by else None,
             by[1] if by else None,
-            "event.action" if partition else None,
-            partition,
+            partition[0] if partition else None,
+            partition[1] if partition else None,
             10 ** (-score / 10),
             score,
             score,
@@ -180,7 +177,18 @@ def _insert_events(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
         arn = XSS_ARN if n == 1 else ATTACKER_ARN
         _insert_event(con, f"evt-{n}", spike + timedelta(seconds=30 * n), message, agent, arn, now)
     # a quiet bucket's events and an event of the partitioned job's anomaly
-    _insert_event(con, "evt-quiet", bucket_time(10), "Throttling", "console", ATTACKER_ARN, now)
+    quiet = bucket_time(10) + timedelta(minutes=1)
+    _insert_event(
+        con,
+        "evt-quiet",
+        quiet,
+        "Throttling",
+        "console",
+        ATTACKER_ARN,
+        now,
+        action="ConsoleLogin",
+        city="Seattle",
+    )
     _insert_event(
         con,
         "evt-lagos",

@@ -197,11 +197,20 @@ def job_time_bounds(con: duckdb.DuckDBPyConnection, job_id: str) -> Row:
 
 
 def partitions(con: duckdb.DuckDBPyConnection, job_id: str) -> Row:
-    """The partition field name and values of a job, busiest first (empty when unpartitioned)."""
+    """The partition field name and values of a job, busiest first (empty when unpartitioned).
+
+    ``plotted`` says whether the model plot has per-partition series (``rare`` jobs have none:
+    their values come from the anomaly records).
+    """
     name = fetch_one(
         con,
         "SELECT partition_field_name AS name FROM records WHERE job_id = ? "
         "AND partition_field_name IS NOT NULL LIMIT 1",
+        [job_id],
+    )
+    plotted = fetch_one(
+        con,
+        "SELECT count(*) AS n FROM model_plot WHERE job_id = ? AND partition_field_value <> ''",
         [job_id],
     )
     values = fetch(
@@ -214,7 +223,11 @@ def partitions(con: duckdb.DuckDBPyConnection, job_id: str) -> Row:
         "ORDER BY n DESC, value LIMIT 500",
         [job_id, job_id, job_id],
     )
-    return {"name": (name or {}).get("name"), "values": [v["value"] for v in values]}
+    return {
+        "name": (name or {}).get("name"),
+        "values": [v["value"] for v in values],
+        "plotted": bool(plotted and plotted["n"]),
+    }
 
 
 def model_series(
@@ -245,6 +258,25 @@ def bucket_series(
         "WHERE job_id = ? AND timestamp >= ? AND timestamp < ? ORDER BY timestamp",
         [job_id, start, end],
     )
+
+
+def partition_event_counts(
+    con: duckdb.DuckDBPyConnection,
+    field: str,
+    value: str,
+    start: datetime,
+    end: datetime,
+    span_seconds: int,
+) -> list[Row]:
+    """Events per bucket whose ``field`` equals ``value``: the series of one partition of a job
+    without model plot (``rare`` jobs), shaped like :func:`bucket_series` rows."""
+    expr, extra = _field_condition(field)
+    sql = (
+        "SELECT time_bucket(to_seconds(?), ts) AS timestamp, count(*) AS event_count, "  # noqa: S608
+        f"0.0 AS anomaly_score, ? AS bucket_span FROM events WHERE {expr} = ? "
+        "AND ts >= ? AND ts < ? GROUP BY 1 ORDER BY 1"
+    )
+    return fetch(con, sql, [span_seconds, span_seconds, *extra, value, start, end])
 
 
 def anomaly_records(

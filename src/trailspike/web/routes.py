@@ -122,7 +122,9 @@ async def explorer(request: Request) -> Response:
         parts = queries.partitions(con, job_id)
         partition = params.get("partition")
         if partition is None:
-            partition = parts["values"][0] if parts["name"] and parts["values"] else ""
+            # with a model plot per partition, open on the busiest; otherwise show them all
+            plotted = parts["name"] and parts["values"] and parts["plotted"]
+            partition = parts["values"][0] if plotted else ""
         selected = queries.record(con, params["record"]) if params.get("record") else None
         recs = queries.anomaly_records(con, job_id, start, end, partition or None, min_score)
         return {
@@ -134,6 +136,13 @@ async def explorer(request: Request) -> Response:
             "partition": partition,
             "model": queries.model_series(con, job_id, start, end, partition),
             "buckets": queries.bucket_series(con, job_id, start, end),
+            "partition_counts": (
+                queries.partition_event_counts(
+                    con, parts["name"], partition, start, end, int(bounds["span"] or 900)
+                )
+                if partition and parts["name"] and not parts["plotted"]
+                else None
+            ),
             "records": recs,
             "swimlane": queries.influencer_swimlane(con, job_id, start, end),
             "selected": selected,
@@ -142,8 +151,9 @@ async def explorer(request: Request) -> Response:
 
     data = await request.app.state.store.read(load)
     chosen = data["selected"]["record_id"] if data["selected"] else None
+    line_rows = data["buckets"] if data["partition_counts"] is None else data["partition_counts"]
     data["series_chart"] = charts.series_figure(
-        data["model"], data["buckets"], data["records"], chosen, _value_label(data["records"])
+        data["model"], line_rows, data["records"], chosen, _value_label(data["records"])
     )
     data["swimlane_chart"] = charts.swimlane_figure(data["buckets"], data["swimlane"])
     return render(

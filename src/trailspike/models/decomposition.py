@@ -10,9 +10,12 @@ baseline; the level then jumps instead of creeping (``CTimeSeriesTestForChange``
 
 Implementation decisions: seasonal profiles are fixed arrays of phase bins (at most
 :data:`MAX_DAILY_BINS` a day and :data:`MAX_WEEKLY_BINS` a week), so an update is O(1) and memory
-is bounded per series. Each bin learns with gain ``max(1/visits, SEASONAL_GAIN)``: fast at first,
-then a moving average that lets the shape drift over weeks. Learning weights come from the caller
-(outliers are down-weighted there), so an attack does not become the new normal.
+is bounded per series; the profile is linearly interpolated between bins. Each bin learns with
+gain ``max(1/visits, g)``: fast at first, then a moving average with a half-life of
+:data:`SEASONAL_HALF_LIFE` periods so the shape can drift. Seasonal targets are taken against a
+slow level (half-life :data:`SLOW_LEVEL_HALF_LIFE`), because the fast level would absorb part of
+a daily swing and flatten the learnt profile. The caller feeds Huber-clipped values, so an attack
+does not become the new normal.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ DAY = 86400.0
 WEEK = 7 * DAY
 MAX_DAILY_BINS = 48
 MAX_WEEKLY_BINS = 168
-SEASONAL_GAIN = 0.1
+SEASONAL_HALF_LIFE = 3.0  # periods: the seasonal shape drifts over days (daily) or weeks
 ACTIVATE_GAIN = 0.8  # use a component when it leaves < 80 % of the squared error
 DEACTIVATE_GAIN = 0.95  # drop it when it leaves > 95 %
 TREND_DAMPING = 0.995
+LEVEL_HALF_LIFE = 6 * 3600.0
+SLOW_LEVEL_HALF_LIFE = 43200.0
 SEASONAL_MIN_WEIGHT = 0.25  # repeated "outliers" at the same phase must be learnable
 
 
@@ -40,7 +45,7 @@ def level_gain(bucket_span: float) -> float:
     >>> round(level_gain(300.0), 4)
     0.0096
     """
-    half_life = max(12.0, 6 * 3600.0 / bucket_span)
+    half_life = max(12.0, LEVEL_HALF_LIFE / bucket_span)
     return 1.0 - 0.5 ** (1.0 / half_life)
 
 
@@ -50,9 +55,11 @@ class SeasonalComponent:
 
     period: float
     bins: int
+    visits_per_period: float
     values: npt.NDArray[np.float64]
     visits: npt.NDArray[np.float64]
     active: bool = False
+    ever_active: bool = False
     first_t: float | None = None
     mse_with: float = 0.0
     mse_without: float = 0.0
@@ -60,7 +67,13 @@ class SeasonalComponent:
     @classmethod
     def create(cls, period: float, bucket_span: float, max_bins: int) -> SeasonalComponent:
         bins = int(max(1, min(max_bins, round(period / bucket_span))))
-        return cls(period, bins, np.zeros(bins), np.zeros(bins))
+        per_period = max(1.0, period / bucket_span / bins)
+        return cls(period, bins, per_period, np.zeros(bins), np.zeros(bins))
+
+    @property
+    def floor_gain(self) -> float:
+        """Per-visit gain once warmed up: the profile's half-life is SEASONAL_HALF_LIFE periods."""
+        return 1.0 - 0.5 ** (1.0 / (SEASONAL_HALF_LIFE * self.visits_per_period))
 
     def knots(self, t: float) -> tuple[int, int, float]:
         """The two bins around ``t`` and the weight of the second (linear interpolation)."""
@@ -83,7 +96,7 @@ class SeasonalComponent:
             if share <= 0.0:
                 continue
             self.visits[k] += w * share
-            gain = w * share * max(1.0 / max(self.visits[k], 1.0), SEASONAL_GAIN)
+            gain = w * share * max(1.0 / max(self.visits[k], 1.0), self.floor_gain)
             self.values[k] += min(gain, 1.0) * err
 
     def test(self, t: float, err_without: float, err_with: float, w: float, decay: float) -> None:
@@ -95,7 +108,7 @@ class SeasonalComponent:
             return
         ratio = self.mse_with / self.mse_without
         if not self.active and ratio < ACTIVATE_GAIN:
-            self.active = True
+            self.active = self.ever_active = True
         elif self.active and ratio > DEACTIVATE_GAIN:
             self.active = False
 
@@ -106,6 +119,7 @@ class Decomposition:
 
     bucket_span: float
     level: float = math.nan
+    slow_level: float = math.nan  # the reference the seasonal profiles are learnt against
     trend: float = 0.0
     trend_active: bool = False
     mse_trend: float = 0.0
@@ -146,14 +160,19 @@ class Decomposition:
         phi = TREND_DAMPING
         return self.trend * phi * (1 - phi**steps) / (1 - phi)
 
-    def learn(self, t: float, x: float, w: float, decay: float) -> None:
-        """Learn ``x`` at ``t`` with weight ``w``; ``decay`` fades the component tests."""
+    def learn(self, t: float, x: float, w: float, decay: float) -> bool:
+        """Learn ``x`` at ``t`` with weight ``w``; ``decay`` fades the component tests.
+
+        Returns True when a seasonal component is used for the first time (the baseline changed
+        shape, so residual statistics learnt without it are stale).
+        """
         if not self.initialised:
-            self.level = x
+            self.level = self.slow_level = x
             self.last_t = t
             for c in self.components:
                 c.first_t = t
-            return
+            return False
+        before = sum(c.ever_active for c in self.components)
         steps = self._steps(t)
         trend_step = self._trend_ahead(steps)
         self._test_components(t, x, w, decay, trend_step)
@@ -166,11 +185,17 @@ class Decomposition:
         self.trend = TREND_DAMPING * self.trend + w * beta * (
             (self.level - old_level) / max(steps, 1.0) - self.trend
         )
-        # Seasonal components learn what the level and the other components leave.
+        slow_gain = 1.0 - 0.5 ** (
+            max(steps, 1.0) * self.bucket_span / max(SLOW_LEVEL_HALF_LIFE, 4 * self.bucket_span)
+        )
+        self.slow_level += slow_gain * (x - season - self.slow_level)
+        # Seasonal components learn what the slow level and the other components leave (the
+        # fast level would absorb part of a daily swing and bias the profile towards flat).
         for c in self.components:
             others = season - (c.value(t) if c.active else 0.0)
-            c.learn(t, x - self.level - others, max(w, SEASONAL_MIN_WEIGHT))
+            c.learn(t, x - self.slow_level - others, max(w, SEASONAL_MIN_WEIGHT))
         self.last_t = t
+        return sum(c.ever_active for c in self.components) != before
 
     def _test_components(
         self, t: float, x: float, w: float, decay: float, trend_step: float
@@ -198,6 +223,7 @@ class Decomposition:
     def shift_level(self, delta: float) -> None:
         """Accept a level shift of ``delta``: the level jumps, the trend restarts."""
         self.level += delta
+        self.slow_level += delta
         self.trend = 0.0
 
     def active_names(self) -> list[str]:

@@ -8,7 +8,8 @@ of the raw scores it has observed and maps a raw score to 0-100 as the **minimum
 2. the max-ratio ceiling ``100 * min(1.5 r, 0.5 + 0.5 r)``, ``r = raw / max raw seen``;
 3. a cap from the probability itself, log-interpolated between :data:`MAX_ANOMALOUS_PROBABILITY`
    (0) and :data:`FULL_SCORE_PROBABILITY` (100), so weak probabilities never score high while
-   history is short;
+   history is short (it is kept for good: without it, weak anomalies in a quiet job would
+   reach high percentiles and alert);
 4. ``100 * confidence``: the series model's confidence (low while it has little history).
 
 Re-normalisation: :meth:`ScoreNormalizer.normalize` is a pure function of the current history, so
@@ -161,7 +162,8 @@ class ScoreNormalizer:
         if self.max_raw > 0.0:
             r = raw / self.max_raw
             score = min(score, 100.0 * min(1.5 * r, 0.5 + 0.5 * r))
-        score = min(score, probability_cap(probability), 100.0 * max(0.0, min(1.0, confidence)))
+        cap = probability_cap(probability)
+        score = min(score, cap, 100.0 * max(0.0, min(1.0, confidence)))
         return round(max(0.0, min(100.0, score)), 6)
 
     def normalize_many(

@@ -9,13 +9,15 @@ before, should. :class:`OutlierModel` turns the bulk distribution's tail probabi
 
 where ``eps`` is the decayed rate of outliers in this hour of the day (shrunk towards the
 series' overall rate) and ``S(z)`` the share of past outliers at least as large as this one
-(a value beyond all of them gets a share that falls as ``(z_max / z)^4``). This is Elastic's
+(plus a pseudo-count of :data:`WITHIN_PSEUDO`; a value beyond all of them gets a share that
+falls as ``(z_max / z)^4``). This is Elastic's
 "high variance" reduction (scores are lower in intervals that are often noisy), made explicit.
 
 Implementation decisions: an outlier is a bucket whose two-sided bulk probability is below
-:data:`OUTLIER_PROBABILITY`; sizes are kept as standardised residuals (at most
-:data:`MAX_SAMPLES`, least weight dropped first) so the state stays small; hour-of-day rates use 24
-bins (one bin for spans of a day or more) with :data:`PRIOR_WEIGHT` buckets of shrinkage.
+:data:`OUTLIER_PROBABILITY`, and consecutive outlier buckets count as one episode for the
+rate; sizes are kept as standardised residuals (at most :data:`MAX_SAMPLES`, oldest dropped
+first) so the state stays small; hour-of-day rates use 24 bins (one bin for spans of a day or
+more) shrunk towards the overall rate with :data:`PRIOR_WEIGHT` buckets of prior weight.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ import numpy.typing as npt
 OUTLIER_PROBABILITY = 1e-4
 OUTLIER_Z = 3.9  # |z| of a normal with two-sided probability 1e-4
 MAX_SAMPLES = 64
-PRIOR_WEIGHT = 10.0
+PRIOR_WEIGHT = 50.0
 PRIOR_RATE = 1e-3
 BEYOND_POWER = 4.0
+WITHIN_PSEUDO = 0.5  # pseudo-count: a size seen before is not impossible to see again
 
 
 @dataclass
@@ -43,6 +46,7 @@ class OutlierModel:
     outliers: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(24))
     samples: list[tuple[float, float]] = field(default_factory=list)  # (z, log weight at add)
     clock: float = 0.0  # running sum of log(decay): sample weight = exp(logw_at_add - clock)
+    in_episode: bool = False
 
     def _bin(self, t: float) -> int:
         if self.bucket_span >= 86400.0:
@@ -65,9 +69,9 @@ class OutlierModel:
 
         >>> m = OutlierModel(300.0, samples=[(5.0, 0.0), (10.0, 0.0), (-6.0, 0.0)])
         >>> m.share_beyond(6.0), m.share_beyond(1.0)
-        (0.5, 0.75)
+        (0.375, 0.625)
         >>> round(m.share_beyond(20.0), 4)
-        0.0156
+        0.0078
         """
         weighted = [(s, math.exp(a - self.clock)) for s, a in self.samples]
         same = [(s, w) for s, w in weighted if s * z > 0]
@@ -75,8 +79,8 @@ class OutlierModel:
         mag = abs(z)
         beyond = sum(w for s, w in same if abs(s) >= mag)
         z_max = max([abs(s) for s, _ in same], default=OUTLIER_Z)
-        extra = 1.0 if mag <= z_max else (z_max / mag) ** BEYOND_POWER
-        return (beyond + extra) / total
+        extra = WITHIN_PSEUDO if mag <= z_max else WITHIN_PSEUDO * (z_max / mag) ** BEYOND_POWER
+        return max(beyond + extra, 1e-12) / total
 
     def contaminate(self, t: float, z: float, lower: float, upper: float) -> tuple[float, float]:
         """Mix the bulk tails ``(lower, upper)`` of standardised residual ``z`` with outliers."""
@@ -96,8 +100,12 @@ class OutlierModel:
         i = self._bin(t)
         self.seen[i] += 1.0
         if not is_outlier:
+            self.in_episode = False
             return
-        self.outliers[i] += 1.0
+        # A run of outlier buckets is one episode: a three-bucket attack is one event, not three.
+        if not self.in_episode:
+            self.outliers[i] += 1.0
+        self.in_episode = True
         self.samples.append((z, self.clock))
         if len(self.samples) > MAX_SAMPLES:
             self.samples.remove(min(self.samples, key=lambda sw: sw[1]))

@@ -39,7 +39,12 @@ SHIFT_Z = 3.0
 MIN_WEIGHT = 0.01
 PIT_CAP = 5.0  # normal scores are capped here in the multi-bucket view (one spike adds <= 5/12)
 MULTI_SD_FLOOR = 0.1
-CHANGE_MEMORY = 0.2  # after a level shift, the residual statistics keep this share of weight
+CHANGE_MEMORY = 0.2
+SETTLE_TIME = 2 * 86400.0
+SETTLE_HALF_LIFE = 6 * 3600.0
+SHORT_HALF_LIFE = 6 * 3600.0
+VARIANCE_DRIFT = 2.0
+DRIFT_FORGET = 0.97  # after a level shift, the residual statistics keep this share of weight
 
 
 def side_probability(lower: float, upper: float, side: Side) -> float:
@@ -74,15 +79,22 @@ def parameter_uncertainty(tail: float, dof: float) -> float:
 
 
 def combine_probabilities(single: float, multi: float) -> float:
-    """Probability that either view is this extreme (the smaller, corrected for two looks).
+    """Probability that either view is this extreme: the smaller, corrected for two looks.
 
-    >>> round(combine_probabilities(0.01, 0.5), 4)
-    0.0199
+    The correction ``a (1 + a / b)`` (``a <= b``) is the Bonferroni factor 2 when both views are
+    equally significant and fades when one dominates: the views are strongly correlated (the
+    multi-bucket window contains this bucket), so doubling a lone single-bucket anomaly would
+    be over-conservative.
+
+    >>> round(combine_probabilities(0.01, 0.01), 4), round(combine_probabilities(0.01, 0.5), 4)
+    (0.02, 0.0102)
     >>> combine_probabilities(1.0, 1.0)
     1.0
     """
-    smallest = min(single, multi)
-    return max(1e-300, 1.0 - (1.0 - smallest) ** 2) if smallest < 1.0 else 1.0
+    a, b = min(single, multi), max(single, multi)
+    if b <= 0.0:
+        return 1e-300
+    return max(1e-300, min(1.0, a * (1.0 + a / b)))
 
 
 def multi_bucket_impact(single: float, multi: float) -> float:
@@ -125,6 +137,7 @@ class TimeSeriesModel:
     recent: deque[float] = field(init=False)  # normal scores, for the multi-bucket view
     raw_recent: deque[float] = field(init=False)  # raw residuals, for level-shift tests
     multi: Moments = field(default_factory=Moments)
+    settle_until: float = -math.inf
     n: int = 0
     first_t: float | None = None
     last_t: float | None = None
@@ -247,7 +260,14 @@ class TimeSeriesModel:
             # a sustained change at a bounded pace.
             target = a.baseline + self._clip(residual)
         self._last = None
-        self.decomposition.learn(t, target, 1.0, decay)
+        if self.decomposition.learn(t, target, 1.0, decay):
+            # Seasonality found: residuals learnt without it are stale, and while the profile
+            # settles over the next two days the residual statistics keep a short memory.
+            self.residuals.forget(CHANGE_MEMORY)
+            self.multi.decay(CHANGE_MEMORY)
+            self.settle_until = t + SETTLE_TIME
+        if t < self.settle_until:
+            self.residuals.forget(0.5 ** (steps * self.bucket_span / SETTLE_HALF_LIFE))
         self.n += 1
         self.last_t = t
         self._check_level_shift()

@@ -1,0 +1,187 @@
+"""Property tests of the series model (hypothesis) and its learning behaviour."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trailspike.models.factory import new_normalizer, new_series_model
+from trailspike.models.series import TimeSeriesModel
+
+SPAN = 900.0
+DAY_BUCKETS = int(86400 / SPAN)
+
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=st.lists(finite, min_size=1, max_size=80),
+    probe=finite,
+    kind=st.sampled_from(["count", "metric"]),
+    side=st.sampled_from(["high", "low", "both"]),
+)
+def test_probabilities_stay_in_unit_interval(
+    values: list[float], probe: float, kind: str, side: str
+) -> None:
+    model = new_series_model(kind, side, SPAN)  # type: ignore[arg-type]
+    for i, v in enumerate(values):
+        s = model.score_one(i * SPAN, v)
+        assert 0.0 < s.probability <= 1.0
+        assert 0.0 < s.single_bucket_probability <= 1.0
+        assert 0.0 < s.multi_bucket_probability <= 1.0
+        model.learn_one(i * SPAN, v)
+    s = model.score_one(len(values) * SPAN, probe)
+    assert 0.0 < s.probability <= 1.0 and math.isfinite(s.typical)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    lam=st.floats(1.0, 200.0),
+    steps=st.lists(st.floats(0.0, 50.0), min_size=2, max_size=6),
+)
+def test_more_extreme_high_values_never_score_lower(
+    seed: int, lam: float, steps: list[float]
+) -> None:
+    rng = np.random.default_rng(seed)
+    model = new_series_model("count", "high", SPAN)
+    for i, v in enumerate(rng.poisson(lam, 150)):
+        model.learn_one(i * SPAN, float(v))
+    t = 150 * SPAN
+    upper = model.score_one(t, lam).upper
+    values = np.cumsum([upper, *steps])  # beyond the 95 % bound, ever higher
+    probs = [model.score_one(t, float(v)).probability for v in values]
+    for a, b in itertools.pairwise(probs):
+        assert b <= a * (1 + 1e-9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), deltas=st.lists(st.floats(0.0, 30.0), min_size=2, max_size=6))
+def test_two_sided_more_extreme_in_either_direction_never_scores_lower(
+    seed: int, deltas: list[float]
+) -> None:
+    rng = np.random.default_rng(seed)
+    model = new_series_model("metric", "both", SPAN)
+    for i, v in enumerate(rng.normal(100.0, 5.0, 150)):
+        model.learn_one(i * SPAN, float(v))
+    t = 150 * SPAN
+    bounds = model.score_one(t, 100.0)
+    offsets = np.cumsum(deltas)
+    for start, sign in ((bounds.upper, 1.0), (bounds.lower, -1.0)):
+        probs = [model.score_one(t, start + sign * d).probability for d in offsets]
+        for a, b in itertools.pairwise(probs):
+            assert b <= a * (1 + 1e-9)
+
+
+def _sine_day(i: int) -> float:
+    return 100.0 + 30.0 * math.sin(2 * math.pi * i / DAY_BUCKETS)
+
+
+def _run_sine(seed: int, days: int) -> tuple[TimeSeriesModel, list[float], object]:
+    rng = np.random.default_rng(seed)
+    model = new_series_model("metric", "both", SPAN)
+    norm = new_normalizer()
+    scores: list[float] = []
+    for i in range(days * DAY_BUCKETS):
+        v = _sine_day(i) + rng.normal(0.0, 2.0)
+        s = model.score_one(i * SPAN, v)
+        norm.observe(s.probability, s.confidence)
+        scores.append(norm.normalize(s.probability, s.confidence))
+        model.learn_one(i * SPAN, v)
+    assert isinstance(model, TimeSeriesModel)
+    return model, scores, norm
+
+
+@settings(max_examples=3, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000))
+def test_seasonal_sine_is_learnt_and_a_5_sigma_spike_on_it_scores_high(seed: int) -> None:
+    model, scores, norm = _run_sine(seed, days=7)
+    assert "daily" in model.decomposition.active_names()
+    # After two periods the peaks (and everything else) stay below the alert threshold 50.
+    peaks = [
+        s for i, s in enumerate(scores) if i >= 2 * DAY_BUCKETS and i % DAY_BUCKETS in (23, 24, 25)
+    ]
+    assert max(peaks) < 50.0
+    # A 5-sigma spike on top of a peak scores critical.
+    i = 7 * DAY_BUCKETS + DAY_BUCKETS // 4
+    s = model.score_one(i * SPAN, _sine_day(i) + 5 * 2.0)
+    norm.observe(s.probability, s.confidence)  # type: ignore[attr-defined]
+    assert norm.normalize(s.probability, s.confidence) >= 75.0  # type: ignore[attr-defined]
+
+
+def test_sustained_rise_scores_through_the_multi_bucket_view() -> None:
+    rng = np.random.default_rng(1)
+    model = new_series_model("metric", "high", SPAN)
+    for i in range(600):
+        model.learn_one(i * SPAN, 50.0 + rng.normal(0, 3.0))
+    impacts, probs = [], []
+    for i in range(600, 612):  # +1.5 sd for 12 buckets: no single bucket is extreme
+        v = 54.5 + rng.normal(0, 0.5)
+        s = model.score_one(i * SPAN, v)
+        impacts.append(s.multi_bucket_impact)
+        probs.append(s.probability)
+        model.learn_one(i * SPAN, v)
+    assert min(probs) < 1e-3
+    assert impacts[-1] > 0  # the run of buckets, not one bucket, explains it
+
+
+def test_a_repeated_value_is_never_anomalous() -> None:
+    # A single error message repeated all day: distinct count 1 in every bucket.
+    model = new_series_model("count", "high", SPAN)
+    for i in range(500):
+        assert model.score_one(i * SPAN, 1.0).probability > 0.1
+        model.learn_one(i * SPAN, 1.0)
+
+
+def test_level_shift_is_adopted_and_stops_scoring() -> None:
+    rng = np.random.default_rng(2)
+    model = new_series_model("metric", "both", SPAN)
+    for i in range(400):
+        model.learn_one(i * SPAN, 20.0 + rng.normal(0, 1.0))
+    first = model.score_one(400 * SPAN, 40.0).probability
+    for i in range(400, 500):
+        model.learn_one(i * SPAN, 40.0 + rng.normal(0, 1.0))
+    later = model.score_one(500 * SPAN, 40.0).probability
+    assert first < 1e-6 and later > 0.01
+
+
+def test_one_burst_does_not_become_the_new_normal() -> None:
+    rng = np.random.default_rng(3)
+    model = new_series_model("count", "high", SPAN)
+    for i in range(400):
+        model.learn_one(i * SPAN, float(rng.poisson(10)))
+    for i in range(400, 403):  # a three-bucket attack
+        model.learn_one(i * SPAN, 200.0)
+    for i in range(403, 420):
+        model.learn_one(i * SPAN, float(rng.poisson(10)))
+    again = model.score_one(420 * SPAN, 200.0)
+    assert again.probability < 0.01  # still anomalous
+    assert again.typical < 15.0 and again.upper < 30.0  # the baseline did not move up
+
+
+def test_confidence_grows_with_history() -> None:
+    model = new_series_model("metric", "both", SPAN)
+    confidences = []
+    for i in range(300):
+        confidences.append(model.score_one(i * SPAN, 5.0).confidence)
+        model.learn_one(i * SPAN, 5.0)
+    assert confidences[0] == 0.0 and confidences[-1] == 1.0
+    assert all(a <= b for a, b in itertools.pairwise(confidences))
+
+
+def test_residual_distribution_is_chosen_by_evidence() -> None:
+    rng = np.random.default_rng(4)
+    counts = new_series_model("count", "high", SPAN)
+    for i, v in enumerate(rng.poisson(3.0, 800)):
+        counts.learn_one(i * SPAN, float(v))
+    skewed = new_series_model("metric", "high", SPAN)
+    for i, v in enumerate(rng.lognormal(2.0, 0.8, 800)):
+        skewed.learn_one(i * SPAN, float(v))
+    assert isinstance(counts, TimeSeriesModel) and isinstance(skewed, TimeSeriesModel)
+    assert counts.residuals.best() in ("poisson", "negbin")
+    assert skewed.residuals.best() in ("lognormal", "gamma")

@@ -104,11 +104,11 @@ def test_only_final_buckets_are_processed(store, add_events):
     last_event = store.execute("SELECT max(ts) FROM events").fetchall()[0][0]
     (summary,) = run_jobs(store, [SPIKE], now=LATER, settings=SETTINGS)
     assert summary.end == datetime(2026, 1, 6, 23, 45) and summary.end <= last_event
-    now = datetime(2026, 1, 6, 12, 1)  # 12:00 bucket ends 12:15; query_delay 2m
+    now = datetime(2026, 1, 6, 12, 1)  # minus delivery delay 15m and query_delay 2m: 11:44
     store.execute("DELETE FROM job_state")
     store.execute("DELETE FROM buckets")
     (summary,) = run_jobs(store, [SPIKE], now=now, settings=SETTINGS)
-    assert summary.end == datetime(2026, 1, 6, 11, 45)
+    assert summary.end == datetime(2026, 1, 6, 11, 30)
     (again,) = run_jobs(store, [SPIKE], now=now, settings=SETTINGS)
     assert again.status == "up to date" and again.buckets == 0
 

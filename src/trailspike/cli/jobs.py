@@ -155,8 +155,9 @@ def run(
 ) -> None:
     """Run jobs over the stored events (all jobs if none named) and store their results.
 
-    Only final buckets are processed: a bucket is final when its end plus the `query_delay`
-    setting has passed and later events have been ingested. A job resumes where its last run
+    Only final buckets are processed: a bucket is final when its end plus the settings
+    `cloudtrail_delivery_delay` and `query_delay` has passed and later events have been
+    ingested. A job resumes where its last run
     stopped, so running this every few minutes processes each bucket exactly once.
 
     \b

@@ -1,8 +1,10 @@
 """Run anomaly-detection jobs over stored events: features → models → scores → results.
 
 :func:`run_jobs` processes each job's *final* buckets in time order. A bucket is final when its
-end plus the ``query_delay`` setting is not after ``now`` and events after its end have been
-ingested (``--end`` replays history up to a given time instead). For every bucket the runner
+end plus the ``cloudtrail_delivery_delay`` and ``query_delay`` settings is not after ``now`` (so
+CloudTrail files still on their way are not missed; the rules engine's look-back assumes the
+same) and events after its end have been ingested. ``end`` replays history up to a given time
+instead (only ``query_delay`` applies: history is complete). For every bucket the runner
 scores each series with its model *before* learning it, lets the job's normaliser turn
 probabilities into 0-100 scores, finds influencers for anomalous records, writes bucket,
 record, influencer and model-plot results, and only then teaches the models the bucket.
@@ -110,6 +112,7 @@ def _plan(
     now: datetime,
     delay: timedelta,
     commit_interval: timedelta,
+    delivery_delay: timedelta = timedelta(0),
 ) -> _Window | None:
     span = job.bucket_span
     if resume_from is not None:
@@ -122,11 +125,10 @@ def _plan(
         begin = bucket_start(first_event, span)
     else:
         return None
-    limit = now - delay
     if end is not None:
-        limit = min(limit, end)
+        limit = min(now - delay, end)
     elif last_event is not None:
-        limit = min(limit, last_event)
+        limit = min(now - delay - delivery_delay, last_event)
     else:
         return None
     stop = bucket_start(limit, span)
@@ -174,6 +176,7 @@ def run_job(
         now or utcnow(),
         parse_duration(str(settings["query_delay"])),
         commit_interval,
+        parse_duration(str(settings.get("cloudtrail_delivery_delay", "0m"))),
     )
     if window is None:
         return summary

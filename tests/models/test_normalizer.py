@@ -1,0 +1,100 @@
+"""Score normalisation: knot points, ceilings, renormalisation and severity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trailspike.models.normalizer import (
+    KNOT_POINTS,
+    ScoreNormalizer,
+    knot_score,
+    probability_cap,
+    raw_score,
+    severity,
+)
+
+
+def test_knot_points_are_elastics() -> None:
+    assert KNOT_POINTS == (
+        (0.0, 0.0),
+        (70.0, 1.0),
+        (85.0, 1.2),
+        (90.0, 1.5),
+        (95.0, 3.0),
+        (97.0, 20.0),
+        (99.0, 50.0),
+        (99.9, 90.0),
+        (100.0, 100.0),
+    )
+    assert knot_score(99.9) == pytest.approx(90.0)
+
+
+def test_weak_probabilities_never_score() -> None:
+    norm = ScoreNormalizer()
+    assert raw_score(0.04) == 0.0
+    assert norm.normalize(0.04) == 0.0
+    assert probability_cap(0.02) < 10.0
+
+
+def test_first_big_anomaly_scores_high_and_is_renormalised_down_by_a_bigger_one() -> None:
+    norm = ScoreNormalizer()
+    rng = np.random.default_rng(0)
+    for p in rng.uniform(0.05, 1.0, 3000):
+        norm.observe(float(p))
+    norm.observe(1e-8)
+    initial = norm.normalize(1e-8)
+    assert initial >= 90.0
+    assert norm.renormalization_due()
+    norm.mark_renormalized()
+    assert not norm.renormalization_due()
+    norm.observe(1e-40)  # a far bigger anomaly arrives
+    assert norm.renormalization_due()
+    again = norm.normalize(1e-8)  # the stored probability, re-normalised
+    assert again < initial
+    assert norm.normalize(1e-40) == 100.0
+
+
+def test_confidence_caps_the_score() -> None:
+    norm = ScoreNormalizer()
+    norm.observe(1e-10)
+    assert norm.normalize(1e-10, confidence=0.3) == pytest.approx(30.0)
+
+
+def test_low_confidence_observations_do_not_set_the_scale() -> None:
+    early = ScoreNormalizer()
+    early.observe(1e-30, confidence=0.1)
+    assert early.max_raw == pytest.approx(3.0)
+
+
+def test_normalize_many_matches_normalize() -> None:
+    norm = ScoreNormalizer()
+    rng = np.random.default_rng(1)
+    for p in rng.uniform(0, 1, 1000) ** 6:
+        norm.observe(float(p))
+    probs = np.concatenate([rng.uniform(0, 1, 50) ** 8, [1.0, 0.035, 1e-300]])
+    conf = rng.uniform(0, 1, probs.size)
+    expected = [norm.normalize(float(p), float(c)) for p, c in zip(probs, conf, strict=True)]
+    assert np.allclose(norm.normalize_many(probs, conf), expected)
+
+
+def test_old_history_ages_out() -> None:
+    norm = ScoreNormalizer(half_life=100.0)
+    for _ in range(100):
+        norm.observe(1e-6)
+    for _ in range(2000):
+        norm.observe(0.5)
+    # The early anomalies weigh ~2^-20 of the recent history now.
+    assert norm.percentile(0.0) > 99.99
+
+
+def test_severity_bands() -> None:
+    assert [severity(s) for s in (100, 75, 74.9, 50, 25, 3, 2.9)] == [
+        "critical",
+        "critical",
+        "major",
+        "major",
+        "minor",
+        "warning",
+        "low",
+    ]

@@ -1,0 +1,109 @@
+"""Rare/freq_rare category models with the population prior."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trailspike.models.factory import new_normalizer, new_population_model, new_rare_model
+from trailspike.models.rare import CategoryModel, PopulationModel
+
+HOUR = 3600.0
+ROUTINE = ["GetObject", "ListBuckets", "DescribeInstances", "AssumeRole"]
+
+
+def _train_users(days: int = 14) -> tuple[PopulationModel, dict[str, CategoryModel]]:
+    pop = new_population_model()
+    users = {f"user{i}": new_rare_model(HOUR, population=pop) for i in range(10)}
+    rng = np.random.default_rng(0)
+    for h in range(days * 24):
+        for _name, model in users.items():
+            if rng.random() < 0.6:
+                methods = rng.choice(ROUTINE, size=2, replace=False)
+                counts = {str(m): int(rng.integers(1, 20)) for m in methods}
+                model.learn_bucket(h * HOUR, counts)
+        if h % 24 == 9:  # one admin creates a user every morning
+            users["user0"].learn_bucket(h * HOUR, {"CreateUser": 1})
+    assert all(isinstance(m, CategoryModel) for m in users.values())
+    return pop, users  # type: ignore[return-value]
+
+
+def test_a_method_never_seen_for_a_user_scores_high() -> None:
+    _pop, users = _train_users()
+    norm = new_normalizer()
+    t = 14 * 24 * HOUR + 10 * HOUR
+    # The history of rare scores: every user's normal buckets.
+    for model in users.values():
+        for p in model.score_bucket(t, {"GetObject": 3, "ListBuckets": 1}).values():
+            norm.observe(p)
+    for _ in range(500):
+        norm.observe(1.0)
+    p = users["user3"].score_bucket(t, {"DeleteTrail": 1, "GetObject": 2})
+    norm.observe(p["DeleteTrail"])
+    assert p["DeleteTrail"] < 1e-3
+    assert p["GetObject"] > 0.05
+    assert norm.normalize(p["DeleteTrail"]) >= 75.0
+
+
+def test_new_to_the_user_but_common_in_population_is_less_surprising() -> None:
+    _pop, users = _train_users()
+    t = 14 * 24 * HOUR + 10 * HOUR
+    # user5 has never called CreateUser, user0 calls it daily; DeleteTrail nobody ever called.
+    known_elsewhere = users["user5"].score_bucket(t, {"CreateUser": 1})["CreateUser"]
+    unknown = users["user5"].score_bucket(t, {"DeleteTrail": 1})["DeleteTrail"]
+    assert unknown < known_elsewhere < 0.01
+
+
+def test_something_seen_every_day_is_never_rare() -> None:
+    _pop, users = _train_users()
+    t = 14 * 24 * HOUR + 9 * HOUR
+    # user0 creates a user once a day: in few buckets, but every day.
+    assert users["user0"].score_bucket(t, {"CreateUser": 1})["CreateUser"] == 1.0
+
+
+def test_freq_rare_counts_events_not_buckets() -> None:
+    by_bucket = new_rare_model(HOUR)
+    by_event = new_rare_model(HOUR, frequency_weighted=True)
+    for h in range(48):
+        counts = {"GetObject": 1}
+        if h % 12 == 0:
+            counts["PutObject"] = 500  # few buckets, many events
+        by_bucket.learn_bucket(h * HOUR, counts)
+        by_event.learn_bucket(h * HOUR, counts)
+    t = 48 * HOUR + 1
+    assert (
+        by_event.score_bucket(t, {"PutObject": 1})["PutObject"]
+        > by_bucket.score_bucket(t, {"PutObject": 1})["PutObject"]
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    buckets=st.lists(
+        st.dictionaries(st.sampled_from(list("abcdefg")), st.integers(1, 5), max_size=4),
+        max_size=40,
+    ),
+    probe=st.dictionaries(st.sampled_from(list("abcdefghij")), st.integers(1, 5), max_size=5),
+)
+def test_rare_probabilities_are_in_unit_interval(
+    buckets: list[dict[str, int]], probe: dict[str, int]
+) -> None:
+    model = new_rare_model(HOUR)
+    for h, counts in enumerate(buckets):
+        model.learn_bucket(h * HOUR, counts)
+    probs = model.score_bucket(len(buckets) * HOUR, probe)
+    assert set(probs) == set(probe)
+    assert all(0.0 < p <= 1.0 for p in probs.values())
+
+
+def test_population_is_shared_through_pickled_state() -> None:
+    from trailspike.models.state import dump_state, load_state
+
+    pop = new_population_model()
+    a, b = new_rare_model(HOUR, population=pop), new_rare_model(HOUR, population=pop)
+    a.learn_bucket(0.0, {"x": 1})
+    a2, b2 = load_state(dump_state((a, b)))
+    assert a2.population is b2.population  # type: ignore[attr-defined]
+    b2.learn_bucket(HOUR, {"y": 1})
+    assert a2.population.partitions_using == {"x": 1.0, "y": 1.0}  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from trailspike.core.errors import InputError, TrailspikeError
 from trailspike.core.timeutil import parse_relative, parse_time, utcnow
-from trailspike.web import charts, library, queries
+from trailspike.web import anomalies, charts, library, queries
 from trailspike.web.rendering import render
 from trailspike.web.security import CSRF_FIELD, csrf_valid, safe_next, set_session_cookie
 
@@ -115,18 +115,18 @@ async def explorer(request: Request) -> Response:
     definitions, warning = _definitions("jobs")
 
     def load(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-        bounds = queries.job_time_bounds(con, job_id)
+        bounds = anomalies.job_time_bounds(con, job_id)
         if bounds["first"] is None and job_id not in definitions:
             raise HTTPException(404, f"no job {job_id!r} in the store or the definitions")
         start, end, range_name = time_window(params, bounds)
-        parts = queries.partitions(con, job_id)
+        parts = anomalies.partitions(con, job_id)
         partition = params.get("partition")
         if partition is None:
             # with a model plot per partition, open on the busiest; otherwise show them all
             plotted = parts["name"] and parts["values"] and parts["plotted"]
             partition = parts["values"][0] if plotted else ""
-        selected = queries.record(con, params["record"]) if params.get("record") else None
-        recs = queries.anomaly_records(con, job_id, start, end, partition or None, min_score)
+        selected = anomalies.record(con, params["record"]) if params.get("record") else None
+        recs = anomalies.anomaly_records(con, job_id, start, end, partition or None, min_score)
         return {
             "bounds": bounds,
             "start": start,
@@ -134,19 +134,19 @@ async def explorer(request: Request) -> Response:
             "range_name": range_name,
             "partitions": parts,
             "partition": partition,
-            "model": queries.model_series(con, job_id, start, end, partition),
-            "buckets": queries.bucket_series(con, job_id, start, end),
+            "model": anomalies.model_series(con, job_id, start, end, partition),
+            "buckets": anomalies.bucket_series(con, job_id, start, end),
             "partition_counts": (
-                queries.partition_event_counts(
+                anomalies.partition_event_counts(
                     con, parts["name"], partition, start, end, int(bounds["span"] or 900)
                 )
                 if partition and parts["name"] and not parts["plotted"]
                 else None
             ),
             "records": recs,
-            "swimlane": queries.influencer_swimlane(con, job_id, start, end),
+            "swimlane": anomalies.influencer_swimlane(con, job_id, start, end),
             "selected": selected,
-            "events": queries.source_events(con, selected) if selected else None,
+            "events": anomalies.source_events(con, selected) if selected else None,
         }
 
     data = await request.app.state.store.read(load)
@@ -189,10 +189,10 @@ async def record_panel(request: Request) -> Response:
         )
 
     def load(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-        rec = queries.record(con, record_id)
+        rec = anomalies.record(con, record_id)
         if rec is None or rec["job_id"] != job_id:
             raise HTTPException(404, f"no anomaly record {record_id!r} in job {job_id!r}")
-        return {"selected": rec, "events": queries.source_events(con, rec)}
+        return {"selected": rec, "events": anomalies.source_events(con, rec)}
 
     data = await request.app.state.store.read(load)
     return render(request, "_record.html", job_id=job_id, **data)
@@ -227,7 +227,7 @@ async def alert_page(request: Request) -> Response:
         found = queries.alert(con, alert_uuid)
         if found is None:
             raise HTTPException(404, f"no alert {alert_uuid!r}")
-        rec = queries.record(con, found["record_id"])
+        rec = anomalies.record(con, found["record_id"])
         start = found["original_time"] - CONTEXT_AROUND_ALERT
         end = found["original_time"] + CONTEXT_AROUND_ALERT
         partition = (rec or {}).get("partition_field_value") or ""
@@ -239,10 +239,10 @@ async def alert_page(request: Request) -> Response:
         return {
             "alert": found,
             "selected": rec,
-            "events": queries.source_events(con, rec) if rec else None,
-            "model": queries.model_series(con, found["job_id"], start, end, partition),
-            "buckets": queries.bucket_series(con, found["job_id"], start, end),
-            "records": queries.anomaly_records(
+            "events": anomalies.source_events(con, rec) if rec else None,
+            "model": anomalies.model_series(con, found["job_id"], start, end, partition),
+            "buckets": anomalies.bucket_series(con, found["job_id"], start, end),
+            "records": anomalies.anomaly_records(
                 con, found["job_id"], start, end, partition or None, 3.0
             ),
             "deliveries": queries.alert_deliveries(con, alert_uuid),

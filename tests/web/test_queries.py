@@ -1,0 +1,45 @@
+"""Overview and alert queries over the test world."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+import pytest
+from webworld import RULE
+
+from trailspike.store.db import open_store
+from trailspike.web import queries
+
+
+@pytest.fixture(scope="module")
+def con(world) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = open_store(world[0], read_only=True)
+    yield connection
+    connection.close()
+
+
+def test_ingest_status(con: duckdb.DuckDBPyConnection) -> None:
+    status = queries.ingest_status(con)
+    assert status["files"] == 2 and status["events"] == 16 and status["quarantined"] == 1
+    assert status["last_file"]["path"].endswith("file1.json.gz")
+
+
+def test_rule_summary_has_last_warnings(con: duckdb.DuckDBPyConnection) -> None:
+    rows = {r["rule_id"]: r for r in queries.rule_summaries(con)}
+    assert rows[RULE]["executions"] == 3 and rows[RULE]["open_alerts"] == 2
+    assert rows[RULE]["warnings"] and "is behind" in rows[RULE]["warnings"][0]
+
+
+def test_principal_filter_is_a_literal_substring(con: duckdb.DuckDBPyConnection) -> None:
+    assert len(queries.alerts(con, principal="MALLORY")) == 2  # case-insensitive
+    assert len(queries.alerts(con, principal="lagos")) == 3  # a city influencer
+    assert queries.alerts(con, principal="%") == []  # LIKE wildcards are escaped
+    assert queries.alerts(con, principal="field") == []  # JSON keys are not values
+
+
+def test_exception_items_of_a_rule(con: duckdb.DuckDBPyConnection) -> None:
+    items = queries.exception_items(con, [RULE])
+    assert [i["name"] for i in items] == ["deploy runner"]
+    assert items[0]["entries"][0]["value"] == "198.51.100.7"
+    assert queries.exception_items(con, []) == []

@@ -212,8 +212,13 @@ class BucketProcessor:
         for det, dm, values, scored in scored_all:
             skip = {s.key for s in scored if "skip_model_update" in s.actions}
             dm.learn(det, t, values, skip)
-        for (name, value), (p, conf) in influencer_best.items():
-            score = norm.normalize(p, conf)
+        best = list(influencer_best.items())
+        influencer_scores: list[float] = (
+            norm.normalize_many([b[1][0] for b in best], [b[1][1] for b in best]).tolist()
+            if best
+            else []
+        )
+        for ((name, value), (p, conf)), score in zip(best, influencer_scores, strict=True):
             self.pending["influencers"].append(
                 {
                     "job_id": self.job.job_id,
@@ -254,13 +259,19 @@ class BucketProcessor:
         influencer_best: dict[tuple[str, str], tuple[float, float]],
     ) -> float:
         """Queue the detector's anomalous records; returns the highest score."""
-        norm = self.models.normalizer
-        keep: list[tuple[Scored, float]] = []
-        for s in scored:
-            if s.probability < MAX_ANOMALOUS_PROBABILITY and "skip_result" not in s.actions:
-                score = norm.normalize(s.probability, s.confidence)
-                if score > 0.0:
-                    keep.append((s, score))
+        candidates = [
+            s
+            for s in scored
+            if s.probability < MAX_ANOMALOUS_PROBABILITY and "skip_result" not in s.actions
+        ]
+        if not candidates:
+            return 0.0
+        # The same vectorised mapping renormalisation uses, so an unchanged history gives
+        # record_score == initial_record_score to the last digit.
+        scores = self.models.normalizer.normalize_many(
+            [s.probability for s in candidates], [s.confidence for s in candidates]
+        )
+        keep = [(s, float(v)) for s, v in zip(candidates, scores, strict=True) if v > 0.0]
         if not keep:
             return 0.0
         explained = self._influencers(bucket, t, det, dm, [s for s, _ in keep])

@@ -75,6 +75,7 @@ def test_overview_shows_ingest_jobs_rules_and_warnings(client: TestClient) -> No
     assert JOB in page and PART_JOB in page
     assert "is behind" in page  # the rule's last warning
     assert "&lt;img src=x" in page  # the warning's hostile text, escaped
+    assert "42 cycles" in page and "webhook output failed: &lt;img" in page  # service state
 
 
 def test_alert_filters(client: TestClient) -> None:

@@ -301,10 +301,26 @@ def _insert_exception(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
         )
 
 
+def _insert_service_state(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'service_state'"
+    ).fetchone()
+    if exists and exists[0]:
+        for key, value in (
+            ("cycles", "42"),
+            ("first_started_at", "2026-11-01T00:05:00"),
+            ("last_cycle_started_at", "2026-11-03T23:50:00"),
+            ("last_cycle_finished_at", "2026-11-03T23:51:10"),
+            ("last_cycle_errors", json.dumps([f"webhook output failed: {XSS_IMG}"])),
+        ):
+            con.execute("INSERT INTO service_state VALUES (?, ?, ?)", [key, value, now])
+
+
 def build_world(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Fill a migrated store; returns the alert uuids (open, open, acknowledged)."""
     now = bucket_time(BUCKETS)
     _insert_exception(con, now)
+    _insert_service_state(con, now)
     _insert_results(con, now)
     _insert_events(con, now)
     _insert_ingest(con, now)

@@ -96,6 +96,24 @@ def ingest_status(con: duckdb.DuckDBPyConnection) -> Row:
     }
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the store has table ``name`` (tables of later migrations may be absent)."""
+    row = fetch_one(
+        con, "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = ?", [name]
+    )
+    return bool(row and row["n"])
+
+
+def service_status(con: duckdb.DuckDBPyConnection) -> Row:
+    """The ``trailspike run`` service's key/value state (cycles, last cycle, its errors)."""
+    if not table_exists(con, "service_state"):
+        return {}
+    rows = fetch(con, "SELECT key, value, updated_at FROM service_state")
+    state: Row = {r["key"]: r["value"] for r in rows}
+    state["errors"] = parse_warnings(state.get("last_cycle_errors"))
+    return state
+
+
 def job_summaries(con: duckdb.DuckDBPyConnection) -> list[Row]:
     """One row per job seen in the store: progress, anomaly counts and the latest big one."""
     return fetch(
@@ -297,10 +315,7 @@ def exception_items(con: duckdb.DuckDBPyConnection, list_ids: Sequence[str]) -> 
     The ``exception_items`` table comes from the rules part's migration; a store without it
     has no stored exceptions.
     """
-    exists = fetch_one(
-        con, "SELECT 1 AS ok FROM information_schema.tables WHERE table_name = 'exception_items'"
-    )
-    if exists is None or not list_ids:
+    if not list_ids or not table_exists(con, "exception_items"):
         return []
     rows = fetch(
         con,

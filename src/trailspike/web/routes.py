@@ -78,6 +78,7 @@ async def overview(request: Request) -> Response:
     def load(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         return {
             "ingest": queries.ingest_status(con),
+            "service": queries.service_status(con),
             "jobs": queries.job_summaries(con),
             "rules": queries.rule_summaries(con),
             "by_day": queries.alert_counts_by_day(con),

@@ -151,6 +151,12 @@ def test_run_then_anomalies(db: str) -> None:
     )
 
 
+def test_anomalies_without_a_store_says_so(tmp_path: Path) -> None:
+    result = invoke("anomalies", "--db", str(tmp_path / "missing.duckdb"))
+    assert isinstance(result.exception, ConfigError) and "no store at" in str(result.exception)
+    assert not (tmp_path / "missing.duckdb").exists()
+
+
 def test_reset_forgets_results(db: str) -> None:
     end = (T0 + timedelta(days=1)).isoformat()
     invoke("jobs", "run", SPIKE, "--db", db, "--end", end, "--no-progress")

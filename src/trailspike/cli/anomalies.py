@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
 from trailspike.cli.jobs import parse_when
 from trailspike.cli.options import db_option, resolve_settings, setting_option
+from trailspike.core.errors import ConfigError
 
 
 def _entity(record: dict[str, Any]) -> str:
@@ -83,7 +85,10 @@ def anomalies(
     from trailspike.store.results import query_records
 
     settings = resolve_settings(db, setting_pairs)
-    con = open_store(settings["db"])
+    path = str(settings["db"])
+    if path != ":memory:" and not Path(path).exists():
+        raise ConfigError(f"no store at {path} (run `trailspike ingest` and `trailspike jobs run`)")
+    con = open_store(path)
     try:
         records = query_records(con, job_id, min_score, parse_when(since), limit=limit)
     finally:

@@ -9,11 +9,15 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from trailspike.cli.options import db_option, resolve_settings, setting_option
 from trailspike.core.timeutil import parse_relative, parse_time, utcnow
+
+if TYPE_CHECKING:
+    from trailspike.jobs.loader import JobCollection
 
 
 def parse_when(text: str | None, now: datetime | None = None) -> datetime | None:
@@ -25,7 +29,8 @@ def parse_when(text: str | None, now: datetime | None = None) -> datetime | None
     return parse_time(text)
 
 
-def _collection(job_files: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _collection(job_files: tuple[str, ...]) -> JobCollection:
+    """The shipped jobs, plus (overriding by id) those in ``job_files``."""
     from trailspike.jobs.loader import JobCollection, load_jobs
 
     shipped = load_jobs()

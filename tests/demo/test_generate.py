@@ -181,6 +181,7 @@ def test_existing_world_recognises_same_parameters(
         (WorldParams(start="someday"), "not a date"),
         (WorldParams(days=0), "between"),
         (WorldParams(file_minutes=7), "file_minutes"),
+        (WorldParams(scale=9), "scale"),
     ],
 )
 def test_bad_parameters_raise_config_errors(
@@ -193,3 +194,11 @@ def test_bad_parameters_raise_config_errors(
 def test_load_scenarios_names_the_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"scenarios\.json not found"):
         load_scenarios(tmp_path)
+
+
+def test_scale_thins_machine_traffic_but_keeps_people_and_scenarios(tmp_path: Path) -> None:
+    full = generate_world(tmp_path / "full", WorldParams(seed=2, days=1))
+    thin = generate_world(tmp_path / "thin", WorldParams(seed=2, days=1, scale=0.25))
+    assert thin["events"] < 0.5 * full["events"]
+    labels = [load_scenarios(tmp_path / d)["scenarios"] for d in ("full", "thin")]
+    assert [s["events"] for s in labels[0]] == [s["events"] for s in labels[1]]

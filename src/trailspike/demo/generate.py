@@ -6,8 +6,9 @@ labelled scenarios) and ``world.json`` (the parameters and counts, written last,
 means the world is complete). :func:`existing_world` lets a rerun skip generation when the folder
 already holds a complete world with the same parameters.
 
-Implementation decisions: one ``numpy.random.Generator`` seeded from ``seed`` drives everything,
-in a fixed order, so the same seed gives byte-identical files. The default start is a fixed
+Implementation decisions: ``numpy.random.Generator`` streams seeded from ``seed`` (one for normal
+life, one for the scenarios, so scenarios do not change with ``scale``) drive everything in a
+fixed order, so the same seed gives byte-identical files. The default start is a fixed
 Monday (2026-11-16) rather than "three weeks ago", for the same reason.
 """
 
@@ -31,7 +32,7 @@ from trailspike.demo.life import Span, generate_life
 from trailspike.demo.world import ACCOUNTS
 from trailspike.demo.writer import write_world
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_START = "2026-11-16"
 DEFAULT_DAYS = 21
 DEFAULT_SEED = 7
@@ -45,6 +46,7 @@ class WorldParams:
     start: str = DEFAULT_START
     days: int = DEFAULT_DAYS
     file_minutes: int = 60
+    scale: float = 1.0
     version: int = GENERATOR_VERSION
 
 
@@ -59,10 +61,12 @@ def _span(params: WorldParams) -> Span:
         )
     if not 1 <= params.days <= 120:
         raise ConfigError(f"world length {params.days} days must be between 1 and 120")
+    if not 0.05 <= params.scale <= 4:
+        raise ConfigError(f"scale {params.scale} must be between 0.05 and 4")
     if params.file_minutes not in (5, 10, 15, 30, 60):
         raise ConfigError("file_minutes must be one of 5, 10, 15, 30, 60")
     epoch = int((day - datetime(1970, 1, 1)).total_seconds())
-    return Span(epoch, params.days)
+    return Span(epoch, params.days, params.scale)
 
 
 def existing_world(out_dir: Path, params: WorldParams) -> dict[str, Any] | None:
@@ -100,7 +104,8 @@ def generate_world(
     rng = np.random.default_rng(params.seed)
     buf = EventBuffer(build_cast(params.seed), rng)
     generate_life(buf, span, rng)
-    scenarios = generate_scenarios(buf, span, rng)
+    # Scenarios draw from their own stream, so they do not change with the volume of life.
+    scenarios = generate_scenarios(buf, span, np.random.default_rng([params.seed, 5]))
     cols = buf.finish()
     if on_total is not None:
         on_total(len(cols))

@@ -8,7 +8,9 @@ console widgets a user may not read.
 
 Implementation decisions: each process draws its times with numpy in one go; only loops over
 days and people run in Python (a few hundred iterations). Volumes are set so the default
-three-week world has about 1.2 million events.
+three-week world has about 1.1 million events; ``Span.scale`` thins or thickens the machine
+traffic (agents, collector, application, AWS Config) while people, deploys, scheduled jobs and
+the scenarios stay as they are.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trailspike.demo.events import CALL_INDEX, ERROR_INDEX, EventBuffer, IntArray, call_ids
-from trailspike.demo.world import CI_ADDRESSES, NAT_ADDRESSES, PLACES
+from trailspike.demo.world import CI_ADDRESSES, NAT_ADDRESSES, PLACES, VARIANTS
 
 DAY = 86400
 HOUR = 3600
@@ -40,6 +42,7 @@ class Span:
 
     start: int
     days: int
+    scale: float = 1.0
 
     @property
     def end(self) -> int:
@@ -131,12 +134,28 @@ def _session(
     n = max(1, rng.poisson(rate * duration / 60))
     t = np.sort(start + rng.uniform(0, duration, n))
     chosen = rng.choice(calls, size=n, p=weights)
+    variant = rng.integers(0, VARIANTS, n)
+    account = np.asarray(p.accounts)[
+        rng.choice(len(p.accounts), size=n, p=_acct_weights(p.accounts))
+    ]
+    region = np.where(rng.random(n) < 0.85, 0, 1)
     errors = np.zeros(n, dtype=np.int64)
     is_err = rng.random(n) < 0.035
     kind = rng.random(n)
-    # Denied: the call is replaced by one of the person's habitually denied calls.
+    # Denied: people hit the same few walls within a session (a console page they may not
+    # read, a command they retry), so each session draws a handful of denied calls on
+    # given resources and its denials repeat those.
+    walls = 1 + rng.poisson(0.6)
+    wall = rng.integers(0, walls, n)
+    wall_call = rng.choice(denied, size=walls)
+    wall_variant = rng.integers(0, VARIANTS, walls)
+    wall_account = account[rng.integers(0, n, walls)]
+    wall_region = np.where(rng.random(walls) < 0.85, 0, 1)
     deny = is_err & (kind < 0.65)
-    chosen[deny] = rng.choice(denied, size=int(deny.sum()))
+    chosen[deny] = wall_call[wall[deny]]
+    variant[deny] = wall_variant[wall[deny]]
+    account[deny] = wall_account[wall[deny]]
+    region[deny] = wall_region[wall[deny]]
     errors[deny] = ERROR_INDEX["denied"]
     for key, err in _NOT_FOUND.items():
         hit = is_err & (kind >= 0.65) & (chosen == CALL_INDEX[key])
@@ -144,12 +163,18 @@ def _session(
     if not ua_key.startswith("console"):
         expired = is_err & (kind >= 0.9)
         errors[expired] = ERROR_INDEX["expired"]
-    account = np.asarray(p.accounts)[
-        rng.choice(len(p.accounts), size=n, p=_acct_weights(p.accounts))
-    ]
-    region = np.where(rng.random(n) < 0.85, 0, 1)
     ip = home_ids[int(rng.integers(len(home_ids)))]
-    buf.add(_ms(t), name, account, chosen, region=region, ip=ip, ua=ua_key, error=errors)
+    buf.add(
+        _ms(t),
+        name,
+        account,
+        chosen,
+        region=region,
+        ip=ip,
+        ua=ua_key,
+        error=errors,
+        variant=variant,
+    )
 
 
 def _acct_weights(accounts: tuple[int, ...]) -> np.ndarray:
@@ -166,7 +191,7 @@ def _agents_and_services(buf: EventBuffer, span: Span, rng: np.random.Generator)
     nat = buf.address_ids(list(NAT_ADDRESSES))
     for acct, instances in ((0, 8), (1, 4), (2, 2)):
         for i in range(instances):
-            t = periodic(rng, span.start, span.end, 300, 4)
+            t = periodic(rng, span.start, span.end, 300 / span.scale, 4)
             buf.add(
                 _ms(t),
                 "app-instance-role",
@@ -192,7 +217,8 @@ def _agents_and_services(buf: EventBuffer, span: Span, rng: np.random.Generator)
         )
         for region in (0, 1):
             starts = periodic(rng, span.start, span.end, HOUR, 60)
-            t = (starts[:, None] + rng.uniform(0, 90, (len(starts), 24))).ravel()
+            per_sweep = max(1, round(24 * span.scale))
+            t = (starts[:, None] + rng.uniform(0, 90, (len(starts), per_sweep))).ravel()
             calls = rng.choice(call_ids(sweep), size=len(t))
             buf.add(
                 _ms(t),
@@ -203,7 +229,7 @@ def _agents_and_services(buf: EventBuffer, span: Span, rng: np.random.Generator)
                 ip="config.amazonaws.com",
                 ua="aws_internal",
             )
-        t = periodic(rng, span.start, span.end, 600, 120)
+        t = periodic(rng, span.start, span.end, 600 / span.scale, 120)
         buf.add(
             _ms(t),
             "lambda.amazonaws.com",
@@ -232,7 +258,7 @@ def _app_and_collector(buf: EventBuffer, span: Span, rng: np.random.Generator) -
     nat = buf.address_ids(list(NAT_ADDRESSES))
     for acct, tasks in ((0, 3), (1, 1)):
         for task in range(tasks):
-            t = periodic(rng, span.start, span.end, 45, 5)
+            t = periodic(rng, span.start, span.end, 45 / span.scale, 5)
             calls = np.where(
                 rng.random(len(t)) < 0.5,
                 CALL_INDEX["kms:Decrypt"],
@@ -249,7 +275,7 @@ def _app_and_collector(buf: EventBuffer, span: Span, rng: np.random.Generator) -
     )
     for acct in (0, 1, 2):
         for region in (0, 1):
-            starts = periodic(rng, span.start, span.end, 60, 1)
+            starts = periodic(rng, span.start, span.end, 60 / span.scale, 1)
             t = (starts[:, None] + rng.uniform(0, 4, (len(starts), len(collector)))).ravel()
             calls = np.tile(collector, len(starts))
             # Throttling comes in short storms: a few bad minutes a day.

@@ -103,14 +103,38 @@ def partition_event_counts(
     span_seconds: int,
 ) -> list[Row]:
     """Events per bucket whose ``field`` equals ``value``: the series of one partition of a job
-    without model plot (``rare`` jobs), shaped like :func:`bucket_series` rows."""
+    without model plot (``rare`` jobs), shaped like :func:`bucket_series` rows.
+
+    Buckets without events count 0, so the line drops to zero between bursts instead of
+    joining them.
+    """
     expr, extra = _field_condition(field)
     sql = (
-        "SELECT time_bucket(to_seconds(?), ts) AS timestamp, count(*) AS event_count, "  # noqa: S608
-        f"0.0 AS anomaly_score, ? AS bucket_span FROM events WHERE {expr} = ? "
-        "AND ts >= ? AND ts < ? GROUP BY 1 ORDER BY 1"
+        "SELECT time_bucket(to_seconds(?), ts) AS timestamp, count(*) AS n "  # noqa: S608
+        f"FROM events WHERE {expr} = ? AND ts >= ? AND ts < ? GROUP BY 1"
     )
-    return fetch(con, sql, [span_seconds, span_seconds, *extra, value, start, end])
+    counts = {
+        r["timestamp"]: r["n"] for r in fetch(con, sql, [span_seconds, *extra, value, start, end])
+    }
+    if not counts:
+        return []
+    step = timedelta(seconds=span_seconds)
+    first, last = min(counts), max(counts)
+    # pad one empty bucket each side, within the window (steps stay on bucket boundaries)
+    moment = first - step if first - step >= start else first
+    stop = last + step if last + step < end else last
+    rows: list[Row] = []
+    while moment <= stop:
+        rows.append(
+            {
+                "timestamp": moment,
+                "event_count": counts.get(moment, 0),
+                "anomaly_score": 0.0,
+                "bucket_span": span_seconds,
+            }
+        )
+        moment += step
+    return rows
 
 
 def anomaly_records(

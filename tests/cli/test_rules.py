@@ -135,3 +135,12 @@ def test_times_may_be_relative(db: str) -> None:
     code, out = invoke("rules", "backfill", "--db", db, "--start", "now-1h", "--rule", SPIKE_RULE)
     # Relative to the clock: nothing stored is that recent, so nothing is raised.
     assert code == 0 and " executions, 0 new alerts" in out
+
+
+def test_status_shows_last_run_alerts_and_warnings(db: str) -> None:
+    invoke("rules", "run", SPIKE_RULE, "--db", db, "--at", "2026-03-02T10:30")
+    code, out = invoke("rules", "status", "--db", db)
+    assert code == 0
+    assert "Spike in AWS Error Messages (78d3d8d9-b476-451d-a9e0-7a5addd70670): last run " in out
+    assert "2026-03-02 10:30; 1 alerts, 1 open" in out
+    assert "Rare AWS Error Code (19de8096-e2b0-4bd8-80c9-34a820813fff): never run" in out

@@ -126,6 +126,49 @@ def _rule_checks(rule: Any) -> list[str]:
     return warnings
 
 
+@rules.command("status")
+@rules_option
+@db_option
+@setting_option
+@wait_option
+def rules_status(
+    rule_paths: tuple[Path, ...],
+    db: str | None,
+    setting_pairs: tuple[tuple[str, str], ...],
+    wait: float,
+) -> None:
+    """Per rule: last execution and its window, alerts raised and still open, last warnings.
+
+    \b
+    Example:
+      trailspike rules status --db trailspike.duckdb
+    """
+    from trailspike.service.access import open_store_waiting
+
+    collection = _load(rule_paths)
+    settings = resolve_settings(db, setting_pairs)
+    con = open_store_waiting(settings["db"], read_only=True, wait=wait, must_exist=True)
+    try:
+        for rule in collection:
+            last = con.execute(
+                "SELECT executed_at, window_start, window_end, warnings FROM rule_executions "
+                "WHERE rule_id = ? ORDER BY executed_at DESC, window_start DESC LIMIT 1",
+                [rule.rule_id],
+            ).fetchone()
+            counts = con.execute(
+                "SELECT count(*), count(*) FILTER (WHERE workflow_status = 'open') FROM alerts "
+                "WHERE rule_id = ?",
+                [rule.rule_id],
+            ).fetchone()
+            total, still_open = counts if counts else (0, 0)
+            when = "never run" if last is None else f"last run {last[0]:%Y-%m-%d %H:%M}"
+            click.echo(f"{rule.name} ({rule.rule_id}): {when}; {total} alerts, {still_open} open")
+            for warning in json.loads(last[3]) if last and last[3] else []:
+                click.secho(f"  warning: {warning}", fg="yellow")
+    finally:
+        con.close()
+
+
 @rules.command("show")
 @click.argument("rule_id")
 @rules_option

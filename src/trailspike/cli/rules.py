@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,17 +41,30 @@ def wait_option(fn: Any) -> Any:
     )(fn)
 
 
+def store_options(fn: Any) -> Any:
+    """``--db``, ``--setting`` and ``--wait``: every command that opens the store."""
+    return db_option(setting_option(wait_option(fn)))
+
+
 def _load(rule_paths: Sequence[Path]) -> Any:
     from trailspike.rules.loader import load_rules
 
     return load_rules(list(rule_paths) or None)
 
 
-def _open(db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float) -> Any:
+@contextmanager
+def _store(
+    db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float
+) -> Iterator[tuple[dict[str, Any], Any]]:
+    """The command's settings and a writable store, closed afterwards."""
     from trailspike.service.access import open_store_waiting
 
     settings = resolve_settings(db, setting_pairs)
-    return settings, open_store_waiting(settings["db"], wait=wait)
+    con = open_store_waiting(settings["db"], wait=wait)
+    try:
+        yield settings, con
+    finally:
+        con.close()
 
 
 @click.group("rules")
@@ -128,9 +142,7 @@ def _rule_checks(rule: Any) -> list[str]:
 
 @rules.command("status")
 @rules_option
-@db_option
-@setting_option
-@wait_option
+@store_options
 def rules_status(
     rule_paths: tuple[Path, ...],
     db: str | None,
@@ -254,9 +266,7 @@ def _print_results(results: Sequence[Any], verbose: bool) -> None:
 @click.argument("rule_ids", nargs=-1)
 @click.option("--at", "at_text", default="now", help="Execution time (ISO or now-…).")
 @rules_option
-@db_option
-@setting_option
-@wait_option
+@store_options
 def run_rules(
     rule_ids: tuple[str, ...],
     at_text: str,
@@ -276,11 +286,8 @@ def run_rules(
     collection = _load(rule_paths)
     chosen = [collection.get(i) for i in rule_ids] if rule_ids else list(collection)
     at = parse_when(at_text)
-    settings, con = _open(db, setting_pairs, wait)
-    try:
+    with _store(db, setting_pairs, wait) as (settings, con):
         results = [execute_rule(con, rule, at, settings) for rule in chosen]
-    finally:
-        con.close()
     _print_results(results, verbose=True)
 
 
@@ -290,9 +297,7 @@ def run_rules(
 @click.option("--rule", "rule_ids", multiple=True, help="Only this rule (repeatable).")
 @click.option("-v", "--verbose", is_flag=True, help="Print every execution.")
 @rules_option
-@db_option
-@setting_option
-@wait_option
+@store_options
 def backfill_rules(
     start_text: str,
     end_text: str,
@@ -318,11 +323,8 @@ def backfill_rules(
     start, end = parse_when(start_text), parse_when(end_text)
     if end < start:
         raise ConfigError("--end is before --start")
-    settings, con = _open(db, setting_pairs, wait)
-    try:
+    with _store(db, setting_pairs, wait) as (settings, con):
         results = _backfill_with_progress(backfill, con, chosen, start, end, settings)
-    finally:
-        con.close()
     _print_results(results, verbose)
 
 
@@ -373,9 +375,7 @@ def exceptions_group() -> None:
     "does not match P | [not] in list L (repeatable; all must hold).",
 )
 @click.option("--comment", default=None)
-@db_option
-@setting_option
-@wait_option
+@store_options
 def add_exception(
     list_id: str,
     name: str,
@@ -397,19 +397,14 @@ def add_exception(
     from trailspike.rules.schema import ExceptionItem
 
     item = ExceptionItem(name=name, entries=[parse_entry(e) for e in entries], comment=comment)
-    _, con = _open(db, setting_pairs, wait)
-    try:
+    with _store(db, setting_pairs, wait) as (_, con):
         item_id = add_exception_item(con, list_id, item)
-    finally:
-        con.close()
     click.echo(f"added exception {item_id} to {list_id}")
 
 
 @exceptions_group.command("list")
 @click.argument("list_id", required=False)
-@db_option
-@setting_option
-@wait_option
+@store_options
 def list_exceptions(
     list_id: str | None, db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float
 ) -> None:
@@ -421,11 +416,8 @@ def list_exceptions(
     """
     from trailspike.rules.exceptions import describe_entry, stored_items
 
-    _, con = _open(db, setting_pairs, wait)
-    try:
+    with _store(db, setting_pairs, wait) as (_, con):
         items = stored_items(con, [list_id] if list_id else None)
-    finally:
-        con.close()
     for item_id, owner, item in items:
         entries = " AND ".join(describe_entry(e) for e in item.entries)
         click.echo(f"{item_id}  [{owner}] {item.name}: {entries}")
@@ -435,9 +427,7 @@ def list_exceptions(
 
 @exceptions_group.command("remove")
 @click.argument("item_id")
-@db_option
-@setting_option
-@wait_option
+@store_options
 def remove_exception(
     item_id: str, db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float
 ) -> None:
@@ -449,11 +439,8 @@ def remove_exception(
     """
     from trailspike.rules.exceptions import delete_exception_item
 
-    _, con = _open(db, setting_pairs, wait)
-    try:
+    with _store(db, setting_pairs, wait) as (_, con):
         found = delete_exception_item(con, item_id)
-    finally:
-        con.close()
     if not found:
         raise TrailspikeError(f"no exception item {item_id}")
     click.echo(f"removed {item_id}")
@@ -476,9 +463,7 @@ def lists_group() -> None:
 @lists_group.command("add")
 @click.argument("list_id")
 @click.argument("values", nargs=-1, required=True)
-@db_option
-@setting_option
-@wait_option
+@store_options
 def add_values(
     list_id: str,
     values: tuple[str, ...],
@@ -494,20 +479,15 @@ def add_values(
     """
     from trailspike.rules.exceptions import add_list_values
 
-    _, con = _open(db, setting_pairs, wait)
-    try:
+    with _store(db, setting_pairs, wait) as (_, con):
         added = add_list_values(con, list_id, values)
-    finally:
-        con.close()
     click.echo(f"{added} values added to {list_id}")
 
 
 @lists_group.command("import")
 @click.argument("list_id")
 @click.argument("file", type=click.File("r"))
-@db_option
-@setting_option
-@wait_option
+@store_options
 def import_values(
     list_id: str,
     file: Any,
@@ -524,20 +504,15 @@ def import_values(
     from trailspike.rules.exceptions import add_list_values
 
     values = [line.split("#", 1)[0].strip() for line in file]
-    _, con = _open(db, setting_pairs, wait)
-    try:
+    with _store(db, setting_pairs, wait) as (_, con):
         added = add_list_values(con, list_id, [v for v in values if v])
-    finally:
-        con.close()
     click.echo(f"{added} values added to {list_id}")
 
 
 @lists_group.command("remove")
 @click.argument("list_id")
 @click.argument("values", nargs=-1, required=True)
-@db_option
-@setting_option
-@wait_option
+@store_options
 def remove_values(
     list_id: str,
     values: tuple[str, ...],
@@ -553,19 +528,14 @@ def remove_values(
     """
     from trailspike.rules.exceptions import remove_list_values
 
-    _, con = _open(db, setting_pairs, wait)
-    try:
+    with _store(db, setting_pairs, wait) as (_, con):
         remove_list_values(con, list_id, values)
-    finally:
-        con.close()
     click.echo(f"removed {len(values)} values from {list_id}")
 
 
 @lists_group.command("show")
 @click.argument("list_id", required=False)
-@db_option
-@setting_option
-@wait_option
+@store_options
 def show_values(
     list_id: str | None, db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float
 ) -> None:
@@ -577,13 +547,10 @@ def show_values(
     """
     from trailspike.rules.exceptions import list_values, value_list_ids
 
-    _, con = _open(db, setting_pairs, wait)
-    try:
+    with _store(db, setting_pairs, wait) as (_, con):
         if list_id:
             for value in list_values(con, list_id):
                 click.echo(value)
         else:
             for name, description, size in value_list_ids(con):
                 click.echo(f"{name}\t{size} values\t{description}")
-    finally:
-        con.close()

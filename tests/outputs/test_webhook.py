@@ -82,3 +82,15 @@ def test_connection_refused_is_an_error_not_a_crash() -> None:
     out = WebhookOutput(url, retries=2, sleep=lambda s: None)
     (error,) = out.send([DOC])
     assert error is not None and "ConnectError" in error
+
+
+def test_a_down_endpoint_does_not_stall_the_batch() -> None:
+    waits: list[float] = []
+    with serve() as (url, rec):
+        rec.statuses = [503] * 3
+        out = WebhookOutput(url, retries=3, sleep=waits.append)
+        outcomes = out.send([DOC] * 50)
+    assert len(rec.requests) == 3 and len(waits) == 2  # only the first alert was tried
+    assert outcomes[0] is not None and "after 3 attempts" in outcomes[0]
+    assert all(o is not None and o.startswith("not tried") for o in outcomes[1:])
+    assert len(outcomes) == 50

@@ -6,9 +6,10 @@ Mattermost, Teams-compatible) incoming webhook, with the rule, score, reason and
 Implementation decisions: connection errors, 5xx and 429 are retried with exponential backoff
 (``Retry-After`` honoured up to 30 s); other 4xx answers are final for this cycle, since repeating
 the same request cannot help. After the attempts are spent the alert stays undelivered and the
-service retries it next cycle, so nothing is lost. Text from logs is attacker-controlled: in
-Slack's format ``&``, ``<`` and ``>`` are escaped so a crafted error message cannot inject links
-or mentions.
+service retries it next cycle, so nothing is lost; once the endpoint looks down, the rest of the
+batch waits for the next cycle instead of stalling this one. Text from logs is
+attacker-controlled: in Slack's format ``&``, ``<`` and ``>`` are escaped so a crafted error
+message cannot inject links or mentions.
 """
 
 from __future__ import annotations
@@ -97,7 +98,17 @@ class WebhookOutput:
         return float(self.backoff * 2 ** (attempt - 1))
 
     def send(self, alerts: Sequence[AlertDoc]) -> list[str | None]:
-        return [self._post(doc) for doc in alerts]
+        outcomes: list[str | None] = []
+        for doc in alerts:
+            error = self._post(doc)
+            outcomes.append(error)
+            if error is not None and error.endswith("attempts"):
+                # The endpoint is down: trying each remaining alert would stall the service
+                # for minutes. They stay pending and go out next cycle.
+                skipped = f"not tried: {self.url} unavailable ({error})"
+                outcomes.extend([skipped] * (len(alerts) - len(outcomes)))
+                break
+        return outcomes
 
     def close(self) -> None:
         self.client.close()

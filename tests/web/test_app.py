@@ -284,3 +284,11 @@ def test_rare_partitioned_job_shows_the_partition_events_per_bucket(client: Test
     assert len(line["y"]) == 240 - 230 + 3  # every bucket between, one empty one each side
     markers = [t for t in figure["data"] if t.get("mode") == "markers"]
     assert [len(t["x"]) for t in markers] == [1]  # only Lagos's anomaly (77), not Seattle's
+
+
+def test_alert_of_a_rare_job_charts_its_partition(client: TestClient, world) -> None:
+    page = client.get(f"/alerts/{world[1][2]}").text  # the Lagos anomaly of PART_JOB
+    block = re.search(r'id="series-chart-data">(.*?)</script>', page, re.S)
+    assert block is not None
+    line = json.loads(block.group(1))["data"][0]
+    assert sorted(y for y in line["y"] if y) == [1, 14]  # Lagos's events, not the whole job's

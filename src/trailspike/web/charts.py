@@ -109,15 +109,45 @@ def series_figure(
         actual_points = {r["timestamp"]: r["actual"] for r in model_rows}
         data.append(_line(xs, [r["actual"] for r in model_rows], value_label, "#2f3b4c", 1.6))
     else:
-        xs = [iso(r["timestamp"]) for r in bucket_rows]
-        counts = [r["event_count"] for r in bucket_rows]
-        actual_points = {r["timestamp"]: r["event_count"] for r in bucket_rows}
+        filled = fill_empty_buckets(bucket_rows)
+        xs = [iso(r["timestamp"]) for r in filled]
+        counts = [r["event_count"] for r in filled]
+        actual_points = {r["timestamp"]: r["event_count"] for r in filled}
         data.append(_line(xs, counts, "events per bucket", "#2f3b4c", 1.6))
     data.extend(_marker_traces(list(records), actual_points, selected_record))
     layout = _base_layout(300)
     layout["xaxis"]["rangeslider"] = {"visible": True, "thickness": 0.08}
     layout["yaxis"]["title"] = {"text": ""}
     return {"data": data, "layout": layout, "kind": "series"}
+
+
+def fill_empty_buckets(rows: list[dict[str, Any]], limit: int = 20000) -> list[dict[str, Any]]:
+    """Bucket rows with the buckets a job skipped (no events) added as zero counts.
+
+    A line through sparse buckets would otherwise join distant bursts. Rows are sorted bucket
+    starts of one span; past ``limit`` buckets the rows are returned as they are.
+
+    >>> t = datetime(2026, 1, 1)
+    >>> rows = [{"timestamp": t, "event_count": 5, "bucket_span": 900},
+    ...         {"timestamp": t + timedelta(minutes=45), "event_count": 2, "bucket_span": 900}]
+    >>> [r["event_count"] for r in fill_empty_buckets(rows)]
+    [5, 0, 0, 2]
+    """
+    if len(rows) < 2:
+        return rows
+    step = timedelta(seconds=int(rows[0].get("bucket_span") or 900))
+    first = rows[0]["timestamp"]
+    if (rows[-1]["timestamp"] - first) / step > limit:
+        return rows
+    if any((r["timestamp"] - first) % step for r in rows):
+        return rows  # not on one grid of buckets: leave the series as stored
+    present = {r["timestamp"]: r for r in rows}
+    out = []
+    moment = rows[0]["timestamp"]
+    while moment <= rows[-1]["timestamp"]:
+        out.append(present.get(moment) or {"timestamp": moment, "event_count": 0})
+        moment += step
+    return out
 
 
 def _line(
@@ -241,13 +271,18 @@ def swimlane_figure(
         "zmax": 100,
         "xgap": 1,
         "ygap": 2,
+        # discrete bands, as in Kibana: a cell is the colour of its severity, never a blend
         "colorscale": [
             [0.0, "#e6f0fa"],
+            [0.03, "#e6f0fa"],
             [0.03, "#8bc8fb"],
+            [0.25, "#8bc8fb"],
             [0.25, "#fdec25"],
+            [0.5, "#fdec25"],
             [0.5, "#fba740"],
+            [0.75, "#fba740"],
             [0.75, "#fe5050"],
-            [1.0, "#c00000"],
+            [1.0, "#fe5050"],
         ],
         # No colour bar: plotly draws it with style="" attributes, which the CSP blocks; the
         # page prints the severity key beside the chart instead.

@@ -232,6 +232,13 @@ async def alert_page(request: Request) -> Response:
         start = found["original_time"] - CONTEXT_AROUND_ALERT
         end = found["original_time"] + CONTEXT_AROUND_ALERT
         partition = (rec or {}).get("partition_field_value") or ""
+        model = anomalies.model_series(con, found["job_id"], start, end, partition)
+        line = anomalies.bucket_series(con, found["job_id"], start, end)
+        if not model and partition and rec and rec.get("partition_field_name"):
+            # a rare job: chart the anomaly's partition, not the whole job
+            line = anomalies.partition_event_counts(
+                con, rec["partition_field_name"], partition, start, end, int(rec["bucket_span"])
+            )
         triage, triage_error = None, None
         try:
             triage = library.triage_fragment(con, alert_uuid, settings)
@@ -241,8 +248,8 @@ async def alert_page(request: Request) -> Response:
             "alert": found,
             "selected": rec,
             "events": anomalies.source_events(con, rec) if rec else None,
-            "model": anomalies.model_series(con, found["job_id"], start, end, partition),
-            "buckets": anomalies.bucket_series(con, found["job_id"], start, end),
+            "model": model,
+            "buckets": line,
             "records": anomalies.anomaly_records(
                 con, found["job_id"], start, end, partition or None, 3.0
             ),

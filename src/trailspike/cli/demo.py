@@ -1,144 +1,201 @@
-"""Interim ``trailspike demo``: ingest real CloudTrail samples and show what was stored.
+"""``trailspike demo``: the whole product on a generated CloudTrail world (what `make demo` runs).
 
-Reads ../shared/data/cloudtrail_samples when it is beside the repository, otherwise a small set
-of generated S3-style files, into ``./trailspike-demo/demo.duckdb`` and prints counts by action
-and error code and the quarantine. It must never fail on a fresh clone, so the store is rebuilt
-each time. (The full demo replaces this command later.)
+``trailspike demo`` generates the world (or reuses it), ingests it, runs every job, backfills
+every rule, prints the alerts and the scenario scorecard, writes the HTML report and says how to
+open the web UI. ``trailspike demo generate`` only writes the world.
 """
 
 from __future__ import annotations
 
-import gzip
-import random
-from datetime import datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
-import orjson
 
-DEMO_DIR = Path("trailspike-demo")
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cloudtrail_samples"
-# Files beside the samples that are test metadata, not CloudTrail records.
-_NOT_RECORDS = ("tests_index.jsonl",)
+from trailspike.cli.options import resolve_settings, setting_option
 
-
-def sample_files() -> list[str]:
-    """The real sample files beside the repository (empty when ../shared is absent)."""
-    if not SAMPLES.is_dir():
-        return []
-    from trailspike.ingest.sources import DATA_SUFFIXES
-
-    found = [
-        p
-        for p in SAMPLES.rglob("*")
-        if p.is_file() and p.name.endswith(DATA_SUFFIXES) and p.name not in _NOT_RECORDS
-    ]
-    return [str(p) for p in sorted(found)]
+DEFAULT_OUT = Path("trailspike-demo")
+FC = TypeVar("FC", bound=Callable[..., object])
 
 
-def generate_samples(folder: Path, events: int = 300, seed: int = 7) -> list[str]:
-    """Write a few small S3-style ``.json.gz`` files of synthetic CloudTrail records."""
-    rng = random.Random(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    actions = [
-        ("s3.amazonaws.com", "GetObject"),
-        ("ec2.amazonaws.com", "DescribeInstances"),
-        ("iam.amazonaws.com", "CreateUser"),
-        ("sts.amazonaws.com", "AssumeRole"),
-    ]
-    errors = [None] * 8 + ["AccessDenied", "UnauthorizedOperation"]
-    start = datetime(2026, 1, 1)
-    paths = []
-    for part in range(3):
-        records = []
-        for i in range(events // 3):
-            source, name = rng.choice(actions)
-            error = rng.choice(errors)
-            record = {
-                "eventVersion": "1.08",
-                "userIdentity": {
-                    "type": "IAMUser",
-                    "userName": f"user{rng.randint(1, 5)}",
-                    "arn": f"arn:aws:iam::123456789012:user/user{rng.randint(1, 5)}",
-                    "accountId": "123456789012",
-                },
-                "eventTime": (start + timedelta(minutes=part * 100 + i)).strftime(
-                    "%Y-%m-%dT%H:%M:%SZ"
-                ),
-                "eventSource": source,
-                "eventName": name,
-                "awsRegion": "us-east-1",
-                "sourceIPAddress": f"198.51.100.{rng.randint(1, 40)}",
-                "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 botocore/2.0",
-                "eventID": f"demo-{part}-{i}",
-                "eventType": "AwsApiCall",
-                "recipientAccountId": "123456789012",
-            }
-            if error:
-                record["errorCode"] = error
-                record["errorMessage"] = f"User is not authorized to perform {name}"
-            records.append(record)
-        path = folder / f"123456789012_CloudTrail_us-east-1_2026010{part + 1}T0000Z_demo.json.gz"
-        path.write_bytes(gzip.compress(orjson.dumps({"Records": records})))
-        paths.append(str(path))
-    return paths
+def _scale_option(default: float) -> Callable[[FC], FC]:
+    return click.option(
+        "--scale",
+        type=click.FloatRange(0.05, 4),
+        default=default,
+        show_default=True,
+        help="Volume of machine traffic (agents, collectors, app); 1.0 is ~1.1M events in "
+        "3 weeks. People and scenarios do not change.",
+    )
 
 
-@click.command()
-def demo() -> None:
-    """Ingest the CloudTrail samples into ./trailspike-demo/demo.duckdb and show what was stored.
+def _world_options(fn: FC) -> FC:
+    fn = click.option(
+        "--seed",
+        type=int,
+        default=7,
+        show_default=True,
+        help="Random seed: the same seed gives byte-identical files.",
+    )(fn)
+    fn = click.option(
+        "--days", type=int, default=21, show_default=True, help="Length of the world in days."
+    )(fn)
+    fn = click.option(
+        "--start",
+        default="2026-11-16",
+        show_default=True,
+        help="First day of the world (a Monday, UTC).",
+    )(fn)
+    return fn
+
+
+DEMO_SCALE = 0.25
+
+
+@click.group("demo", invoke_without_command=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Folder for the world, the store (demo.duckdb) and report.html.",
+)
+@_world_options
+@_scale_option(DEMO_SCALE)
+@setting_option
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    out_dir: Path,
+    seed: int,
+    days: int,
+    start: str,
+    scale: float,
+    setting_pairs: tuple[tuple[str, str], ...],
+) -> None:
+    """Run the whole product on a generated CloudTrail world with labelled attacks.
+
+    Generates three weeks of CloudTrail for three accounts with five labelled scenarios (by
+    default with a quarter of the machine traffic, so it runs in minutes; --scale 1 gives the
+    full ~1.1M-event world), ingests them, runs all jobs, backfills all rules over the world,
+    prints the alerts and the scenario scorecard, and writes a self-contained HTML report.
+    Rerunning reuses the world and the store (nothing is done twice).
 
     \b
     Example:
       trailspike demo
+      trailspike demo --out /tmp/demo --seed 42
+      trailspike demo generate --out ./world --days 7
     """
-    from trailspike.core.settings import load_settings
-    from trailspike.ingest.pipeline import ingest
+    if ctx.invoked_subcommand is not None:
+        return
+    import sys
+
+    from rich.console import Console
+
+    from trailspike.demo.generate import WorldParams
+    from trailspike.demo.runner import run_demo
+
+    # Wide tables even when piped (rich assumes 80 columns without a terminal).
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    settings = resolve_settings(None, setting_pairs)
+    params = WorldParams(seed=seed, start=start, days=days, scale=scale)
+    result = run_demo(
+        out_dir,
+        params,
+        settings,
+        progress=sys.stderr.isatty(),
+        say=lambda line: console.print(line, highlight=False),
+    )
+    _show_results(console, result, settings)
+
+
+def _show_results(console: object, result: object, settings: dict[str, object]) -> None:
+    from rich.console import Console
+
+    from trailspike.demo.generate import load_scenarios
+    from trailspike.demo.runner import DemoResult, write_report
+    from trailspike.demo.summary import alert_rows, alert_table, closing_hints
+    from trailspike.eval.scenarios import load_alert_rows, render_scorecard, score_scenarios
+    from trailspike.rules.loader import load_rules
     from trailspike.store.db import open_store
 
-    DEMO_DIR.mkdir(exist_ok=True)
-    db_path = DEMO_DIR / "demo.duckdb"
-    for stale in (db_path, db_path.with_suffix(".duckdb.wal")):
-        stale.unlink(missing_ok=True)
-    files = sample_files()
-    if files:
-        click.echo(f"Ingesting {len(files)} real sample files from {SAMPLES}")
-    else:
-        files = generate_samples(DEMO_DIR / "samples")
-        click.echo(f"../shared not found: ingesting {len(files)} generated sample files")
-    settings = load_settings({"db": str(db_path)})
-    con = open_store(db_path)
+    assert isinstance(console, Console) and isinstance(result, DemoResult)
+    con = open_store(result.db_path)
     try:
-        summary = ingest(con, files, settings)
-        for note in summary.notes:
-            click.echo(f"note: {note}")
-        click.echo(summary.summary_line())
-        _print_counts(con)
+        console.print(alert_table(con))
+        labels = load_scenarios(result.world_dir)
+        card = score_scenarios(labels, load_alert_rows(con), [r.name for r in load_rules()])
+        console.print(render_scorecard(card))
+        report = write_report(con, result, settings)
+        rows = alert_rows(con)
     finally:
         con.close()
-    click.echo(f"\nStore: {db_path}  (try: trailspike quarantine --db {db_path} --summary)")
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.steps.items())
+    console.print(f"\nDone: {result.events_stored:,} events, {result.alerts} alerts ({steps}).")
+    first = str(rows[-1][3]) if rows else None
+    for line in closing_hints(result.db_path, report, first):
+        console.print(line, highlight=False)
 
 
-def _print_counts(con: object) -> None:
-    import duckdb
+@demo.command("generate")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUT / "world",
+    show_default=True,
+    help="Folder to write AWSLogs/, scenarios.json and world.json into.",
+)
+@_world_options
+@_scale_option(1.0)
+@click.option(
+    "--file-minutes",
+    type=click.Choice(["5", "10", "15", "30", "60"]),
+    default="60",
+    show_default=True,
+    help="Minutes of events per delivery file.",
+)
+def generate(
+    out_dir: Path, seed: int, days: int, start: str, scale: float, file_minutes: str
+) -> None:
+    """Write the demo world: CloudTrail S3 delivery files plus labelled scenarios.
 
-    assert isinstance(con, duckdb.DuckDBPyConnection)
-    queries = (
-        (
-            "Top actions",
-            "SELECT event_action, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10",
-        ),
-        (
-            "Error codes",
-            "SELECT error_code, count(*) FROM events WHERE error_code IS NOT NULL "
-            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10",
-        ),
-        (
-            "Quarantine reasons",
-            "SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10",
-        ),
+    Files follow S3's layout (AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/...json.gz);
+    scenarios.json labels the five scenarios (name, start, end, principals, expected rules,
+    malicious or benign). The same --seed gives byte-identical files.
+
+    \b
+    Example:
+      trailspike demo generate --out ./world --seed 7
+      trailspike ingest ./world/AWSLogs --db world.duckdb
+    """
+    import sys
+
+    from rich.progress import Progress
+
+    from trailspike.demo.generate import WorldParams, generate_world
+
+    params = WorldParams(
+        seed=seed, start=start, days=days, file_minutes=int(file_minutes), scale=scale
     )
-    for title, sql in queries:
-        click.echo(f"\n{title}:")
-        for name, count in con.execute(sql).fetchall():
-            click.echo(f"  {count:6,}  {name}")
+    if sys.stderr.isatty():
+        with Progress(transient=True) as bar:
+            task = bar.add_task("generate", total=None)
+            info = generate_world(
+                out_dir,
+                params,
+                on_total=lambda n: bar.update(task, total=n),
+                on_file=lambda n: bar.advance(task, n),
+            )
+    else:
+        info = generate_world(out_dir, params)
+    click.echo(
+        f"{info['events']:,} events in {info['files']:,} files, "
+        f"{info['gz_bytes'] / 1e6:.0f} MB gzipped, {info['start']} .. {info['end']}"
+    )
+    click.echo(f"Labels: {out_dir / 'scenarios.json'}")

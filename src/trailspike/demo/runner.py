@@ -175,23 +175,34 @@ def _backfill(
     settings: Mapping[str, Any],
     progress: bool,
 ) -> None:
+    """Replay every rule over the world, resuming after the executions a rerun already did."""
     # Rules run until one look-back after the world ends, so its last anomalies are seen.
     until = end + timedelta(hours=2)
+    plan = []
+    for rule in rules:
+        row = con.execute(
+            "SELECT max(executed_at) FROM rule_executions WHERE rule_id = ?", [rule.rule_id]
+        ).fetchone()
+        begin = start if row[0] is None else row[0] + timedelta(seconds=1)
+        if begin <= until:
+            plan.append((rule, begin))
     if not progress:
-        backfill(con, rules, start, until, settings)
+        for rule, begin in plan:
+            backfill(con, [rule], begin, until, settings)
         return
     from rich.progress import Progress
 
     with Progress(transient=True) as bar:
-        task = bar.add_task("rules", total=None)
-        backfill(
-            con,
-            rules,
-            start,
-            until,
-            settings,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        for rule, begin in plan:
+            task = bar.add_task(rule.name, total=None)
+            backfill(
+                con,
+                [rule],
+                begin,
+                until,
+                settings,
+                progress=lambda done, total, t=task: bar.update(t, completed=done, total=total),
+            )
 
 
 def write_report(con: Any, result: DemoResult, settings: Mapping[str, Any]) -> Path | None:

@@ -1,0 +1,48 @@
+"""The demo end to end on a small world: every step runs, outputs exist, a rerun does nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trailspike.core.settings import load_settings
+from trailspike.demo.generate import WorldParams
+from trailspike.demo.runner import CITY_TEST_DB, demo_settings, run_demo, write_report
+from trailspike.store.db import open_store
+
+
+def test_demo_settings_use_the_test_geoip_databases_unless_configured(tmp_path: Path) -> None:
+    base = load_settings(environ={})
+    settings = demo_settings(base, tmp_path / "d.duckdb")
+    assert settings["db"] == str(tmp_path / "d.duckdb")
+    if CITY_TEST_DB.exists():
+        assert settings["geoip_city_db"] == str(CITY_TEST_DB)
+    own = demo_settings({**base, "geoip_city_db": "/my/city.mmdb"}, tmp_path / "d.duckdb")
+    assert own["geoip_city_db"] == "/my/city.mmdb"
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_reruns_idempotently(tmp_path: Path) -> None:
+    params = WorldParams(seed=9, days=2, scale=0.1)
+    lines: list[str] = []
+    first = run_demo(tmp_path, params, load_settings(environ={}), say=lines.append)
+    assert first.generated
+    assert first.events_stored == first.world["events"] > 10_000
+    assert {"generate", "ingest", "jobs", "rules"} <= first.steps.keys()
+    assert any(line.startswith("Ingest:") for line in lines)
+    con = open_store(first.db_path)
+    try:
+        report = write_report(con, first, load_settings(environ={}))
+        executions = con.execute("SELECT count(*) FROM rule_executions").fetchone()
+    finally:
+        con.close()
+    assert report is not None and report.read_text().lstrip().lower().startswith("<!doctype html")
+    again = run_demo(tmp_path, params, load_settings(environ={}), say=lines.append)
+    assert not again.generated
+    assert again.events_stored == first.events_stored and again.alerts == first.alerts
+    con = open_store(first.db_path)
+    try:
+        assert con.execute("SELECT count(*) FROM rule_executions").fetchone() == executions
+    finally:
+        con.close()

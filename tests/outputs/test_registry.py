@@ -66,3 +66,11 @@ def test_stdout_prints_one_line_per_alert() -> None:
         [{"kibana.alert.uuid": "abcdef0123456789", "kibana.alert.reason": "r", "record_score": 51}]
     )
     assert stream.getvalue().strip().endswith("score 51 abcdef012345 r")
+
+
+def test_every_builtin_has_a_class_with_its_name() -> None:
+    from trailspike.outputs.registry import BUILTIN, output_classes
+
+    classes = output_classes()
+    assert sorted(classes) == sorted(BUILTIN)
+    assert all(cls.name == name for name, cls in classes.items())

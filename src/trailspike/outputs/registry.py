@@ -72,6 +72,22 @@ BUILTIN: dict[str, Factory] = {
 }
 
 
+def output_classes() -> dict[str, type]:
+    """Built-in output name → class (imports the optional search clients' modules lazily)."""
+    from trailspike.outputs.ndjson import NdjsonOutput
+    from trailspike.outputs.search import ElasticsearchOutput, OpenSearchOutput
+    from trailspike.outputs.stdout import StdoutOutput
+    from trailspike.outputs.webhook import WebhookOutput
+
+    return {
+        "stdout": StdoutOutput,
+        "ndjson": NdjsonOutput,
+        "webhook": WebhookOutput,
+        "elasticsearch": ElasticsearchOutput,
+        "opensearch": OpenSearchOutput,
+    }
+
+
 def register_output(name: str, factory: Factory) -> None:
     """Make ``name`` usable in the ``outputs`` setting."""
     OUTPUTS[name] = factory

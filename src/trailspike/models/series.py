@@ -29,10 +29,11 @@ from scipy import special
 from trailspike.models.base import BucketScore, SeriesKind, Side
 from trailspike.models.decomposition import Decomposition
 from trailspike.models.outliers import OUTLIER_PROBABILITY, OutlierModel
-from trailspike.models.priors import Moments, ResidualModel, normal_sf
+from trailspike.models.priors import Moments, ResidualModel, normal_cdf, normal_sf
 
 MULTI_BUCKET_LENGTH = 12
 HALF_LIFE = 7 * 86400.0
+EVIDENCE_HALF_LIFE = 2 * 86400.0  # the choice of distribution follows recent behaviour
 FULL_CONFIDENCE_TIME = 2 * 86400.0
 OUTLIER_Z = 3.0
 SHIFT_Z = 3.0
@@ -220,7 +221,7 @@ class TimeSeriesModel:
             return 1.0
         sd = max(math.sqrt(self.multi.var), MULTI_SD_FLOOR)
         zm = (feature - self.multi.mean) / sd
-        return side_probability(float(special.ndtr(zm)), normal_sf(zm), self.side)
+        return side_probability(normal_cdf(zm), normal_sf(zm), self.side)
 
     # ----------------------------------------------------------------- learning
     def _clip(self, residual: float) -> float:
@@ -253,7 +254,9 @@ class TimeSeriesModel:
             if self.n >= 12:
                 self.outliers.learn(t, self._z(residual), a.outlier != 0, decay)
             w = self._weight(residual)
-            self.residuals.score_evidence(value, a.baseline, decay)
+            self.residuals.score_evidence(
+                value, a.baseline, decay ** (HALF_LIFE / EVIDENCE_HALF_LIFE)
+            )
             self.residuals.learn(value, a.baseline, w, decay)
             self._learn_multi(a.z, residual, decay)
             # The decomposition learns a Huber-clipped value: robust to spikes, yet it follows

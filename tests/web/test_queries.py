@@ -43,3 +43,11 @@ def test_exception_items_of_a_rule(con: duckdb.DuckDBPyConnection) -> None:
     assert [i["name"] for i in items] == ["deploy runner"]
     assert items[0]["entries"][0]["value"] == "198.51.100.7"
     assert queries.exception_items(con, []) == []
+
+
+def test_service_status_is_empty_when_the_service_never_ran(tmp_path) -> None:
+    connection = open_store(tmp_path / "empty.duckdb")
+    try:
+        assert queries.service_status(connection) == {}
+    finally:
+        connection.close()

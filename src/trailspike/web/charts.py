@@ -336,4 +336,7 @@ def alerts_by_day_figure(rows: list[dict[str, Any]]) -> Figure:
         last = max(r["day"] for r in rows) + timedelta(days=1)
         layout["xaxis"]["range"] = [iso(first - timedelta(days=1)), iso(last + timedelta(days=1))]
         layout["xaxis"]["tickformat"] = "%b %d"
+        layout["xaxis"]["ticklabelmode"] = "period"  # a day's label under its bar
+        if (last - first).days <= 45:
+            layout["xaxis"]["dtick"] = 86_400_000
     return {"data": data, "layout": layout, "kind": "bars"}

@@ -109,6 +109,8 @@ def service_status(con: duckdb.DuckDBPyConnection) -> Row:
     if not table_exists(con, "service_state"):
         return {}
     rows = fetch(con, "SELECT key, value, updated_at FROM service_state")
+    if not rows:
+        return {}
     state: Row = {r["key"]: r["value"] for r in rows}
     state["errors"] = parse_warnings(state.get("last_cycle_errors"))
     return state

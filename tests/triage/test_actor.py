@@ -108,7 +108,7 @@ def test_a_person_with_a_new_kind_of_client_is_suspicious(world: World) -> None:
 def test_a_person_at_night_is_unusual(world: World) -> None:
     result = actor.time_of_day(_ctx(world, build_attack(world, hour=2)))
     assert result.verdict_signal == "suspicious"
-    assert result.evidence["usual_hours_utc"] == list(range(8, 18))
+    assert result.evidence["usual_hours_utc"] == "08-17"
     assert result.evidence["share_near_hour"] == 0.0
     assert result.reasons == ("human activity at an unusual hour (02:00 UTC)",)
 

@@ -104,3 +104,27 @@ def test_field_values_reads_flat_nested_and_scalar_fields() -> None:
     assert field_values(doc, "aws.cloudtrail.user_identity.arn") == ["a", "b"]
     assert field_values(doc, "user.name") == ["x"]
     assert field_values(doc, "source.ip") == []
+
+
+def test_assumed_role_sessions_share_their_role_history(world: World) -> None:
+    from trailspike.triage.actor import source_ips
+    from trailspike.triage.context import role_of
+
+    # Each run of the role has a new session name; the role's history still counts.
+    old_run = DEPLOYER.__class__(
+        **{
+            **DEPLOYER.__dict__,
+            "arn": DEPLOYER.arn.replace("build-42", "build-41"),
+            "key": "ASIAOLD",
+        }
+    )
+    world.event(old_run, ALERT_DAY.replace(hour=3), "GetFunction", "lambda.amazonaws.com")
+    uuid = build_automation_bug(world)
+    ctx = load_alert_context(world.con, uuid, {}, NOW)
+    assert ctx.roles == (role_of(DEPLOYER.arn),)
+    assert ctx.roles[0] == "arn:aws:sts::111111111111:assumed-role/ci-deployer/"
+    world.con.execute(
+        "DELETE FROM events WHERE user_identity_arn = ? AND ts < ?", [DEPLOYER.arn, ALERT_DAY]
+    )
+    row = source_ips(ctx).evidence["rows"][0]
+    assert row["seen_before"] and row["first_seen"] == ALERT_DAY.replace(hour=3)

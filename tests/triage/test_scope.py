@@ -55,3 +55,9 @@ def test_scope_of_a_quiet_principal_is_neutral(world: World) -> None:
     assert result.evidence["window_start"] == ALERT_DAY.replace(hour=14, minute=15) - timedelta(
         hours=24
     )
+
+
+def test_iam_reports_are_not_changes() -> None:
+    assert scope.is_iam_change("iam:AttachUserPolicy")
+    assert not scope.is_iam_change("iam:GenerateCredentialReport")
+    assert not scope.is_iam_change("s3:PutObject")

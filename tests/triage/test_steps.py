@@ -169,3 +169,47 @@ def test_errors_on_a_service_new_to_the_principal_look_like_adoption(world: Worl
     result = steps.enumeration(_ctx(world, uuid))
     assert result.verdict_signal == "benign"
     assert result.reasons == ("errors confined to one service new to these principals (glue)",)
+
+
+def test_denied_secret_reads_repeated_all_week_are_routine(world: World) -> None:
+    # A misconfigured script is denied the same parameter every day: not an attack signal.
+    for day in range(7):
+        world.event(
+            DEPLOYER,
+            ALERT_DAY.replace(hour=9) - timedelta(days=day + 1),
+            "GetParameter",
+            "ssm.amazonaws.com",
+            error_code="AccessDeniedException",
+            error_message="no",
+        )
+    uuid = build_automation_bug(world)
+    world.event(
+        DEPLOYER,
+        ALERT_DAY.replace(hour=14, minute=3),
+        "GetParameter",
+        "ssm.amazonaws.com",
+        error_code="AccessDeniedException",
+        error_message="no",
+    )
+    world.flush()
+    result = steps.enumeration(_ctx(world, uuid))
+    assert result.evidence["sensitive_denied"] == 0
+    assert result.evidence["sensitive_denied_before"] == 1
+    assert result.verdict_signal == "neutral"
+    assert "denied the same way on earlier days" in result.finding
+
+
+def test_a_first_denied_secret_read_is_suspicious(world: World) -> None:
+    uuid = build_automation_bug(world)
+    world.event(
+        DEPLOYER,
+        ALERT_DAY.replace(hour=14, minute=3),
+        "GetSecretValue",
+        "secretsmanager.amazonaws.com",
+        error_code="AccessDeniedException",
+        error_message="no",
+    )
+    world.flush()
+    result = steps.enumeration(_ctx(world, uuid))
+    assert result.evidence["sensitive_denied"] == 1
+    assert result.reasons == ("denied reads of secretsmanager",)

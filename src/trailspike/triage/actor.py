@@ -89,15 +89,15 @@ def source_ips(ctx: AlertContext) -> StepResult:
     """Geolocation, ASN, AWS ownership and prior use by the principal of each source address."""
     question = "Do the source addresses look normal for these principals? Are they AWS's?"
     ranges = load_aws_ranges(str(ctx.settings.get("aws_ip_ranges") or ""))
-    arns, keys = ctx.principal_params
+    who = ctx.principal_params
     ips = list(ctx.source_ips)[:25]
     query = Query(
         "SELECT source_ip, source_geo_country_iso_code AS country, count(*) AS calls, "  # noqa: S608
         "min(ts) AS first_seen FROM events WHERE ts >= ? AND ts < ? "
         f"AND {PRINCIPAL_CLAUSE} GROUP BY ALL",
-        (_history_start(ctx), ctx.bucket_start, arns, keys),
+        (_history_start(ctx), ctx.bucket_start, *who),
     )
-    history = run_query(ctx.con, query) if (arns or keys) else []
+    history = run_query(ctx.con, query) if ctx.has_principals else []
     seen_ips = {r["source_ip"]: r for r in history if r["source_ip"]}
     seen_countries = {r["country"] for r in history if r["country"]}
     in_bucket: dict[str, Counter[tuple[Any, ...]]] = {}
@@ -198,13 +198,13 @@ class ActorProfile:
 
 
 def _history_hours(ctx: AlertContext) -> tuple[Query, dict[int, int], dict[str, int]]:
-    arns, keys = ctx.principal_params
+    who = ctx.principal_params
     query = Query(
         "SELECT hour(ts) AS hour, user_agent, count(*) AS calls FROM events "  # noqa: S608
         f"WHERE ts >= ? AND ts < ? AND {PRINCIPAL_CLAUSE} GROUP BY ALL",
-        (_history_start(ctx), ctx.bucket_start, arns, keys),
+        (_history_start(ctx), ctx.bucket_start, *who),
     )
-    rows = run_query(ctx.con, query) if (arns or keys) else []
+    rows = run_query(ctx.con, query) if ctx.has_principals else []
     hours: Counter[int] = Counter()
     agents: Counter[str] = Counter()
     for r in rows:
@@ -347,7 +347,7 @@ def time_of_day(ctx: AlertContext) -> StepResult:
             "hour_utc": hour,
             "share_near_hour": round(share, 4),
             "history_calls": total,
-            "usual_hours_utc": usual,
+            "usual_hours_utc": _hour_ranges(usual),
             "hours_histogram": [hours.get(h, 0) for h in range(24)],
         },
         query.text(),
@@ -380,15 +380,15 @@ def command_cadence(ctx: AlertContext) -> StepResult:
     question = "Are the commands involved steady housekeeping (daily, weekly, monthly) or new?"
     commands = Counter((e["event_provider"], e["event_action"]) for e in ctx.events)
     actions = sorted({str(a) for (_, a), _ in commands.most_common(MAX_COMMANDS) if a})
-    arns, keys = ctx.principal_params
+    who = ctx.principal_params
     start = ctx.bucket_end - timedelta(days=CADENCE_DAYS)
     query = Query(
         "SELECT event_action, CAST(ts AS DATE) AS day, count(*) AS calls, min(ts) AS first_ts "  # noqa: S608
         f"FROM events WHERE ts >= ? AND ts < ? AND list_contains(?, event_action) "
         f"AND {PRINCIPAL_CLAUSE} GROUP BY ALL",
-        (start, ctx.bucket_end, actions, arns, keys),
+        (start, ctx.bucket_end, actions, *who),
     )
-    rows = run_query(ctx.con, query) if actions and (arns or keys) else []
+    rows = run_query(ctx.con, query) if actions and ctx.has_principals else []
     per_action: dict[str, dict[Any, int]] = {}
     firsts: dict[str, datetime] = {}
     for r in rows:

@@ -15,6 +15,7 @@ demo world) looks at the time around it; ``now`` only caps windows that would re
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,8 +34,12 @@ EVENT_SELECT = (
     "source_geo_city_name, source_geo_country_iso_code, source_as_number, "
     "source_as_organization_name, cloud_account_id, cloud_region, user_agent, request_parameters"
 )
+# An assumed role's ARN names a fresh session each time (terraform-run-1234); its behaviour
+# belongs to the role, so history is matched on the role part of the ARN as well.
+ROLE_PATTERN = r"^(arn:aws[a-z-]*:sts::[0-9]*:assumed-role/[^/]+/)"
 PRINCIPAL_CLAUSE = (
-    "(list_contains(?, user_identity_arn) OR list_contains(?, user_identity_access_key_id))"
+    "(list_contains(?, user_identity_arn) OR list_contains(?, user_identity_access_key_id) "
+    f"OR list_contains(?, regexp_extract(user_identity_arn, '{ROLE_PATTERN}', 1)))"
 )
 MAX_ALERT_EVENTS = 20000
 
@@ -113,13 +118,35 @@ class AlertContext:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def principal_params(self) -> tuple[list[str], list[str]]:
-        """The two list parameters of :data:`PRINCIPAL_CLAUSE`."""
-        return list(self.principals), list(self.access_keys)
+    def roles(self) -> tuple[str, ...]:
+        """The role part (``…:assumed-role/NAME/``) of each assumed-role principal."""
+        return _distinct([role_of(arn) for arn in self.principals])
+
+    @property
+    def principal_params(self) -> tuple[list[str], list[str], list[str]]:
+        """The three list parameters of :data:`PRINCIPAL_CLAUSE`: ARNs, access keys, roles."""
+        return list(self.principals), list(self.access_keys), list(self.roles)
+
+    @property
+    def has_principals(self) -> bool:
+        """Whether any principal was identified (otherwise principal queries are skipped)."""
+        return bool(self.principals or self.access_keys)
 
     def cap(self, when: datetime) -> datetime:
         """``when``, but never later than ``now``."""
         return min(when, self.now)
+
+
+def role_of(arn: str) -> str:
+    """The role part of an assumed-role ARN (empty for other ARNs).
+
+    >>> role_of("arn:aws:sts::111:assumed-role/terraform-ci/run-42")
+    'arn:aws:sts::111:assumed-role/terraform-ci/'
+    >>> role_of("arn:aws:iam::111:user/bob")
+    ''
+    """
+    match = re.match(ROLE_PATTERN, arn or "")
+    return match.group(1) if match else ""
 
 
 def resolve_alert_id(con: duckdb.DuckDBPyConnection, alert_id: str) -> str:

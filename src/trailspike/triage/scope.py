@@ -65,18 +65,46 @@ def resources_in(request_parameters: str | None) -> list[str]:
     return [f"{k}={params[k]}" for k in RESOURCE_KEYS if isinstance(params.get(k), (str, int))]
 
 
+IAM_CHANGE_PREFIXES = (
+    "Create",
+    "Attach",
+    "Put",
+    "Update",
+    "Add",
+    "Delete",
+    "Detach",
+    "Remove",
+    "Set",
+    "Upload",
+    "Change",
+    "Enable",
+    "Deactivate",
+    "Reset",
+)
+
+
+def is_iam_change(call: str) -> bool:
+    """True for ``iam:`` calls that change identities or policies (not reports or simulations).
+
+    >>> is_iam_change("iam:CreateAccessKey"), is_iam_change("iam:GenerateCredentialReport")
+    (True, False)
+    """
+    service, _, action = call.partition(":")
+    return service == "iam" and action.startswith(IAM_CHANGE_PREFIXES)
+
+
 def scope(ctx: AlertContext) -> StepResult:
     """Services, actions, regions and resources the principals touched in the last 24 hours."""
     question = "What did the principals touch in the 24 hours up to the alert (scope)?"
-    arns, keys = ctx.principal_params
+    who = ctx.principal_params
     start = ctx.bucket_end - timedelta(hours=24)
     query = Query(
         "SELECT ts, event_provider, event_action, error_code, cloud_account_id, cloud_region, "  # noqa: S608
         f"request_parameters FROM events WHERE ts >= ? AND ts < ? AND {PRINCIPAL_CLAUSE} "
         "ORDER BY ts LIMIT 100000",
-        (start, ctx.bucket_end, arns, keys),
+        (start, ctx.bucket_end, *who),
     )
-    rows = run_query(ctx.con, query) if (arns or keys) else []
+    rows = run_query(ctx.con, query) if ctx.has_principals else []
     per_service: dict[str, dict[str, Any]] = {}
     resources: Counter[str] = Counter()
     writes: Counter[str] = Counter()
@@ -102,11 +130,11 @@ def scope(ctx: AlertContext) -> StepResult:
         }
         for svc, e in sorted(per_service.items(), key=lambda kv: -kv[1]["calls"])
     ]
-    iam_writes = sorted(w for w in writes if w.startswith(("iam:", "sts:AssumeRole")))
+    iam_writes = sorted(w for w in writes if is_iam_change(w))
     signal: Signal = "neutral"
     reasons: tuple[str, ...] = ()
     weight = 0
-    if any(w.startswith("iam:") for w in iam_writes):
+    if iam_writes:
         signal, weight = "suspicious", 1
         reasons = (f"successful IAM changes ({', '.join(iam_writes[:3])})",)
     accounts = sorted({str(r["cloud_account_id"]) for r in rows if r["cloud_account_id"]})

@@ -26,6 +26,7 @@ INTENT_LOOKBACK = timedelta(minutes=45)  # the spike rule's extra look-back
 MANY_DISTINCT_DENIED = 10  # distinct denied read calls that look like enumeration
 MANY_SERVICES = 3
 DEPLOY_LOOKBACK = timedelta(hours=2)
+ROUTINE_LOOKBACK = timedelta(days=7)  # a denial repeated within a week is a script's habit
 SHOWN_TEXT = 240
 
 READ_PREFIXES = (
@@ -251,6 +252,8 @@ def related_alerts(ctx: AlertContext) -> StepResult:
     """Other alerts, from any rule, naming the same ARNs, access keys or user names within 48 h."""
     question = "Did any rule alert on the same principals in the 48 hours around this alert?"
     needles = [json.dumps(v) for v in (*ctx.principals, *ctx.access_keys, *ctx.user_names)]
+    # Any session of the same role: the opening quote and the role part, no closing quote.
+    needles += [json.dumps(role)[:-1] for role in ctx.roles]
     start = ctx.bucket_start - RELATED_WINDOW
     end = ctx.cap(ctx.bucket_start + RELATED_WINDOW)
     query = Query(
@@ -349,13 +352,13 @@ def enumeration(ctx: AlertContext) -> StepResult:
     """Denied List/Describe/Get across services, and denied reads of secrets, keys or objects."""
     question = "Are the errors attempts to enumerate resources or to read data or secrets?"
     start = ctx.bucket_start - INTENT_LOOKBACK
-    arns, keys = ctx.principal_params
+    who = ctx.principal_params
     query = Query(
         "SELECT ts, event_provider, event_action, error_code, request_parameters FROM events "  # noqa: S608
         f"WHERE ts >= ? AND ts < ? AND {PRINCIPAL_CLAUSE} ORDER BY ts LIMIT 50000",
-        (start, ctx.bucket_end, arns, keys),
+        (start, ctx.bucket_end, *who),
     )
-    rows = run_query(ctx.con, query) if (arns or keys) else []
+    rows = run_query(ctx.con, query) if ctx.has_principals else []
     denied = [r for r in rows if is_denied(r["error_code"])]
     denied_reads = [r for r in denied if is_read_action(r["event_action"])]
     read_actions = {(service_of(r["event_provider"]), r["event_action"]) for r in denied_reads}
@@ -366,6 +369,9 @@ def enumeration(ctx: AlertContext) -> StepResult:
         if service_of(r["event_provider"]) in SENSITIVE_SERVICES
         and r["event_action"] in SENSITIVE_ACTIONS
     ]
+    routine = _denied_before(ctx, start, sorted({str(r["event_action"]) for r in sensitive}))
+    repeated = [r for r in sensitive if (r["event_provider"], r["event_action"]) in routine]
+    sensitive = [r for r in sensitive if (r["event_provider"], r["event_action"]) not in routine]
     sensitive_services = sorted({service_of(r["event_provider"]) for r in sensitive})
     span = (denied_reads[-1]["ts"] - denied_reads[0]["ts"]) if denied_reads else timedelta(0)
     minutes = max(1, round(span.total_seconds() / 60))
@@ -390,7 +396,12 @@ def enumeration(ctx: AlertContext) -> StepResult:
         f"Between {_when(start)} and {_when(ctx.bucket_end)} the principals made {len(rows)} "
         f"calls, {len(denied)} denied; {len(read_actions)} distinct denied read/list calls across "
         f"{len(services)} services ({', '.join(sorted(services)[:8]) or 'none'}) within "
-        f"{minutes} min; {len(sensitive)} denied reads of secrets, parameters, keys or objects."
+        f"{minutes} min; {len(sensitive)} denied reads of secrets, parameters, keys or objects"
+        + (
+            f" ({len(repeated)} more were denied the same way on earlier days, so look routine)."
+            if repeated
+            else "."
+        )
     )
     examples = sorted(f"{s}:{a}" for s, a in read_actions)[:40]
     return StepResult(
@@ -405,6 +416,7 @@ def enumeration(ctx: AlertContext) -> StepResult:
             "distinct_denied_reads": len(read_actions),
             "services": len(services),
             "sensitive_denied": len(sensitive),
+            "sensitive_denied_before": len(repeated),
             "sensitive_services": sensitive_services,
             "error_services": error_services,
             "denied_read_calls": examples,
@@ -416,19 +428,30 @@ def enumeration(ctx: AlertContext) -> StepResult:
     )
 
 
+def _denied_before(ctx: AlertContext, until: datetime, actions: list[str]) -> set[tuple[str, str]]:
+    """(provider, action) pairs of ``actions`` denied to the principals in the week before."""
+    if not actions:
+        return set()
+    rows = ctx.con.execute(
+        "SELECT DISTINCT event_provider, event_action FROM events WHERE ts >= ? AND ts < ? "  # noqa: S608
+        f"AND {PRINCIPAL_CLAUSE} AND list_contains(?, event_action) AND error_code IS NOT NULL",
+        [until - ROUTINE_LOOKBACK, until, *ctx.principal_params, actions],
+    ).fetchall()
+    return {(str(r[0]), str(r[1])) for r in rows}
+
+
 def _single_new_service(ctx: AlertContext, error_services: list[str]) -> str | None:
     """The one service all errors hit, if these principals never used it in the last 30 days."""
     if len(error_services) != 1:
         return None
-    arns, keys = ctx.principal_params
+    who = ctx.principal_params
     row = ctx.con.execute(
         f"SELECT count(*) FROM events WHERE ts >= ? AND ts < ? AND {PRINCIPAL_CLAUSE} "  # noqa: S608
         "AND split_part(event_provider, '.', 1) = ?",
         [
             ctx.bucket_start - timedelta(days=HISTORY_DAYS),
             ctx.bucket_start - NEW_WITHIN,
-            arns,
-            keys,
+            *who,
             error_services[0],
         ],
     ).fetchone()

@@ -144,3 +144,11 @@ def test_status_shows_last_run_alerts_and_warnings(db: str) -> None:
     assert "Spike in AWS Error Messages (78d3d8d9-b476-451d-a9e0-7a5addd70670): last run " in out
     assert "2026-03-02 10:30; 1 alerts, 1 open" in out
     assert "Rare AWS Error Code (19de8096-e2b0-4bd8-80c9-34a820813fff): never run" in out
+
+
+def test_schema_describes_the_rule_file() -> None:
+    code, out = invoke("rules", "schema")
+    schema = json.loads(out)
+    assert code == 0 and schema["required"] == ["metadata", "rule"]
+    ml = schema["$defs"]["MachineLearningRuleData"]
+    assert "from" in ml["properties"] and ml["additionalProperties"] is False

@@ -213,6 +213,19 @@ def show_rule(rule_id: str, rule_paths: tuple[Path, ...], fmt: str) -> None:
     click.echo(f"\n{rule.description.strip()}\n\n{(rule.note or '').strip()}")
 
 
+@rules.command("schema")
+def rule_schema() -> None:
+    """Print the JSON Schema of rule files (for editors and CI of your own rules).
+
+    \b
+    Example:
+      trailspike rules schema > rule.schema.json
+    """
+    from trailspike.rules.schema import RuleFile
+
+    click.echo(json.dumps(RuleFile.model_json_schema(by_alias=True), indent=2))
+
+
 @rules.command("validate")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def validate_rules(files: tuple[Path, ...]) -> None:

@@ -64,7 +64,8 @@ def nab_command(
     from trailspike.eval.nab import evaluate, read_profiles, read_windows, report_rows
 
     profiles = read_profiles(profiles_json)
-    console = Console()
+    # Full width even when piped (rich assumes 80 columns without a terminal).
+    console = Console(width=None if sys.stdout.isatty() else 120)
     if sys.stderr.isatty():
         total = len(read_windows(windows_json))
         with Progress(console=Console(stderr=True), transient=True) as progress:

@@ -55,13 +55,31 @@ def _entry(**kw: object) -> ExceptionEntry:
         ({"field": "source.geo.city_name", "type": "exists"}, False),
         ({"field": "source.ip", "type": "exists"}, True),
         ({"field": "source.geo.city_name", "type": "exists", "operator": "excluded"}, True),
+        # Several values: a positive entry needs every value, a negated one none of them.
         (
             {
                 "field": "aws.cloudtrail.user_identity.arn",
                 "type": "wildcard",
                 "value": "*:user/ci-*",
             },
+            False,
+        ),
+        (
+            {
+                "field": "aws.cloudtrail.user_identity.arn",
+                "type": "wildcard",
+                "value": "arn:aws:iam::123456789012:*",
+            },
             True,
+        ),
+        (
+            {
+                "field": "aws.cloudtrail.user_identity.arn",
+                "type": "match",
+                "value": CI_ARN,
+                "operator": "excluded",
+            },
+            False,
         ),
         (
             {
@@ -83,11 +101,17 @@ def test_value_list_entry(store: duckdb.DuckDBPyConnection) -> None:
     entry = _entry(
         field="aws.cloudtrail.user_identity.arn", type="list", list={"id": "automation-arns"}
     )
+    # One of the two principals is not allow-listed: the entry does not hold.
+    assert not entry_matches(entry, FIELDS, ValueLists(store))
+    add_list_values(store, "automation-arns", ["arn:aws:iam::123456789012:role/app"])
+    entry = _entry(
+        field="aws.cloudtrail.user_identity.arn", type="list", list={"id": "automation-arns"}
+    )
     assert entry_matches(entry, FIELDS, ValueLists(store))
     negated = entry.model_copy(update={"operator": "excluded"})
     assert not entry_matches(negated, FIELDS, ValueLists(store))
     remove_list_values(store, "automation-arns", [CI_ARN])
-    assert list_values(store, "automation-arns") == []
+    assert list_values(store, "automation-arns") == ["arn:aws:iam::123456789012:role/app"]
     assert not entry_matches(entry, FIELDS, ValueLists(store))
     missing = _entry(field="source.ip", type="list", list={"id": "nope"})
     with pytest.raises(ConfigError, match="unknown value list 'nope'"):
@@ -155,3 +179,28 @@ def test_shared_list_and_inline_exceptions(store: duckdb.DuckDBPyConnection) -> 
     )
     store.execute("DELETE FROM alerts")
     assert execute_rule(store, inline, T0 + timedelta(minutes=30)).excepted == 2
+
+
+def test_allow_listed_automation_does_not_hide_another_principal(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    mallory = "arn:aws:iam::123456789012:user/mallory"
+    both = [
+        {"influencer_field_name": "aws.cloudtrail.user_identity.arn",
+         "influencer_field_values": [mallory, CI_ARN]},
+    ]  # fmt: skip
+    add_records(store, spike_record(T0, 87.0, influencers=both))
+    add_list_values(store, "automation-arns", [CI_ARN])
+    item = ExceptionItem(
+        name="automation",
+        entries=[
+            _entry(
+                field="aws.cloudtrail.user_identity.arn",
+                type="list",
+                list={"id": "automation-arns"},
+            )
+        ],
+    )
+    add_exception_item(store, SPIKE_RULE, item)
+    result = execute_rule(store, RULE, T0 + timedelta(minutes=15))
+    assert (len(result.alerts_created), result.excepted) == (1, 0)

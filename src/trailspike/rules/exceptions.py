@@ -8,9 +8,11 @@ ECS name (``event.action``) and each influencer under its ECS name with all its 
 (is one of), ``exists``, ``wildcard`` (matches, ``*`` and ``?``), ``list`` (is in value list);
 ``operator = "excluded"`` negates an entry (is not, is not one of, does not exist, …).
 
-Implementation decisions: on a field with several values (influencers) a positive entry holds when
-*any* value satisfies it, as an Elasticsearch ``must_not`` query would; a negated entry holds when
-*none* does. Items live in the rule file (``[[rule.exceptions]]``) or in the store
+Implementation decisions: on a field with several values (influencers) a positive entry holds only
+when *every* value satisfies it, and a negated entry when *no* value does. Elasticsearch's
+``must_not`` query (what Kibana builds) excepts an anomaly as soon as *any* value matches, so an
+allow-listed automation role among the contributors hides an anomaly that another principal
+caused; here it does not. Items live in the rule file (``[[rule.exceptions]]``) or in the store
 (``exception_items``: list id = the rule id for its own list, or a shared list named in
 ``exceptions_list``); value lists live in ``value_lists``/``value_list_items``. Everything is
 read with bound parameters.
@@ -73,27 +75,34 @@ class ValueLists:
         return self.cache[list_id]
 
 
-def _entry_positive(entry: ExceptionEntry, values: Sequence[str], lists: ValueLists) -> bool:
-    if entry.type == "exists":
-        return len(values) > 0
+def _satisfies(entry: ExceptionEntry, value: str, lists: ValueLists) -> bool:
+    """Whether one value meets a value entry's condition (before negation)."""
     if entry.type == "match":
-        return any(v == entry.value for v in values)
+        return value == entry.value
     if entry.type == "match_any":
-        wanted = set(entry.value or [])
-        return any(v in wanted for v in values)
+        return value in (entry.value or [])
     if entry.type == "wildcard":
-        regex = wildcard_regex(str(entry.value))
-        return any(regex.fullmatch(v) for v in values)
+        return wildcard_regex(str(entry.value)).fullmatch(value) is not None
     assert entry.value_list is not None
-    allowed = lists.values(entry.value_list.id)
-    return any(v in allowed for v in values)
+    return value in lists.values(entry.value_list.id)
 
 
 def entry_matches(entry: ExceptionEntry, fields: AnomalyFields, lists: ValueLists) -> bool:
-    """Whether one entry holds for the anomaly's ``fields`` (field name → list of values)."""
+    """Whether one entry holds for the anomaly's ``fields`` (field name → list of values).
+
+    A positive entry needs *every* value to satisfy it; a negated one needs *no* value to.
+
+    >>> arns = {"arn": ["arn:aws:iam::1:role/ci", "arn:aws:iam::1:user/mallory"]}
+    >>> entry_matches(ExceptionEntry(field="arn", type="wildcard", value="*:role/ci"), arns,
+    ...     ValueLists())
+    False
+    """
     values = [_text(v) for v in fields.get(entry.field, ()) if v is not None and v != ""]
-    positive = _entry_positive(entry, values, lists)
-    return positive if entry.operator == "included" else not positive
+    if entry.type == "exists":
+        return bool(values) == (entry.operator == "included")
+    if entry.operator == "included":
+        return bool(values) and all(_satisfies(entry, v, lists) for v in values)
+    return not any(_satisfies(entry, v, lists) for v in values)
 
 
 def item_matches(item: ExceptionItem, fields: AnomalyFields, lists: ValueLists) -> bool:

@@ -80,3 +80,29 @@ def test_suggested_exception_would_have_suppressed_it(
     store.execute("DELETE FROM alerts")
     result = execute_rule(store, RULE, T0 + timedelta(minutes=30))
     assert result.excepted == 2 and result.alerts_created == []
+
+
+def test_suggestion_names_every_attributed_principal(store: duckdb.DuckDBPyConnection) -> None:
+    mallory = "arn:aws:iam::123456789012:user/mallory"
+    both = [
+        {"influencer_field_name": "aws.cloudtrail.user_identity.arn",
+         "influencer_field_values": [mallory, CI_ARN]},
+        {"influencer_field_name": "source.ip", "influencer_field_values": ["203.0.113.7"]},
+    ]  # fmt: skip
+    add_records(store, spike_record(T0, 87.0, influencers=both))
+    (uuid,) = execute_rule(store, RULE, T0 + timedelta(minutes=15)).alerts_created
+    item = suggest_exception(get_alert(store, uuid))
+    assert [(e.field, e.type, e.value) for e in item.entries] == [
+        ("aws.cloudtrail.user_identity.arn", "match_any", sorted([CI_ARN, mallory]))
+    ]
+    add_exception_item(store, SPIKE_RULE, item)
+    store.execute("DELETE FROM alerts")
+    assert execute_rule(store, RULE, T0 + timedelta(minutes=30)).excepted == 1
+
+
+def test_suggestion_falls_back_to_the_source_address(store: duckdb.DuckDBPyConnection) -> None:
+    only_ip = [{"influencer_field_name": "source.ip", "influencer_field_values": ["192.0.2.4"]}]
+    add_records(store, spike_record(T0, 87.0, influencers=only_ip))
+    (uuid,) = execute_rule(store, RULE, T0 + timedelta(minutes=15)).alerts_created
+    item = suggest_exception(get_alert(store, uuid))
+    assert [(e.field, e.value) for e in item.entries] == [("source.ip", "192.0.2.4")]

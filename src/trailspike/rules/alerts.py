@@ -41,6 +41,8 @@ CLOSE_REASONS: tuple[str, ...] = (
     "other",
 )
 ANOMALY_INDEX = ".ml-anomalies-shared"
+# Influencers a proposed false-positive exception names, in order of preference (the first found).
+SUGGESTION_FIELDS = ("aws.cloudtrail.user_identity.arn", "user.id", "user.name", "source.ip")
 SPACE_ID = "default"
 
 
@@ -303,7 +305,8 @@ def suggest_exception(alert: AlertRow) -> ExceptionItem:
     """The exception item that would have kept ``alert`` from being raised.
 
     It names the anomaly's entity (partition/by/over values) and the principals the anomaly was
-    attributed to, so it is as narrow as the alert allows.
+    attributed to (all of them must match, see :mod:`trailspike.rules.exceptions`), so it is as
+    narrow as the alert allows.
     """
     doc = alert.doc
     entries: list[ExceptionEntry] = []
@@ -311,23 +314,22 @@ def suggest_exception(alert: AlertRow) -> ExceptionItem:
         name, value = doc.get(f"{kind}_field_name"), doc.get(f"{kind}_field_value")
         if name and value is not None:
             entries.append(ExceptionEntry(field=str(name), type="match", value=str(value)))
-    principals = [
-        str(p["user_identity_arn"]) for p in doc.get("trailspike", {}).get("principals", [])[:1]
-    ]
-    if not principals:
-        for inf in doc.get("influencers", []):
-            if inf.get("influencer_field_name") == "aws.cloudtrail.user_identity.arn":
-                principals = sorted(str(v) for v in inf.get("influencer_field_values", []))
-    if principals:
-        entries.append(
-            ExceptionEntry(
-                field="aws.cloudtrail.user_identity.arn", type="match", value=principals[0]
-            )
-            if len(principals) == 1
-            else ExceptionEntry(
-                field="aws.cloudtrail.user_identity.arn", type="match_any", value=principals
-            )
+    # Who the anomaly is attributed to: every value must match for the item to hold.
+    influencers = {
+        str(inf.get("influencer_field_name")): sorted(
+            {str(v) for v in inf.get("influencer_field_values", [])}
         )
+        for inf in doc.get("influencers", [])
+    }
+    for name in SUGGESTION_FIELDS:
+        values = influencers.get(name)
+        if values and name not in {e.field for e in entries}:
+            entries.append(
+                ExceptionEntry(field=name, type="match", value=values[0])
+                if len(values) == 1
+                else ExceptionEntry(field=name, type="match_any", value=values)
+            )
+            break
     if not entries:
         entries.append(ExceptionEntry(field="job_id", type="match", value=alert.job_id))
     return ExceptionItem(

@@ -13,6 +13,15 @@ import pytest
 from webworld import JOB, PART_JOB, RULE, XSS_ARN, XSS_MESSAGE, record_id
 
 pytestmark = pytest.mark.browser
+# page position of the swimlane cell with the highest overall score (row 0)
+CRITICAL_CELL = """(() => {
+  const gd = document.getElementById('swimlane-chart');
+  const trace = gd.data[0], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const row = trace.z[0];
+  const col = row.indexOf(Math.max(...row.filter(v => v !== null)));
+  const box = gd.getBoundingClientRect();
+  return [box.left + xa._offset + xa.d2p(trace.x[col]), box.top + ya._offset + ya.d2p(trace.y[0])];
+})()"""
 MAIN_PLOT = "#series-chart .cartesianlayer .scatterlayer"  # not the range slider's copy
 
 
@@ -108,6 +117,16 @@ def test_explorer_chart_has_band_and_severity_markers(page: Any, screenshots: Pa
     assert page.locator("#swimlane-chart .heatmaplayer image, #swimlane-chart .hm").count() >= 1
     lanes = page.evaluate("document.getElementById('swimlane-chart').data[0].y")
     assert lanes[0] == "overall" and "ip: 203.0.113.66" in lanes
+    # clicking the critical cell of the overall lane narrows the anomalies table to it
+    x, y = page.evaluate(CRITICAL_CELL)
+    page.mouse.move(x, y)
+    page.wait_for_selector("#swimlane-chart .hoverlayer .hovertext")
+    page.mouse.click(x, y)
+    page.wait_for_selector("#cell-filter:not([hidden])")
+    visible = page.locator("#anomaly-table tbody tr:not([hidden])")
+    assert visible.count() == 1 and "2026-11-03" in visible.inner_text()
+    page.click("#cell-filter-clear")
+    assert page.locator("#anomaly-table tbody tr:not([hidden])").count() == 4
 
 
 def test_clicking_an_anomaly_shows_record_and_hostile_events_as_text(

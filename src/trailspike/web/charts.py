@@ -289,13 +289,20 @@ def swimlane_figure(
         "showscale": False,
         "text": [[names[y]] * len(xs) for y in rows],
         "hovertemplate": "%{text}<br>%{x}<br>max score %{z:.0f}<extra></extra>",
-        "meta": {"cell_buckets": size},
+        "meta": {"cell_buckets": size, "cell_seconds": size * _span_of(bucket_rows)},
+        "customdata": [[names[y] if y != "overall" else ""] * len(xs) for y in rows],
     }
-    layout = _base_layout(50 + 24 * len(rows))
+    layout = _base_layout(62 + 24 * len(rows))
     layout["margin"]["l"] = 300
+    layout["margin"]["b"] = 40  # room for the two-line date ticks
     layout["yaxis"] = {"autorange": "reversed", "automargin": False, "tickfont": {"size": 11}}
     layout["plot_bgcolor"] = "#f7f9fc"
     return {"data": [heat], "layout": layout, "kind": "swimlane"}
+
+
+def _span_of(rows: list[dict[str, Any]]) -> int:
+    spans = [int(r["bucket_span"]) for r in rows if r.get("bucket_span")]
+    return spans[0] if spans else 900
 
 
 def _keep_max(cells: dict[str | None, float], key: str | None, value: float | None) -> None:

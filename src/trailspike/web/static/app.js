@@ -73,15 +73,58 @@
   function drawChart(div) {
     var figure = readFigure(div);
     if (!figure || typeof Plotly === "undefined") return;
-    Plotly.newPlot(div, figure.data, figure.layout, CONFIG).then(function () {
+    // the swimlane needs no zoom tools, and its top row would sit under the mode bar
+    var config = Object.assign({}, CONFIG, figure.kind === "swimlane" ? { displayModeBar: false } : {});
+    Plotly.newPlot(div, figure.data, figure.layout, config).then(function () {
       div.setAttribute("data-rendered", "1");
     });
+    if (figure.kind === "swimlane") {
+      div.on("plotly_click", function (event) { filterByCell(div, event); });
+    }
     if (div.hasAttribute("data-record-url")) {
       div.on("plotly_click", function (event) {
         var recordId = recordAt(div, (event && event.points) || []);
         if (recordId) showRecord(div, recordId);
       });
     }
+  }
+
+  // Swimlane click: narrow the anomalies table to the cell's time span (and to the lane's
+  // influencer value), as Kibana's Anomaly Explorer does.
+  function filterByCell(div, event) {
+    var point = event && event.points && event.points[0];
+    if (!point) return;
+    var trace = div.data[0];
+    var col = Array.isArray(point.pointNumber) ? point.pointNumber[1] : point.pointIndex[1];
+    var row = Array.isArray(point.pointNumber) ? point.pointNumber[0] : point.pointIndex[0];
+    var start = new Date(trace.x[col] + "Z").getTime();
+    var end = start + trace.meta.cell_seconds * 1000;
+    var lane = trace.customdata[row][0];
+    var value = lane ? lane.slice(lane.indexOf(" = ") + 3) : "";
+    var shown = 0;
+    document.querySelectorAll("#anomaly-table tbody tr[data-ts]").forEach(function (tr) {
+      var ts = new Date(tr.getAttribute("data-ts") + "Z").getTime();
+      var keep = ts >= start && ts < end && (!value || tr.textContent.indexOf(value) >= 0);
+      tr.hidden = !keep;
+      if (keep) shown += 1;
+    });
+    var note = document.getElementById("cell-filter");
+    if (note) {
+      document.getElementById("cell-filter-text").textContent =
+        shown + " in " + trace.x[col].replace("T", " ").slice(0, 16) +
+        " (" + Math.round(trace.meta.cell_seconds / 60) + " min)" + (value ? " with " + value : "");
+      note.hidden = false;
+    }
+  }
+
+  function wireCellFilterReset() {
+    var clear = document.getElementById("cell-filter-clear");
+    if (!clear) return;
+    clear.addEventListener("click", function (event) {
+      event.preventDefault();
+      document.querySelectorAll("#anomaly-table tbody tr").forEach(function (tr) { tr.hidden = false; });
+      document.getElementById("cell-filter").hidden = true;
+    });
   }
 
   function wireRecordLinks() {
@@ -104,6 +147,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-chart]").forEach(drawChart);
     wireRecordLinks();
+    wireCellFilterReset();
     wireAutosubmit();
   });
 })();

@@ -198,6 +198,15 @@ class ActorProfile:
 
 
 def _history_hours(ctx: AlertContext) -> tuple[Query, dict[int, int], dict[str, int]]:
+    """Calls per hour of day and per client kind over the 30 days before (read once per alert)."""
+    cached = ctx.cache.get("history_hours")
+    if cached is None:
+        cached = ctx.cache["history_hours"] = _read_history_hours(ctx)
+    result: tuple[Query, dict[int, int], dict[str, int]] = cached
+    return result
+
+
+def _read_history_hours(ctx: AlertContext) -> tuple[Query, dict[int, int], dict[str, int]]:
     who = ctx.principal_params
     query = Query(
         "SELECT hour(ts) AS hour, user_agent, count(*) AS calls FROM events "  # noqa: S608

@@ -116,6 +116,8 @@ class AlertContext:
     user_names: tuple[str, ...]
     source_ips: tuple[str, ...]
     notes: list[str] = field(default_factory=list)
+    # Results several steps share (the principals' hour-of-day history), read once.
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def roles(self) -> tuple[str, ...]:

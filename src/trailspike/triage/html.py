@@ -31,7 +31,7 @@ from trailspike.triage.report import TriageReport, render_html_fragment, triage_
 
 CHART_BEFORE = timedelta(hours=48)
 CHART_AFTER = timedelta(hours=24)
-MAX_TRIAGED = 60
+MAX_TRIAGED = 40
 SEVERITY_COLOURS = (  # Kibana ML_ANOMALY_THRESHOLD bands
     (75.0, "critical", "#fe5050"),
     (50.0, "major", "#fba740"),

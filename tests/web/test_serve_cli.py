@@ -23,3 +23,9 @@ def test_refuses_to_bind_beyond_loopback_without_a_token(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "token" in err and "0.0.0.0" in err
+
+
+def test_problem_names_a_missing_store(tmp_path) -> None:
+    from trailspike.web.store import FileStore
+
+    assert "does not exist yet" in (FileStore(tmp_path / "nope.duckdb").problem() or "")

@@ -41,6 +41,10 @@ def serve(
 
     settings = resolve_settings(db, setting_pairs, host=host, port=port, token=token)
     app = create_app(settings)
+    problem = app.state.store.problem()
+    if problem:
+        # serve anyway: pages explain the same and work as soon as the store is free
+        click.secho(f"warning: {problem}", fg="yellow", err=True)
     click.echo(
         f"trailspike UI on http://{settings['host']}:{settings['port']}/ "
         f"(store {settings['db']}; Ctrl-C to stop)",

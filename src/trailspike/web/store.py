@@ -66,6 +66,14 @@ class FileStore:
             return
         con.close()
 
+    def problem(self) -> str | None:
+        """Why pages cannot read the store right now (missing or busy), or ``None``."""
+        try:
+            self._run(lambda con: None, True)
+        except TrailspikeError as exc:
+            return str(exc)
+        return None
+
     def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T], read_only: bool) -> T:
         if not self.path.exists():
             raise StoreMissingError(

@@ -292,3 +292,27 @@ def test_alert_of_a_rare_job_charts_its_partition(client: TestClient, world) -> 
     assert block is not None
     line = json.loads(block.group(1))["data"][0]
     assert sorted(y for y in line["y"] if y) == [1, 14]  # Lagos's events, not the whole job's
+
+
+def test_embedded_in_a_process_that_owns_the_store(tmp_path: Path, world) -> None:
+    from trailspike.store.db import open_store
+
+    copy = tmp_path / "owned.duckdb"
+    copy.write_bytes(world[0].read_bytes())
+    owner = open_store(copy)  # the service's own read-write connection
+    try:
+        app = create_app(web_settings(copy), con=owner)
+        with TestClient(app, base_url="http://127.0.0.1:8000") as embedded:
+            assert embedded.get("/").status_code == 200
+            token = _csrf(embedded)
+            target = world[1][0]
+            response = embedded.post(
+                f"/alerts/{target}/status", data={"action": "acknowledge", "csrf_token": token}
+            )
+            assert "status-acknowledged" in response.text
+        row = owner.execute(
+            "SELECT workflow_status FROM alerts WHERE alert_uuid = ?", [target]
+        ).fetchone()
+        assert row == ("acknowledged",)
+    finally:
+        owner.close()

@@ -40,12 +40,10 @@ SHIFT_Z = 3.0
 MIN_WEIGHT = 0.01
 PIT_CAP = 5.0  # normal scores are capped here in the multi-bucket view (one spike adds <= 5/12)
 MULTI_SD_FLOOR = 0.1
-CHANGE_MEMORY = 0.2
+CHANGE_MEMORY = 0.7  # after a level shift, the residual statistics keep this share of weight
+SEASON_MEMORY = 0.2  # when seasonality is first used, residuals learnt without it keep this share
 SETTLE_TIME = 2 * 86400.0
 SETTLE_HALF_LIFE = 6 * 3600.0
-SHORT_HALF_LIFE = 6 * 3600.0
-VARIANCE_DRIFT = 2.0
-DRIFT_FORGET = 0.97  # after a level shift, the residual statistics keep this share of weight
 
 
 def side_probability(lower: float, upper: float, side: Side) -> float:
@@ -82,20 +80,18 @@ def parameter_uncertainty(tail: float, dof: float) -> float:
 def combine_probabilities(single: float, multi: float) -> float:
     """Probability that either view is this extreme: the smaller, corrected for two looks.
 
-    The correction ``a (1 + a / b)`` (``a <= b``) is the Bonferroni factor 2 when both views are
-    equally significant and fades when one dominates: the views are strongly correlated (the
-    multi-bucket window contains this bucket), so doubling a lone single-bucket anomaly would
-    be over-conservative.
+    The correction ``a (1 + sqrt(a))`` runs from Bonferroni's factor 2 for unremarkable
+    probabilities to almost none in the far tail: the two views are strongly correlated (the
+    multi-bucket window contains this bucket), so doubling an extreme probability would be
+    over-conservative. It is monotone in both views.
 
-    >>> round(combine_probabilities(0.01, 0.01), 4), round(combine_probabilities(0.01, 0.5), 4)
-    (0.02, 0.0102)
+    >>> round(combine_probabilities(0.01, 0.5), 4), round(combine_probabilities(1e-6, 0.5), 9)
+    (0.011, 1.001e-06)
     >>> combine_probabilities(1.0, 1.0)
     1.0
     """
-    a, b = min(single, multi), max(single, multi)
-    if b <= 0.0:
-        return 1e-300
-    return max(1e-300, min(1.0, a * (1.0 + a / b)))
+    a = min(single, multi)
+    return max(1e-300, min(1.0, a * (1.0 + math.sqrt(max(a, 0.0)))))
 
 
 def multi_bucket_impact(single: float, multi: float) -> float:
@@ -266,8 +262,8 @@ class TimeSeriesModel:
         if self.decomposition.learn(t, target, 1.0, decay):
             # Seasonality found: residuals learnt without it are stale, and while the profile
             # settles over the next two days the residual statistics keep a short memory.
-            self.residuals.forget(CHANGE_MEMORY)
-            self.multi.decay(CHANGE_MEMORY)
+            self.residuals.forget(SEASON_MEMORY)
+            self.multi.decay(SEASON_MEMORY)
             self.settle_until = t + SETTLE_TIME
         if t < self.settle_until:
             self.residuals.forget(0.5 ** (steps * self.bucket_span / SETTLE_HALF_LIFE))

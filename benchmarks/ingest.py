@@ -163,6 +163,11 @@ def generate(folder: Path, events: int, files: int, seed: int = 1) -> list[Path]
     return paths
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def time_zcat(paths: list[Path]) -> tuple[float, int]:
     started = time.perf_counter()
     out = subprocess.run(
@@ -180,10 +185,11 @@ def time_ingest(folder: Path, db: Path, extra: list[str]) -> tuple[float, str]:
     started = time.perf_counter()
     out = subprocess.run(
         [str(exe), "ingest", str(folder), "--db", str(db), "--no-progress", *extra],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        sys.exit(f"ingest failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     return time.perf_counter() - started, out.stdout.strip().splitlines()[-1]
 
 
@@ -210,13 +216,17 @@ def main() -> None:
                 f"{time.perf_counter() - started:.1f} s"
             )
         size = sum(p.stat().st_size for p in paths)
+        cpu0 = children_cpu()
         zcat_s, raw_bytes = time_zcat(paths)
+        zcat_cpu = children_cpu() - cpu0
         print(
             f"corpus: {len(paths)} files, {size / 1e6:,.0f} MB gzipped, "
             f"{raw_bytes / 1e6:,.0f} MB of JSON"
         )
-        print(f"zcat | wc -c: {zcat_s:.1f} s")
+        print(f"zcat | wc -c: {zcat_s:.1f} s wall, {zcat_cpu:.1f} s CPU")
+        cpu0 = children_cpu()
         ingest_s, line = time_ingest(folder, work / "bench.duckdb", args.ingest_args)
+        ingest_cpu = children_cpu() - cpu0
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         events = int(line.split(" events read")[0].split()[-1].replace(",", ""))
         print(
@@ -224,6 +234,12 @@ def main() -> None:
             f"{ingest_s / zcat_s:.2f}x zcat time, peak RSS {peak_kb / 1024:,.0f} MB"
         )
         print(f"        ({line})")
+        # CPU seconds do not depend on what else the machine runs; on an idle machine with
+        # N cores the wall time of the parallel ingest approaches CPU / N.
+        print(
+            f"CPU: ingest {ingest_cpu:.1f} s ({ingest_cpu / events * 1e6:.0f} µs/event), "
+            f"{ingest_cpu / zcat_cpu:.1f}x zcat's CPU; load average {os.getloadavg()[0]:.1f}"
+        )
         db_size = (work / "bench.duckdb").stat().st_size
         print(f"store: {db_size / 1e6:,.0f} MB")
     finally:

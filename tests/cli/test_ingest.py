@@ -43,7 +43,7 @@ def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     return CliRunner()
 
 
-@pytest.mark.parametrize("command", ["ingest", "normalize", "quarantine", "demo"])
+@pytest.mark.parametrize("command", ["ingest", "normalize", "quarantine"])
 def test_help_has_an_example(runner: CliRunner, command: str) -> None:
     result = runner.invoke(cli, [command, "--help"])
     assert result.exit_code == 0
@@ -92,23 +92,3 @@ def test_normalize_prints_ecs_and_reports_bad_records(runner: CliRunner, tmp_pat
     assert doc["event"]["id"] == record(1)["eventID"]
     assert doc["aws"]["cloudtrail"]["request_parameters"] == "{bucketName=logs, key=k1}"
     assert "line 2, record 2: missing eventTime" in result.stderr
-
-
-def test_demo_never_fails(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(cli, ["demo"])
-    assert result.exit_code == 0, result.output
-    assert "events read" in result.output and "Top actions:" in result.output
-    assert (tmp_path / "trailspike-demo" / "demo.duckdb").exists()
-    # A second run rebuilds the store instead of failing or skipping everything.
-    again = runner.invoke(cli, ["demo"])
-    assert again.exit_code == 0 and "(0 skipped)" in again.output
-
-
-def test_demo_generates_samples_without_shared(runner: CliRunner, monkeypatch, tmp_path) -> None:
-    from trailspike.cli import demo as demo_module
-
-    monkeypatch.setattr(demo_module, "SAMPLES", tmp_path / "absent")
-    result = runner.invoke(cli, ["demo"])
-    assert result.exit_code == 0, result.output
-    assert "generated sample files" in result.output
-    assert "300 events read, 300 stored" in result.output

@@ -34,6 +34,9 @@ from trailspike.normalise.cloudtrail import format_timestamp, to_ecs
 from trailspike.normalise.geo import GeoEnricher
 from trailspike.store.events import EventBatch
 
+# Most rows per Arrow table handed to the store: bounds memory for huge JSON-lines files.
+CHUNK_ROWS = 50000
+
 
 @dataclass
 class Chunk:
@@ -60,7 +63,7 @@ class Context:
         return cls(
             GeoEnricher.from_settings(settings),
             int(settings.get("max_record_bytes", 1 << 20)),
-            max(1, int(settings.get("ingest_batch_size", 50000))),
+            max(1, min(CHUNK_ROWS, int(settings.get("ingest_batch_size", CHUNK_ROWS)))),
             now,
         )
 

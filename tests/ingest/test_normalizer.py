@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import orjson
+from ingest_helpers import record
+
+from trailspike.ingest.normalizer import Context, document_for, process_stream, synthetic_event_id
+from trailspike.ingest.reader import Entry
+from trailspike.normalise.geo import GeoEnricher
+
+
+def context(batch_size: int = 50000, max_bytes: int = 1 << 20) -> Context:
+    return Context(GeoEnricher(fallback=False), max_bytes, batch_size, datetime(2026, 1, 1))
+
+
+def test_chunks_respect_the_batch_size_and_count_everything() -> None:
+    data = b"\n".join(orjson.dumps(record(n)) for n in range(25)) + b"\nnot json\n"
+    chunks = list(process_stream(io.BytesIO(data), "f.jsonl", context(batch_size=10)))
+    assert [c.table.num_rows if c.table is not None else 0 for c in chunks] == [10, 10, 5]
+    assert sum(c.records for c in chunks) == 26
+    assert [q.line for c in chunks for q in c.quarantined] == [26]
+
+
+def test_ecs_documents_need_a_timestamp_and_get_an_id() -> None:
+    doc, reason = document_for(Entry("ecs", {"event": {"action": "X"}}, 1, 1), None)
+    assert doc is None and reason == "ECS document without a valid @timestamp"
+    kept = {"@timestamp": "2026-01-01T10:00:00+02:00", "event": {"action": "X"}}
+    doc, reason = document_for(Entry("ecs", kept, 1, 1), None)
+    assert reason == "" and doc is not None
+    assert doc["@timestamp"] == "2026-01-01T08:00:00.000Z"
+    assert doc["event"]["id"].startswith("sha256:")
+
+
+def test_synthetic_ids_differ_for_different_records() -> None:
+    assert synthetic_event_id(record(1)) != synthetic_event_id(record(2))

@@ -34,16 +34,16 @@ SEASONAL_HALF_LIFE = 1.0  # periods: the shape follows change within days (daily
 ACTIVATE_GAIN = 0.8  # use a component when it leaves < 80 % of the squared error
 DEACTIVATE_GAIN = 0.95  # drop it when it leaves > 95 %
 TREND_DAMPING = 0.995
-LEVEL_HALF_LIFE = 6 * 3600.0
+LEVEL_HALF_LIFE = 4 * 3600.0
 SLOW_LEVEL_HALF_LIFE = 43200.0
 SEASONAL_MIN_WEIGHT = 0.25  # repeated "outliers" at the same phase must be learnable
 
 
 def level_gain(bucket_span: float) -> float:
-    """Per-bucket gain of the level: a half-life of 6 hours, but at least 12 buckets.
+    """Per-bucket gain of the level: a half-life of LEVEL_HALF_LIFE (4 hours), at least 12 buckets.
 
     >>> round(level_gain(300.0), 4)
-    0.0096
+    0.0143
     """
     half_life = max(12.0, LEVEL_HALF_LIFE / bucket_span)
     return 1.0 - 0.5 ** (1.0 / half_life)

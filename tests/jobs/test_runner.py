@@ -68,6 +68,7 @@ def test_burst_of_distinct_messages_scores_with_its_arn_as_top_influencer(store,
         [SPIKE],
     ).fetchall()
     assert best == [(ATTACKER,)]
+    assert all(r["actual"] > r["typical"] for r in query_records(store, SPIKE))
 
 
 def test_repeated_single_message_does_not_raise_distinct_count(store, add_events):

@@ -9,7 +9,9 @@ normaliser observe every probability, normalise the anomalous ones, find their i
 against the not-yet-updated models, then learn), so results depend only on the events and the
 persisted state, never on how the work was split into runs. Housekeeping (pruning, the memory
 limit) runs at the first processed bucket of each UTC day for the same reason. Results a custom
-rule marks ``skip_result`` are neither written nor observed by the normaliser.
+rule marks ``skip_result`` are neither written nor observed by the normaliser. One-sided
+functions get no record for a value on the expected side of typical (see
+:func:`_on_anomalous_side`).
 """
 
 from __future__ import annotations
@@ -88,6 +90,24 @@ def estimate_memory(models: JobModels) -> int:
         sampled = memory_bytes(shared + sample) - base
         total += sampled * len(keys) / len(sample) + memory_bytes(det.last_seen)
     return int(total)
+
+
+def _on_anomalous_side(det: Detector, scored: Scored) -> bool:
+    """False for a ``high_*`` value at or below typical, or a ``low_*`` value at or above it.
+
+    One-sided functions only call higher (lower) than expected anomalous (Elastic's
+    ``E_OneSidedAbove``/``Below``). A multi-bucket view can still give such a bucket a small
+    probability, e.g. the quiet bucket right after a burst; a record saying "1 distinct message,
+    typically 2, critical" would only confuse, so none is written.
+    """
+    if scored.typical is None:
+        return True
+    side = det.spec.side
+    if side == "high":
+        return scored.actual > scored.typical
+    if side == "low":
+        return scored.actual < scored.typical
+    return True
 
 
 def _plots(job: JobConfig, det: Detector) -> bool:
@@ -262,7 +282,9 @@ class BucketProcessor:
         candidates = [
             s
             for s in scored
-            if s.probability < MAX_ANOMALOUS_PROBABILITY and "skip_result" not in s.actions
+            if s.probability < MAX_ANOMALOUS_PROBABILITY
+            and "skip_result" not in s.actions
+            and _on_anomalous_side(det, s)
         ]
         if not candidates:
             return 0.0
@@ -308,10 +330,16 @@ class BucketProcessor:
                 for j, name in enumerate(self.influencer_fields)
             ]
 
-            def rescore(value: float, key: Key = s.key) -> float:
-                return dm.rescore(key, t, value)
+            # When this bucket is anomalous on its own, explain that: removing a value cannot
+            # undo the earlier buckets a multi-bucket anomaly also rests on.
+            single = s.single_bucket_probability
+            use_single = single is not None and single < MAX_ANOMALOUS_PROBABILITY
+            base = single if use_single and single is not None else s.probability
 
-            out.append(find_influencers(det.spec, s.probability, xs, columns, rescore))
+            def rescore(value: float, key: Key = s.key, one: bool = use_single) -> float:
+                return dm.rescore(key, t, value, single=one)
+
+            out.append(find_influencers(det.spec, base, xs, columns, rescore))
         return out
 
     def _queue_plots(self, bucket: datetime, scored: list[Scored]) -> None:

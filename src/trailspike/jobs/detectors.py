@@ -182,10 +182,14 @@ class DetectorModels:
             population=self.population,
         )
 
-    def rescore(self, key: Key, t: float, value: float) -> float:
-        """Probability of ``value`` for series ``key`` at ``t`` (influencer experiments)."""
+    def rescore(self, key: Key, t: float, value: float, single: bool = False) -> float:
+        """Probability of ``value`` for series ``key`` at ``t`` (influencer experiments):
+        the combined one, or with ``single`` the single-bucket view's."""
         model = self.series.get((key[0], key[1]))
-        return 1.0 if model is None else model.score_one(t, value).probability
+        if model is None:
+            return 1.0
+        score = model.score_one(t, value)
+        return score.single_bucket_probability if single else score.probability
 
     # ---------------------------------------------------------------- learning
     def learn(

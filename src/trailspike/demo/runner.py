@@ -23,14 +23,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trailspike.core.settings import SETTINGS
 from trailspike.demo.generate import WorldParams, existing_world, generate_world
 
 SHARED_GEOIP = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "geoip"
 CITY_TEST_DB = SHARED_GEOIP / "GeoLite2-City-Test.mmdb"
 ASN_TEST_DB = SHARED_GEOIP / "GeoLite2-ASN-Test.mmdb"
-DEFAULT_BATCH = next(s.default for s in SETTINGS if s.name == "ingest_batch_size")
-DEMO_BATCH = 10_000
 
 
 @dataclass
@@ -52,10 +49,6 @@ def demo_settings(base: Mapping[str, Any], db_path: Path) -> dict[str, Any]:
     """Settings for the demo: the demo store, and the test GeoIP databases when available."""
     settings = dict(base)
     settings["db"] = str(db_path)
-    # Ingest caps DuckDB's memory during loads; 50k-event batches of this world's ~1.5 KB
-    # records ran out of it (OutOfMemoryException in insert_events), 10k-event ones do not.
-    if settings.get("ingest_batch_size") == DEFAULT_BATCH:
-        settings["ingest_batch_size"] = DEMO_BATCH
     if not settings.get("geoip_city_db") and CITY_TEST_DB.exists():
         settings["geoip_city_db"] = str(CITY_TEST_DB)
         if not settings.get("geoip_asn_db") and ASN_TEST_DB.exists():

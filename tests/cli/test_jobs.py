@@ -164,3 +164,28 @@ def test_reset_forgets_results(db: str) -> None:
     con = open_store(db)
     assert con.execute("SELECT count(*) FROM buckets").fetchall() == [(0,)]
     con.close()
+
+
+def test_changed_job_is_reported_and_others_still_run(db: str, tmp_path: Path) -> None:
+    end = (T0 + timedelta(days=1)).isoformat()
+    invoke("jobs", "run", SPIKE, "--db", db, "--end", end, "--no-progress")
+    shown = json.loads(invoke("jobs", "show", SPIKE).output)
+    shown["analysis_config"]["bucket_span"] = "30m"
+    (tmp_path / "changed.json").write_text(json.dumps(shown))
+    later = (T0 + timedelta(days=2)).isoformat()
+    result = invoke(
+        "jobs",
+        "run",
+        SPIKE,
+        "rare_error_code",
+        "--db",
+        db,
+        "--end",
+        later,
+        "--job-file",
+        str(tmp_path / "changed.json"),
+        "--no-progress",
+    )
+    assert result.exit_code == 2
+    assert f"{SPIKE}: error:" in result.output and "jobs reset" in result.output
+    assert "rare_error_code:" in result.output

@@ -120,8 +120,11 @@ def test_changed_job_definition_needs_a_reset(store, add_events, tmp_path):
     data = json.loads((Path(load_jobs().sources[SPIKE])).read_text())
     data["analysis_config"]["bucket_span"] = "30m"
     (tmp_path / "j.json").write_text(json.dumps(data))
+    changed = load_jobs([tmp_path / "j.json"])
     with pytest.raises(ConfigError, match="jobs reset"):
-        run(store, [SPIKE], T0 + timedelta(hours=12), jobs=load_jobs([tmp_path / "j.json"]))
+        run(store, [SPIKE], T0 + timedelta(hours=12), jobs=changed, keep_going=False)
+    (summary,) = run(store, [SPIKE], T0 + timedelta(hours=12), jobs=changed)
+    assert summary.status == "error" and "jobs reset" in (summary.error or "")
 
 
 # ---------------------------------------------------------------- resume and replay

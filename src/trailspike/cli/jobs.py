@@ -190,6 +190,9 @@ def run(
     finally:
         con.close()
     for s in summaries:
+        if s.status == "error":
+            click.secho(f"{s.job_id}: error: {s.error}", fg="red", err=True)
+            continue
         if s.status != "ran":
             click.echo(f"{s.job_id}: {s.status}" + (f" (until {s.end})" if s.end else ""))
             continue
@@ -200,6 +203,8 @@ def run(
             f"memory {s.memory_bytes / 2**20:.1f} of {s.memory_limit_bytes / 2**20:.0f} MiB"
             + (f" [{s.memory_status}, {s.pruned} pruned]" if s.pruned else "")
         )
+    if any(s.status == "error" for s in summaries):
+        sys.exit(2)
 
 
 @jobs.command("reset")

@@ -43,7 +43,7 @@ from typing import Any
 
 import duckdb
 
-from trailspike.core.errors import ConfigError
+from trailspike.core.errors import ConfigError, TrailspikeError
 from trailspike.core.settings import load_settings
 from trailspike.core.timeutil import bucket_start, parse_duration, utcnow
 from trailspike.features.bucket_duckdb import bucket_event_counts, compute_features
@@ -64,7 +64,7 @@ class JobRunSummary:
     """What one job run did."""
 
     job_id: str
-    status: str  # "ran", "up to date", "no data"
+    status: str  # "ran", "up to date", "no data", "error"
     start: datetime | None = None
     end: datetime | None = None
     buckets: int = 0
@@ -78,6 +78,7 @@ class JobRunSummary:
     memory_limit_bytes: int = 0
     memory_status: str = "ok"
     seconds: float = 0.0
+    error: str | None = None  # why the job could not run (status "error")
 
     @property
     def events_per_second(self) -> float:
@@ -297,6 +298,7 @@ def run_jobs(
     progress: bool = False,
     jobs: JobCollection | None = None,
     commit_interval: timedelta = DEFAULT_COMMIT_INTERVAL,
+    keep_going: bool = True,
 ) -> list[JobRunSummary]:
     """Run jobs over the stored events and store their results.
 
@@ -321,6 +323,10 @@ def run_jobs(
         The job definitions (default: the shipped ones).
     commit_interval
         Event time processed per transaction.
+    keep_going
+        When a job cannot run (its definition changed since its models were built, its state
+        cannot be read), record that in its summary (``status="error"``) and run the others;
+        ``False`` raises instead.
 
     Returns
     -------
@@ -331,16 +337,24 @@ def run_jobs(
     settings = load_settings() if settings is None else settings
     ids = list(job_ids) if job_ids else collection.ids()
     selected = [collection.get(job_id) for job_id in ids]
-    return [
-        run_job(
-            con,
-            job,
-            start=start,
-            end=end,
-            now=now,
-            settings=settings,
-            progress=progress,
-            commit_interval=commit_interval,
-        )
-        for job in selected
-    ]
+    summaries = []
+    for job in selected:
+        try:
+            summary = run_job(
+                con,
+                job,
+                start=start,
+                end=end,
+                now=now,
+                settings=settings,
+                progress=progress,
+                commit_interval=commit_interval,
+            )
+        except TrailspikeError as exc:
+            if not keep_going:
+                raise
+            # One job that cannot run (a changed definition, unreadable state) must not stop
+            # the others, e.g. in the service; its summary carries the reason.
+            summary = JobRunSummary(job.job_id, "error", error=str(exc))
+        summaries.append(summary)
+    return summaries

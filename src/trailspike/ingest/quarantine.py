@@ -58,8 +58,13 @@ def list_quarantine(
 
 
 def count_by_reason(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
-    """(reason, count) over the whole quarantine, most common first."""
+    """(kind of reason, count) over the whole quarantine, most common first.
+
+    Reasons are grouped without their details (the quoted value or the text after a colon), so
+    ``invalid sourceIPAddress '1.2.3.999'`` and ``… '300.1.1.1'`` count together.
+    """
     rows = con.execute(
-        "SELECT reason, count(*) AS n FROM quarantine GROUP BY reason ORDER BY n DESC, reason"
+        "SELECT regexp_replace(reason, '(:| ''| \\().*$', '') AS kind, count(*) AS n "
+        "FROM quarantine GROUP BY kind ORDER BY n DESC, kind"
     ).fetchall()
     return [(str(r), int(n)) for r, n in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -66,7 +67,9 @@ def scenarios(
     if as_json:
         click.echo(json.dumps(card.to_dict(), indent=2))
     else:
-        Console().print(render_scorecard(card))
+        # Wide tables even when piped (rich assumes 80 columns without a terminal).
+        width = None if sys.stdout.isatty() else 160
+        Console(width=width).print(render_scorecard(card))
 
 
 def _rule_names() -> list[str]:

@@ -5,6 +5,8 @@ import io
 import json
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ingest_helpers import record
 
 from trailspike.ingest.reader import read_file
@@ -90,3 +92,13 @@ def test_digest_files_are_skipped() -> None:
     digest = {"digestStartTime": "2026-01-01T00:00:00Z", "logFiles": [], "awsAccountId": "1"}
     reader, found = entries_of(orjson.dumps(digest))
     assert found == [] and reader.digest
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400), st.booleans())
+def test_any_bytes_are_read_without_crashing(data: bytes, packed: bool) -> None:
+    _, found = entries_of(gzip.compress(data)[: len(data)] if packed else data)
+    for entry in found:
+        assert entry.kind in ("record", "ecs", "bad")
+        if entry.kind == "bad":
+            assert isinstance(entry.payload, str) and entry.payload

@@ -87,7 +87,7 @@ def list_jobs(
     progress = _progress_by_job(settings["db"])
     table = Table("job_id", "span", "detector", "processed until", "records")
     for job in collection:
-        det = "; ".join(d.describe() for d in job.analysis_config.detectors)
+        det = "; ".join(d.signature() for d in job.analysis_config.detectors)
         until, records = progress.get(job.job_id, (None, 0))
         table.add_row(
             job.job_id, job.analysis_config.bucket_span, det, str(until or "-"), str(records)

@@ -131,9 +131,16 @@ class Detector(_Frozen):
         return FUNCTIONS[self.function]
 
     def describe(self) -> str:
-        """``detector_description``, or one built from the function and fields."""
-        if self.detector_description:
-            return self.detector_description
+        """``detector_description``, or :meth:`signature` when there is none."""
+        return self.detector_description or self.signature()
+
+    def signature(self) -> str:
+        """The detector in Elastic's short form.
+
+        >>> Detector(function="rare", by_field_name="event.action",
+        ...          partition_field_name="user.name").signature()
+        'rare() by event.action partitionfield=user.name'
+        """
         text = f"{self.function}({self.field_name or ''})"
         for word, field in (
             ("by", self.by_field_name),

@@ -217,3 +217,14 @@ def test_load_alert_rows_joins_the_record(store: duckdb.DuckDBPyConnection) -> N
     (row,) = load_alert_rows(store)
     assert row.bucket_span == 3600 and row.bucket_end == datetime(2026, 11, 25, 4)
     assert BOB in row.text and row.rule_name == "Rare AWS Error Code"
+
+
+def test_alert_raised_before_its_bucket_ended_is_timed_when_the_bucket_is_final() -> None:
+    # A backfill after the jobs scored everything can raise it at the bucket's start.
+    early = _alert(
+        1, SPIKE, SPIKE_JOB, datetime(2026, 11, 25, 3, 15), datetime(2026, 11, 25, 3, 15), BOB
+    )
+    s = _scenario(score_scenarios(_labels(), [early]), 1)
+    assert s.first_expected is not None
+    assert s.first_expected.when == datetime(2026, 11, 25, 3, 45)
+    assert s.delay == timedelta(minutes=33) and s.outcome == "late"

@@ -11,15 +11,18 @@ Implementation decisions: an alert belongs to a scenario when its anomaly bucket
 names one of the scenario's principals (ARN, user or role name in the alert document or the
 record's influencers); time alone would credit a scenario with an unrelated alert that happened
 to fire in the same hour. Benign-time counts include alerts on benign scenarios, since those are
-false positives too. Detection delay uses ``created_at``, the simulated execution time of the
-rule in a backfill, so it includes bucket span, query delay and rule interval, as in production.
+false positives too. Detection delay is measured to the first moment the alert could exist in
+real time: the first rule execution (every ``interval`` from the world's start) at or after both
+the alert's ``created_at`` and the end of its anomaly bucket plus ``query_delay`` (when the
+bucket is final). A backfill run after the jobs have scored the whole world can otherwise raise
+an alert at an execution before its bucket even ended.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,10 +46,30 @@ class AlertRow:
     record_score: float
     bucket_span: int
     text: str = ""
+    detected_at: datetime | None = None
 
     @property
     def bucket_end(self) -> datetime:
         return self.original_time + timedelta(seconds=self.bucket_span)
+
+    @property
+    def when(self) -> datetime:
+        """When the alert was (or, in real time, could first have been) raised."""
+        return self.detected_at or self.created_at
+
+
+def detection_time(
+    alert: AlertRow, origin: datetime, query_delay: timedelta, interval: timedelta
+) -> datetime:
+    """The first rule execution at which ``alert`` could exist in real time.
+
+    >>> a = AlertRow("u", "r", "n", "j", datetime(2026, 1, 1, 3), datetime(2026, 1, 1, 3), 50, 900)
+    >>> detection_time(a, datetime(2026, 1, 1), timedelta(minutes=2), timedelta(minutes=15))
+    datetime.datetime(2026, 1, 1, 3, 30)
+    """
+    earliest = max(alert.created_at, alert.bucket_end + query_delay)
+    steps = -(-(earliest - origin) // interval)
+    return origin + steps * interval
 
 
 @dataclass
@@ -75,13 +98,13 @@ class ScenarioScore:
     @property
     def first_expected(self) -> AlertRow | None:
         hits = [a for a in self.alerts if self.is_expected(a)]
-        return min(hits, key=lambda a: (a.created_at, a.original_time)) if hits else None
+        return min(hits, key=lambda a: (a.when, a.original_time)) if hits else None
 
     @property
     def delay(self) -> timedelta | None:
         """From the scenario's start to the first alert by a rule meant for it."""
         first = self.first_expected
-        return None if first is None else first.created_at - self.start
+        return None if first is None else first.when - self.start
 
     @property
     def forbidden(self) -> list[AlertRow]:
@@ -196,13 +219,24 @@ def attribute(alerts: Sequence[AlertRow], scenario: ScenarioScore, arns: Iterabl
 
 
 def score_scenarios(
-    labels: Mapping[str, Any], alerts: Sequence[AlertRow], rule_names: Iterable[str] = ()
+    labels: Mapping[str, Any],
+    alerts: Sequence[AlertRow],
+    rule_names: Iterable[str] = (),
+    *,
+    query_delay: timedelta = timedelta(minutes=2),
+    interval: timedelta = timedelta(minutes=15),
 ) -> Scorecard:
     """Build the scorecard of ``alerts`` against the ``scenarios.json`` content ``labels``.
 
-    ``rule_names`` lists rules to show even when they raised nothing.
+    ``rule_names`` lists rules to show even when they raised nothing; ``query_delay`` and
+    ``interval`` (the rules' schedule) set when an alert could first exist (see
+    :func:`detection_time`).
     """
     world_start, world_end = _parse(labels["world"]["start"]), _parse(labels["world"]["end"])
+    alerts = [
+        replace(a, detected_at=detection_time(a, world_start, query_delay, interval))
+        for a in alerts
+    ]
     scenarios = []
     for item in labels["scenarios"]:
         score = ScenarioScore(

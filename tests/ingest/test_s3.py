@@ -75,3 +75,16 @@ def test_missing_bucket_is_a_clear_error(store, s3_endpoint: str, monkeypatch) -
     settings = load_settings({"s3_endpoint_url": s3_endpoint}, environ={})
     with pytest.raises(InputError, match="cannot list S3 objects"):
         ingest(store, ["s3://no-such-bucket-here/x"], settings)
+
+
+def test_s3_objects_are_read_by_parallel_workers(store, bucket, s3_endpoint, monkeypatch) -> None:
+    from trailspike.ingest import pipeline
+
+    client, name = bucket
+    for part in range(3):
+        put(client, name, f"logs/{part}.json.gz", [record(part * 10 + i) for i in range(5)])
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    settings = load_settings({"s3_endpoint_url": s3_endpoint, "ingest_workers": 2}, environ={})
+    summary = ingest(store, [f"s3://{name}/logs/"], settings)
+    assert (summary.files, summary.records, summary.stored) == (3, 15, 15)
+    assert store.execute("SELECT count(*) FROM ingested_files WHERE complete").fetchone() == (3,)

@@ -27,6 +27,7 @@ from typing import IO, Any
 import orjson
 import pyarrow as pa
 
+from trailspike.core.errors import InputError
 from trailspike.ingest.quarantine import QuarantinedRecord
 from trailspike.ingest.reader import Entry, read_file
 from trailspike.ingest.validate import check_record
@@ -152,16 +153,42 @@ def process_stream(stream: IO[bytes], path: str, ctx: Context) -> Iterator[Chunk
 
 # -- worker processes ---------------------------------------------------------------------------
 _WORKER: Context | None = None
+_WORKER_SETTINGS: Mapping[str, Any] = {}
+_S3_CLIENT: Any = None
 
 
 def init_worker(settings: Mapping[str, Any], now: datetime) -> None:
     """Pool initializer: build the GeoIP readers once per worker process."""
-    global _WORKER
+    global _WORKER, _WORKER_SETTINGS
     _WORKER = Context.from_settings(settings, now)
+    _WORKER_SETTINGS = settings
+
+
+def _open_in_worker(path: str) -> IO[bytes]:
+    """Open a local file or an ``s3://bucket/key`` object (one boto3 client per worker)."""
+    global _S3_CLIENT
+    if not path.startswith("s3://"):
+        return open(path, "rb")  # closed by process_path
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from trailspike.ingest.sources import s3_client, split_s3_url
+
+    if _S3_CLIENT is None:
+        _S3_CLIENT = s3_client(_WORKER_SETTINGS)
+    bucket, key = split_s3_url(path)
+    try:
+        body: IO[bytes] = _S3_CLIENT.get_object(Bucket=bucket, Key=key)["Body"]
+    except (BotoCoreError, ClientError) as exc:
+        # Re-raised as a plain message: botocore exceptions do not always survive pickling.
+        raise InputError(f"cannot read S3 object {path}: {exc}") from None
+    return body
 
 
 def process_path(path: str) -> list[Chunk]:
-    """Worker task: every chunk of one local file (files here are bounded in size)."""
+    """Worker task: every chunk of one file or S3 object (these are bounded in size)."""
     assert _WORKER is not None, "init_worker was not run"
-    with open(path, "rb") as stream:
+    stream = _open_in_worker(path)
+    try:
         return list(process_stream(stream, path, _WORKER))
+    finally:
+        stream.close()

@@ -15,9 +15,10 @@ Implementation decisions:
   ~118 µs of CPU per event across processes, 25x the ``zcat`` wall time on the loaded 2-core
   machine, peak RSS 0.94 GB. DuckDB's ``read_json_objects`` path reads at zcat speed; a SQL
   mapping that matches this one field for field is the way to the 1.0x goal and is not built.
-- Several local files are normalised in parallel worker processes (``ingest_workers``; 0 = one
-  per CPU) while this process inserts, with a bounded number of files in flight; S3 objects,
-  standard input and files over 256 MB are streamed here.
+- Several files or S3 objects are read and normalised in parallel worker processes
+  (``ingest_workers``; 0 = one per CPU; each worker has its own boto3 client) while this process
+  inserts, with a bounded number of files in flight; standard input and files over 256 MB are
+  streamed here.
 - Each file's rows are inserted as soon as they are ready (one Arrow insert per chunk, no
   concatenated copy) in a transaction committed every ``ingest_batch_size`` rows, so Python never
   holds more than one file's rows per worker. Committing every 250k rows (which lets DuckDB skip
@@ -237,12 +238,8 @@ def _with_last(chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, bool]]:
 
 
 def _local_for_workers(files: list[SourceFile]) -> set[str]:
-    local = {
-        f.path
-        for f in files
-        if f.remembered and not f.path.startswith("s3://") and (f.size or 0) <= WORKER_FILE_LIMIT
-    }
-    return local
+    """Files and S3 objects a worker can open by name (not stdin, not huge files)."""
+    return {f.path for f in files if f.remembered and (f.size or 0) <= WORKER_FILE_LIMIT}
 
 
 def _worker_count(settings: Mapping[str, Any], files: list[SourceFile], local: set[str]) -> int:

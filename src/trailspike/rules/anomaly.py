@@ -18,30 +18,11 @@ from typing import Any
 
 import duckdb
 
-RECORD_COLUMNS = (
-    "record_id",
-    "job_id",
-    "timestamp",
-    "bucket_span",
-    "detector_index",
-    "function",
-    "function_description",
-    "field_name",
-    "by_field_name",
-    "by_field_value",
-    "over_field_name",
-    "over_field_value",
-    "partition_field_name",
-    "partition_field_value",
-    "probability",
-    "record_score",
-    "initial_record_score",
-    "typical",
-    "actual",
-    "multi_bucket_impact",
-    "influencers",
-    "explanation",
-    "is_interim",
+from trailspike.store.results import RECORD_COLUMNS as STORED_RECORD_COLUMNS
+
+# The record fields an anomaly carries: the stored columns less the store's own bookkeeping.
+RECORD_COLUMNS = tuple(
+    column for column in STORED_RECORD_COLUMNS if column not in ("created_at", "score_confidence")
 )
 
 

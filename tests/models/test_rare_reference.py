@@ -22,6 +22,7 @@ from trailspike.models.rare import (
     UNSEEN_PSEUDOCOUNT,
     CategoryModel,
     PopulationModel,
+    score_partitions,
 )
 
 HOUR = 3600.0
@@ -154,6 +155,19 @@ def test_vectorised_probabilities_equal_the_reference_loop(
         assert set(model.counts) == set(ref.counts)
         for k, v in ref.counts.items():
             assert math.isclose(model.counts[k], v, rel_tol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(steps=history)
+def test_all_partitions_at_once_equal_one_at_a_time(
+    steps: list[tuple[int, int, dict[str, int]]],
+) -> None:
+    refs, fast, _ = _train(steps, False)
+    probes = [CATEGORIES[i : i + 5] for i in range(4)]
+    together = score_partitions(fast, probes)
+    for ref, probe, got in zip(refs, probes, together, strict=True):
+        for k, p in zip(probe, got, strict=True):
+            assert math.isclose(p, ref.probability(k), rel_tol=1e-9), k
 
 
 def test_routine_category_over_a_month_matches_the_reference() -> None:

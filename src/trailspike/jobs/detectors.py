@@ -36,11 +36,13 @@ from trailspike.models.factory import (
     new_rare_model,
     new_series_model,
 )
+from trailspike.models.rare import CategoryModel, score_partitions
 
 Key = tuple[str, str, str]
 """A series: (partition value, by value, over value); '' where the detector does not split."""
 
 DAY = 86400.0
+NONE: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -155,21 +157,27 @@ class DetectorModels:
         values: Mapping[Key, float],
     ) -> list[Scored]:
         confidence = self.confidence(t)
+        groups = _rare_groups(values)
+        models = [self.rare.get(g) or self._rare_model_preview(det) for g in groups]
+        categories = [list(counts) for counts in groups.values()]
+        category_models = [m for m in models if isinstance(m, CategoryModel)]
+        if len(category_models) == len(models):
+            # Every partition of the bucket in one array operation.
+            batch = score_partitions(category_models, categories)
+            probs = [
+                dict(zip(c, p.tolist(), strict=True))
+                for c, p in zip(categories, batch, strict=True)
+            ]
+        else:
+            probs = [m.score_bucket(t, c) for m, c in zip(models, groups.values(), strict=True)]
+        has_rules = bool(det.custom_rules)
         out = []
-        for group, counts in _rare_groups(values).items():
-            model = self.rare.get(group)
-            probs = (
-                model.score_bucket(t, counts)
-                if model is not None
-                else self._rare_model_preview(det).score_bucket(t, counts)
-            )
+        for (group, counts), p in zip(groups.items(), probs, strict=True):
             for by, n in counts.items():
                 key = (group[0], by, group[1])
-                actions = rule_actions(det, filters, key, float(n), None)
+                actions = rule_actions(det, filters, key, float(n), None) if has_rules else NONE
                 out.append(
-                    Scored(
-                        self.detector_index, key, float(n), probs[by], confidence, actions=actions
-                    )
+                    Scored(self.detector_index, key, float(n), p[by], confidence, actions=actions)
                 )
         return out
 

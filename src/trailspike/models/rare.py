@@ -153,7 +153,7 @@ class CategoryModel:
         self.population = population if population is not None else PopulationModel()
         self.c: FloatArray = np.zeros(0)  # decayed count per population id
         self.known: BoolArray = np.zeros(0, dtype=bool)  # ids this partition has used
-        self.seen: BoolArray = np.zeros((0, RING), dtype=bool)  # [id, day % RING]: used that day
+        self.seen = np.zeros(0, dtype=np.uint32)  # per id: bit day % RING set if used that day
         self.slot_day = np.full(RING, -(2**40), dtype=np.int64)  # day each slot holds
         self.slot_active = np.zeros(RING, dtype=bool)  # the partition had events that day
         self.total = 0.0
@@ -172,43 +172,19 @@ class CategoryModel:
         out[:n] = self.c[:n]
         return out
 
-    def _routine_ids(self) -> BoolArray:
-        """Per population id: used on at least 80 % of the partition's recent active days."""
-        size = self.population.size
+    def recent_days(self) -> tuple[int, int]:
+        """Bit mask (bit ``day % RING``) of the partition's recent active days, and their number:
+        active days within :data:`ROUTINE_WINDOW_DAYS` of the last active one."""
         if not self.slot_active.any():
-            return np.zeros(size, dtype=bool)
+            return 0, 0
         last = int(self.slot_day[self.slot_active].max())
-        recent = self.slot_active & (self.slot_day >= last - ROUTINE_WINDOW_DAYS)
-        n_recent = int(recent.sum())
-        if n_recent < ROUTINE_MIN_DAYS:
-            return np.zeros(size, dtype=bool)
-        days = self.seen[: min(size, self.seen.shape[0]), recent].sum(axis=1)
-        out = np.zeros(size, dtype=bool)
-        out[: days.shape[0]] = days >= ROUTINE_DAY_FRACTION * n_recent
-        return out
+        recent = np.flatnonzero(self.slot_active & (self.slot_day >= last - ROUTINE_WINDOW_DAYS))
+        return int(np.bitwise_or.reduce(np.left_shift(1, recent))), len(recent)
 
     # ---------------------------------------------------------------- scoring
     def probabilities(self, categories: list[str]) -> FloatArray:
         """Predictive mass of all outcomes at most as likely as each category, in (0, 1]."""
-        pop = self.population
-        size = pop.size
-        denom = self.total + PRIOR_STRENGTH
-        q_all = (self._padded_counts(size) + PRIOR_STRENGTH * pop.priors()) / denom
-        unseen = PRIOR_STRENGTH * pop.unseen_prior() / denom
-        ids = np.array([pop.ids.get(k, -1) for k in categories], dtype=np.int64)
-        known = ids >= 0
-        q = np.where(known, q_all[np.maximum(ids, 0)] if size else unseen, unseen)
-        ordered = np.sort(q_all)
-        cumulative = np.concatenate(([0.0], np.cumsum(ordered)))
-        mass = cumulative[np.searchsorted(ordered, q * TIE, side="right")]
-        # The category itself when the population never saw it (its q is the unseen share),
-        # and otherwise the mass of categories nobody has used yet if at most as likely.
-        mass += np.where(known, np.where(unseen <= q, unseen, 0.0), q)
-        out = np.clip(mass, 1e-300, 1.0)
-        routine = self._routine_ids()
-        if routine.any():
-            out = np.where(known & routine[np.maximum(ids, 0)], 1.0, out)
-        return out
+        return score_partitions([self], [categories])[0]
 
     def probability(self, category: str) -> float:
         """Predictive mass of all outcomes at most as likely as ``category``, in (0, 1]."""
@@ -244,7 +220,7 @@ class CategoryModel:
             self.c[i] += inc
             self.total += inc
             if slot is not None:
-                self.seen[i, slot] = True
+                self.seen[i] |= np.uint32(1 << slot)
         self.last_t = t if self.last_t is None else max(self.last_t, t)
 
     def _day_slot(self, day: int) -> int | None:
@@ -256,7 +232,7 @@ class CategoryModel:
             return None  # a day older than the ring, learnt out of order: outside the window
         self.slot_day[slot] = day
         self.slot_active[slot] = True
-        self.seen[:, slot] = False
+        self.seen &= np.uint32(~(1 << slot) & 0xFFFFFFFF)
         return slot
 
     def typical(self) -> str | None:
@@ -289,9 +265,81 @@ class CategoryModel:
             for day in days:
                 slot = day % RING
                 if self.slot_day[slot] == day:
-                    self.seen[pop.ids[name], slot] = True
+                    self.seen[pop.ids[name]] |= np.uint32(1 << slot)
         self.total = float(state["total"])
         self.last_t = state["last_t"]
+
+
+def _stack(rows: list[npt.NDArray[Any]], size: int, dtype: type) -> npt.NDArray[Any]:
+    """Rows of different lengths as one ``[len(rows), size]`` matrix, zero padded."""
+    out: npt.NDArray[Any] = np.zeros((len(rows), size), dtype=dtype)
+    for r, row in enumerate(rows):
+        n = min(size, row.shape[0])
+        out[r, :n] = row[:n]
+    return out
+
+
+QUERY_BLOCK = 1 << 22  # compare at most this many (query, category) pairs at once (32 MiB)
+
+
+def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:
+    """Probabilities of ``categories[r]`` for ``models[r]``, for many partitions at once.
+
+    All models must share one population. Per partition and queried category ``k``: the
+    predictive mass of every outcome at most as likely as ``k`` (``q_j <= q_k (1 + 1e-9)``),
+    plus the mass of the categories nobody has used if it is at most ``q_k``; 1 for a category
+    used on at least 80 % of the partition's recent active days. One matrix of ``q`` per
+    (partition, known category), sorted and summed per row, serves all queries of a bucket.
+
+    >>> pop = PopulationModel()
+    >>> a, b = CategoryModel(3600.0, population=pop), CategoryModel(3600.0, population=pop)
+    >>> for h in range(48):
+    ...     a.learn_bucket(h * 3600.0, {"GetObject": 1})
+    ...     b.learn_bucket(h * 3600.0, {"ListBuckets": 1})
+    >>> pa, pb = score_partitions([a, b], [["GetObject", "DeleteTrail"], ["GetObject"]])
+    >>> bool(pa[0] > 0.5), bool(pa[1] < 0.01), bool(pb[0] < 0.05)
+    (True, True, True)
+    """
+    if not models:
+        return []
+    pop = models[0].population
+    size = pop.size
+    lengths = [len(c) for c in categories]
+    rows = np.repeat(np.arange(len(models)), lengths)
+    ids = np.array([pop.ids.get(k, -1) for cats in categories for k in cats], dtype=np.int64)
+    denom = np.array([m.total for m in models]) + PRIOR_STRENGTH
+    unseen = (PRIOR_STRENGTH * pop.unseen_prior() / denom)[rows]
+    known = ids >= 0
+    safe = np.maximum(ids, 0)
+    out = np.clip(unseen, 1e-300, 1.0)  # nothing known yet: every category is the unseen share
+    if size > 0:
+        counts = _stack([m.c for m in models], size, np.float64)
+        q_all = (counts + PRIOR_STRENGTH * pop.priors()) / denom[:, None]
+        q = np.where(known, q_all[rows, safe], unseen)
+        ordered = np.sort(q_all, axis=1)
+        cumulative = np.cumsum(ordered, axis=1)
+        # How many of the partition's q are at most as likely: a row-wise searchsorted, in
+        # blocks so the comparison matrix stays small.
+        below = np.zeros(len(ids), dtype=np.int64)
+        step = max(1, QUERY_BLOCK // size)
+        for lo in range(0, len(ids), step):
+            hi = lo + step
+            below[lo:hi] = (ordered[rows[lo:hi]] <= (q[lo:hi] * TIE)[:, None]).sum(axis=1)
+        mass = np.where(below > 0, cumulative[rows, np.maximum(below - 1, 0)], 0.0)
+        # The category itself when the population never saw it (its q is the unseen share),
+        # and otherwise the mass of the categories nobody has used yet if at most as likely.
+        mass += np.where(known, np.where(unseen <= q, unseen, 0.0), q)
+        out = np.clip(mass, 1e-300, 1.0)
+        recent = [m.recent_days() for m in models]
+        n_recent = np.array([n for _, n in recent])[rows]
+        if (n_recent >= ROUTINE_MIN_DAYS).any():
+            masks = np.array([bits for bits, _ in recent], dtype=np.uint32)[rows]
+            seen = _stack([m.seen for m in models], size, np.uint32)
+            days = np.bitwise_count(seen[rows, safe] & masks)
+            routine = known & (n_recent >= ROUTINE_MIN_DAYS)
+            routine &= days >= ROUTINE_DAY_FRACTION * n_recent
+            out = np.where(routine, 1.0, out)
+    return np.split(out, np.cumsum(lengths)[:-1])
 
 
 def surprise_bits(probability: float) -> float:

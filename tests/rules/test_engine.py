@@ -221,3 +221,12 @@ def test_alert_document_has_no_field_that_is_both_value_and_object(
     prefixes = {leaf[:i] for leaf in leaves for i in range(1, len(leaf))}
     assert leaves & prefixes == set()
     assert doc["event"]["action"] == ["ListRoles"] and doc["event.kind"] == "signal"
+
+
+def test_backfill_alerts_only_once_the_bucket_is_final(store: duckdb.DuckDBPyConnection) -> None:
+    # History already scored: a replay must not raise the alert before the bucket ended.
+    add_records(store, spike_record(T0, 87.0))
+    backfill(store, [RULE], T0 - timedelta(hours=1), T0 + timedelta(hours=2))
+    (created_at,) = store.execute("SELECT created_at FROM alerts").fetchone()
+    assert created_at >= T0 + timedelta(minutes=15 + 2)  # bucket end + default query_delay
+    assert created_at <= T0 + timedelta(minutes=30)  # and at the first execution after that

@@ -189,14 +189,30 @@ def job_warnings(plan: RulePlan, window_start: datetime) -> list[str]:
 RecordSource = Callable[[datetime, datetime], tuple[list[AnomalyRecord], int]]
 
 
+def final_record_end(plan: RulePlan, at: datetime, window_end: datetime) -> datetime:
+    """The latest record timestamp an execution at ``at`` could have seen live.
+
+    A live job writes a bucket only once it has ended and ``query_delay`` has passed; replaying
+    history that is already scored must not alert on a bucket before that moment.
+    """
+    spans = [job.bucket_span_seconds for job in plan.jobs.values() if job is not None]
+    delay = parse_duration(str(plan.settings["query_delay"]))
+    return min(window_end, at - timedelta(seconds=max(spans, default=0)) - delay)
+
+
 def run_executions(
     con: duckdb.DuckDBPyConnection,
     plan: RulePlan,
     times: Sequence[datetime],
     records_for: RecordSource,
     first_warning: str | None = None,
+    replay: bool = False,
 ) -> list[ExecutionResult]:
-    """Execute ``plan.rule`` at each of ``times`` in one transaction (alerts and executions)."""
+    """Execute ``plan.rule`` at each of ``times`` in one transaction (alerts and executions).
+
+    With ``replay`` (a backfill over history the jobs have already scored) an execution only
+    sees records whose bucket was final at its time, as it would have live.
+    """
     rule = plan.rule
     results: list[ExecutionResult] = []
     con.execute("BEGIN TRANSACTION")
@@ -208,7 +224,7 @@ def run_executions(
                 result.warnings.append(first_warning)
             result.warnings.extend(job_warnings(plan, start))
             result.warnings.extend(plan.static_warnings)
-            records, total = records_for(start, end)
+            records, total = records_for(start, final_record_end(plan, at, end) if replay else end)
             _raise_alerts(con, plan, at, result, records, total)
             results.append(result)
         _store_executions(con, results)
@@ -403,7 +419,8 @@ def backfill(
         _, last = rule_window(rule, times[-1])
         source = _memory_source(con, rule, first, last)
         for i in range(0, len(times), BACKFILL_CHUNK):
-            results.extend(run_executions(con, plan, times[i : i + BACKFILL_CHUNK], source))
+            chunk = times[i : i + BACKFILL_CHUNK]
+            results.extend(run_executions(con, plan, chunk, source, replay=True))
             if progress is not None:
                 progress(len(results), total)
     return results

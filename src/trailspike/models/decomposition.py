@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 DAY = 86400.0
 WEEK = 7 * DAY
-MAX_DAILY_BINS = 48
+MAX_DAILY_BINS = 24  # hourly knots: more samples per bin, a less noisy profile than half-hourly
 MAX_WEEKLY_BINS = 168
 SEASONAL_HALF_LIFE = 1.0  # periods: the shape follows change within days (daily), weeks (weekly)
 ACTIVATE_GAIN = 0.8  # use a component when it leaves < 80 % of the squared error

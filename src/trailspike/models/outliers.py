@@ -32,7 +32,7 @@ OUTLIER_PROBABILITY = 1e-4
 OUTLIER_Z = 3.9  # |z| of a normal with two-sided probability 1e-4
 MAX_SAMPLES = 64
 PRIOR_WEIGHT = 50.0
-PRIOR_RATE = 1e-3
+PRIOR_RATE = OUTLIER_PROBABILITY  # prior: no more outliers than the bulk tail itself predicts
 BEYOND_POWER = 4.0
 WITHIN_PSEUDO = 0.5  # pseudo-count: a size seen before is not impossible to see again
 
@@ -91,6 +91,13 @@ class OutlierModel:
         else:
             lower = (1.0 - eps) * lower + eps * share
         return lower, upper
+
+    def forget(self) -> None:
+        """Drop what has been learnt (the residuals it was measured on were stale)."""
+        self.seen[:] = 0.0
+        self.outliers[:] = 0.0
+        self.samples.clear()
+        self.in_episode = False
 
     def learn(self, t: float, z: float, is_outlier: bool, decay: float) -> None:
         """Record one bucket: its standardised residual ``z`` and whether it was an outlier."""

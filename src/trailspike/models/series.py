@@ -40,6 +40,7 @@ SHIFT_Z = 3.0
 MIN_WEIGHT = 0.01
 PIT_CAP = 5.0  # normal scores are capped here in the multi-bucket view (one spike adds <= 5/12)
 MULTI_SD_FLOOR = 0.1
+MULTI_RESET_PROBABILITY = 1e-4
 CHANGE_MEMORY = 0.7  # after a level shift, the residual statistics keep this share of weight
 SEASON_MEMORY = 0.2  # when seasonality is first used, residuals learnt without it keep this share
 SETTLE_TIME = 2 * 86400.0
@@ -135,6 +136,7 @@ class TimeSeriesModel:
     raw_recent: deque[float] = field(init=False)  # raw residuals, for level-shift tests
     multi: Moments = field(default_factory=Moments)
     settle_until: float = -math.inf
+    changed_at: float = -math.inf
     n: int = 0
     first_t: float | None = None
     last_t: float | None = None
@@ -264,20 +266,55 @@ class TimeSeriesModel:
             # settles over the next two days the residual statistics keep a short memory.
             self.residuals.forget(SEASON_MEMORY)
             self.multi.decay(SEASON_MEMORY)
+            # "Outliers" seen before the seasonality was modelled were mostly the season itself.
+            self.outliers.forget()
             self.settle_until = t + SETTLE_TIME
-        if t < self.settle_until:
-            self.residuals.forget(0.5 ** (steps * self.bucket_span / SETTLE_HALF_LIFE))
+            self.changed_at = t
+        memory = self._residual_memory(t)
+        if memory < HALF_LIFE:
+            dt = steps * self.bucket_span
+            self.residuals.forget(0.5 ** (dt / memory - dt / HALF_LIFE))
         self.n += 1
         self.last_t = t
         self._check_level_shift()
 
+    def _residual_memory(self, t: float) -> float:
+        """Half-life of the residual statistics: short while a new seasonal profile settles.
+
+        For :data:`SETTLE_TIME` after seasonality is first used the memory is
+        :data:`SETTLE_HALF_LIFE`; after that it grows as a quarter of the time since the change,
+        up to :data:`HALF_LIFE`, so the spread follows the profile's improving fit instead of
+        remembering its first, poor days for a week (which made the spread ~15 % too wide).
+        """
+        if t < self.settle_until:
+            return SETTLE_HALF_LIFE
+        return max(SETTLE_HALF_LIFE, min(HALF_LIFE, 0.25 * (t - self.changed_at)))
+
     def _learn_multi(self, z: float, residual: float, decay: float) -> None:
         feature = self._multi_feature(z)
-        self.recent.append(z)
         self.raw_recent.append(residual)
+        if self._multi_probability(z) < MULTI_RESET_PROBABILITY:
+            # The sustained change has been reported: the anomaly is the change, not the new
+            # level. The level moves to the window's median residual and the window starts
+            # afresh, so the same episode does not keep scoring bucket after bucket.
+            self._adopt_change()
+            if feature is not None:
+                self.multi.decay(CHANGE_MEMORY)
+                self.multi.add(feature, 1.0)
+            return
+        self.recent.append(z)
         if feature is not None:
             self.multi.decay(decay)
             self.multi.add(feature, 1.0)
+
+    def _adopt_change(self) -> None:
+        """Move the level to the median of the recent residuals and restart the window."""
+        mean = self.residuals.moments.mean
+        shifted = sorted(r - mean for r in self.raw_recent)
+        delta = shifted[len(shifted) // 2]
+        self.decomposition.shift_level(delta)
+        self.raw_recent = deque((r - delta for r in self.raw_recent), maxlen=MULTI_BUCKET_LENGTH)
+        self.recent.clear()
 
     def _check_level_shift(self) -> None:
         """Jump the level when most recent buckets sit far on one side of the baseline."""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 import duckdb
 import pytest
 
-from trailspike.features.bucket_duckdb import bucket_event_counts, bucket_slice, compute_features
+from trailspike.features.bucket_duckdb import (
+    bucket_event_counts,
+    bucket_influencer_counts,
+    bucket_slice,
+    compute_features,
+)
 from trailspike.features.contract import FEATURE_SCHEMA, DetectorFeature, FeatureRequest
 from trailspike.features.query import parse_query
 
@@ -142,3 +148,24 @@ def test_event_counts_and_slice(events) -> None:
     )
     one = bucket_slice(events, FeatureRequest("j", 900, (rare,)), rare, T0, (), ("u1", "A", ""))
     assert one.num_rows == 2 and set(one["partition"].to_pylist()) == {"u1"}
+
+
+def test_influencer_counts_match_the_raw_slice(events: duckdb.DuckDBPyConnection) -> None:
+    rare = DetectorFeature(
+        0, "rare", by_field_name="event.action", partition_field_name="user.name"
+    )
+    request = FeatureRequest("j", 900, (rare,))
+    fields = ("source.ip", "user.name")
+    slice_ = bucket_slice(events, request, rare, T0, fields).to_pylist()
+    keys = sorted({(r["partition"], r["by"], r["over"]) for r in slice_})
+    assert len(keys) >= 2
+    wanted = keys[:-1]  # one series left out: it must not be counted
+    expected = Counter(
+        (r["partition"], r["by"], r["over"], f, r[f"i{f}"])
+        for r in slice_
+        for f in range(len(fields))
+        if (r["partition"], r["by"], r["over"]) in wanted and r[f"i{f}"] is not None
+    )
+    got = bucket_influencer_counts(events, request, rare, T0, fields, wanted)
+    assert {row[:5]: row[5] for row in got} == dict(expected)
+    assert bucket_influencer_counts(events, request, rare, T0, fields, []) == []

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trailspike.features.functions import FUNCTIONS
-from trailspike.jobs.influence import find_influencers, influence_of, value_without
+from trailspike.jobs.influence import (
+    find_influencers,
+    influence_of,
+    rare_influencers,
+    value_without,
+)
 
 
 def test_distinct_counts_remove_only_values_contributed_by_the_influencer() -> None:
@@ -51,3 +57,24 @@ def test_rare_influence_is_the_share_of_the_category_events() -> None:
 def test_influence_is_bounded_and_monotone(p: float, q1: float, q2: float) -> None:
     lo, hi = sorted((q1, q2))
     assert 0.0 <= influence_of(p, lo) <= influence_of(p, hi) <= 1.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["alice", "bob", None]), st.sampled_from(["ip1", "ip2", "ip3"])),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_rare_influencers_from_counts_equal_those_from_rows(
+    rows: list[tuple[str | None, str]],
+) -> None:
+    fields = ("user.name", "source.ip")
+    columns = [(name, [row[j] for row in rows]) for j, name in enumerate(fields)]
+    from_rows = find_influencers(
+        FUNCTIONS["rare"], 1e-6, [None] * len(rows), columns, lambda v: 1.0
+    )
+    counted = Counter((j, v) for row in rows for j, v in enumerate(row) if v is not None)
+    from_counts = rare_influencers(fields, [(j, v, n) for (j, v), n in counted.items()])
+    assert from_counts == from_rows

@@ -184,3 +184,47 @@ def bucket_slice(
             expr, params = _split_expr(split, det.use_null)
             sql.add(f"AND {expr} = ?", [*params, value])
     return con.sql(sql.text, params=sql.params).to_arrow_table()
+
+
+def bucket_influencer_counts(
+    con: duckdb.DuckDBPyConnection,
+    request: FeatureRequest,
+    det: DetectorFeature,
+    bucket_start: datetime,
+    influencers: tuple[str, ...],
+    keys: list[tuple[str, str, str]],
+) -> list[tuple[str, str, str, int, str, int]]:
+    """Events per influencer value for some series of one bucket, counted in SQL.
+
+    Returns ``(partition, by, over, influencer index, value, events)`` for the series in
+    ``keys`` (a ``rare`` detector's anomalous categories, say), so influencer shares need no
+    raw rows in Python. Values that are null are left out.
+    """
+    if not keys or not influencers:
+        return []
+    sql = _Sql().add("WITH rows AS (SELECT")
+    for name, split in zip(("k_p", "k_by", "k_over"), det.split_fields(), strict=True):
+        expr, params = _split_expr(split, det.use_null)
+        sql.add(f"{expr} AS {name},", params)
+    for n, field in enumerate(influencers):
+        expr, params = field_sql(field)
+        sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n + 1 < len(influencers) else ''}", params)
+    end = bucket_start + timedelta(seconds=request.bucket_span_seconds)
+    _where(sql, request, det, bucket_start, end)
+    sql.add(
+        "), wanted AS (SELECT unnest(?::VARCHAR[]) AS k_p, unnest(?::VARCHAR[]) AS k_by, "
+        "unnest(?::VARCHAR[]) AS k_over), kept AS (SELECT * FROM rows SEMI JOIN wanted "
+        "USING (k_p, k_by, k_over))",
+        [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
+    )
+    # Only fixed text and the influencer's position go into the SQL.
+    selects = [
+        f"SELECT k_p, k_by, k_over, {n} AS f, i{n} AS v, count(*) AS n FROM kept "  # noqa: S608
+        f"WHERE i{n} IS NOT NULL GROUP BY ALL"
+        for n in range(len(influencers))
+    ]
+    sql.add(" UNION ALL ".join(selects))
+    return [
+        (p, b, o, int(f), str(v), int(n))
+        for p, b, o, f, v, n in con.execute(sql.text, sql.params).fetchall()
+    ]

@@ -16,18 +16,20 @@ functions get no record for a value on the expected side of typical (see
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
-from trailspike.features.bucket_duckdb import bucket_slice
-from trailspike.features.contract import FeatureRequest
+from trailspike.features.bucket_duckdb import bucket_influencer_counts, bucket_slice
+from trailspike.features.contract import DetectorFeature, FeatureRequest
 from trailspike.jobs.detectors import DetectorModels, Key, Scored
-from trailspike.jobs.influence import Influence, find_influencers
+from trailspike.jobs.influence import Influence, find_influencers, rare_influencers
 from trailspike.jobs.records import (
     influencer_probability,
     model_plot_row,
@@ -190,20 +192,27 @@ class BucketProcessor:
 
     @staticmethod
     def group(features: pa.Table) -> dict[datetime, BucketRows]:
-        """Feature rows grouped by bucket start, then detector, then series key."""
-        cols = features.select(["detector_index", "bucket_start", "partition", "by", "over",
-                                "value"]).to_pydict()  # fmt: skip
+        """Feature rows grouped by bucket start, then detector, then series key.
+
+        Rows come sorted by detector and bucket, so each (detector, bucket) run is found with
+        one array comparison and turned into its dict in one step (no per-row Python).
+        """
         out: dict[datetime, BucketRows] = {}
-        for d, b, p, by, o, v in zip(
-            cols["detector_index"],
-            cols["bucket_start"],
-            cols["partition"],
-            cols["by"],
-            cols["over"],
-            cols["value"],
-            strict=True,
-        ):
-            out.setdefault(b, {}).setdefault(d, {})[(p, by, o)] = v
+        if features.num_rows == 0:
+            return out
+        detector = features["detector_index"].to_numpy()
+        stamps = features["bucket_start"].cast(pa.int64()).to_numpy()
+        change = np.flatnonzero((np.diff(detector) != 0) | (np.diff(stamps) != 0)) + 1
+        bounds = [0, *change.tolist(), features.num_rows]
+        cols = features.select(["bucket_start", "partition", "by", "over", "value"]).to_pydict()
+        starts, parts, bys, overs, values = (
+            cols["bucket_start"], cols["partition"], cols["by"], cols["over"], cols["value"]
+        )  # fmt: skip
+        for lo, hi in itertools.pairwise(bounds):
+            keys = zip(parts[lo:hi], bys[lo:hi], overs[lo:hi], strict=True)
+            rows = dict(zip(keys, values[lo:hi], strict=True))
+            # Unsorted input (not what compute_features returns) still groups correctly.
+            out.setdefault(starts[lo], {}).setdefault(int(detector[lo]), {}).update(rows)
         return out
 
     # ------------------------------------------------------------------ one bucket
@@ -316,6 +325,8 @@ class BucketProcessor:
         if not self.influencer_fields:
             return [[] for _ in records]
         feature = self.request.detectors[dm.detector_index]
+        if det.spec.is_rare:
+            return self._rare_influencers(bucket, feature, records)
         table = bucket_slice(self.con, self.request, feature, bucket, self.influencer_fields)
         cols = table.to_pydict()
         rows_of: dict[Key, list[int]] = defaultdict(list)
@@ -341,6 +352,20 @@ class BucketProcessor:
 
             out.append(find_influencers(det.spec, base, xs, columns, rescore))
         return out
+
+    def _rare_influencers(
+        self, bucket: datetime, feature: DetectorFeature, records: list[Scored]
+    ) -> list[list[Influence]]:
+        """Influencers of ``rare`` records from per-value event counts computed in SQL (the
+        influence of a value is its share of the category's events, no rescoring needed)."""
+        keys = [s.key for s in records]
+        rows = bucket_influencer_counts(
+            self.con, self.request, feature, bucket, self.influencer_fields, keys
+        )
+        counts: dict[Key, list[tuple[int, str, int]]] = defaultdict(list)
+        for p, by, o, f, value, n in rows:
+            counts[(p, by, o)].append((f, value, n))
+        return [rare_influencers(self.influencer_fields, counts.get(k, [])) for k in keys]
 
     def _queue_plots(self, bucket: datetime, scored: list[Scored]) -> None:
         for s in scored:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from trailspike.jobs.custom_rules import rule_actions
 from trailspike.jobs.schema import Detector
@@ -76,6 +77,20 @@ class DetectorModels:
     last_seen: dict[tuple[str, str], float] = field(default_factory=dict)
     first_t: float | None = None
     at_memory_limit: bool = False  # while True, series not modelled yet stay unmodelled
+    # The last bucket's rare groups, so learning does not regroup what scoring just grouped
+    # (holds the values mapping itself, so identity cannot be confused). Never pickled.
+    _grouped: tuple[Mapping[Key, float], dict[tuple[str, str], dict[str, int]]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_grouped", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._grouped = None
 
     # ---------------------------------------------------------------- helpers
     def _series_model(self, det: Detector, key: tuple[str, str]) -> SeriesModel:
@@ -158,6 +173,7 @@ class DetectorModels:
     ) -> list[Scored]:
         confidence = self.confidence(t)
         groups = _rare_groups(values)
+        self._grouped = (values, groups)
         models = [self.rare.get(g) or self._rare_model_preview(det) for g in groups]
         categories = [list(counts) for counts in groups.values()]
         category_models = [m for m in models if isinstance(m, CategoryModel)]
@@ -208,7 +224,13 @@ class DetectorModels:
             self.first_t = t
         skip = skip or set()
         if det.spec.is_rare:
-            for group, counts in _rare_groups(values, skip).items():
+            cached = self._grouped
+            self._grouped = None
+            if not skip and cached is not None and cached[0] is values:
+                groups = cached[1]
+            else:
+                groups = _rare_groups(values, skip)
+            for group, counts in groups.items():
                 if self.at_memory_limit and group not in self.rare:
                     continue
                 self._rare_model(det, group).learn_bucket(t, counts)

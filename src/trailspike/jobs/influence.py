@@ -124,3 +124,30 @@ def find_influencers(
                 found.append(Influence(field, value, influence))
     found.sort(key=lambda i: (-i.influence, i.field, i.value))
     return found
+
+
+def rare_influencers(
+    fields: Sequence[str], counts: Sequence[tuple[int, str, int]]
+) -> list[Influence]:
+    """Influencers of a ``rare`` record from counted events: ``(field index, value, events)``.
+
+    The same as :func:`find_influencers` for ``rare`` (a value's share of the category's events
+    per field, kept from :data:`INFLUENCE_CUTOFF`), from counts aggregated in SQL instead of raw
+    rows. Only the :data:`MAX_VALUES_PER_FIELD` commonest values of a field are considered, as
+    there; a value at or above the cutoff is always among them.
+
+    >>> found = rare_influencers(["user.name", "source.ip"],
+    ...                          [(0, "alice", 3), (1, "10.0.0.1", 2), (1, "10.0.0.2", 1)])
+    >>> [(i.field, i.value, round(i.influence, 2)) for i in found]
+    [('user.name', 'alice', 1.0), ('source.ip', '10.0.0.1', 0.67)]
+    """
+    totals = Counter[int]()
+    for f, _, n in counts:
+        totals[f] += n
+    found = [
+        Influence(fields[f], value, n / totals[f])
+        for f, value, n in counts
+        if totals[f] and n / totals[f] >= INFLUENCE_CUTOFF
+    ]
+    found.sort(key=lambda i: (-i.influence, i.field, i.value))
+    return found

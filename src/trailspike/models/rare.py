@@ -205,23 +205,32 @@ class CategoryModel:
             self.total *= factor
             self.c *= factor
         slot = self._day_slot(int(t // DAY)) if counts else None
-        for category, n in counts.items():
-            if n <= 0:
-                continue
-            i = self.population.id_of(category)
-            if i >= self.c.shape[0]:
-                self.c = _grown(self.c, i + 1)
-                self.known = _grown(self.known, i + 1)
-                self.seen = _grown(self.seen, i + 1)
-            if not self.known[i]:
-                self.population.add_user_of(category)
-                self.known[i] = True
-            inc = float(n) if self.frequency_weighted else 1.0
-            self.c[i] += inc
-            self.total += inc
-            if slot is not None:
-                self.seen[i] |= np.uint32(1 << slot)
+        used = [(category, n) for category, n in counts.items() if n > 0]
+        if used:
+            self._add(used, slot)
         self.last_t = t if self.last_t is None else max(self.last_t, t)
+
+    def _add(self, used: list[tuple[str, int]], slot: int | None) -> None:
+        """Count the bucket's categories (each at most once per call) in one array step."""
+        pop = self.population
+        ids = np.array([pop.id_of(category) for category, _ in used], dtype=np.int64)
+        top = int(ids.max()) + 1
+        if top > self.c.shape[0]:
+            self.c = _grown(self.c, top)
+            self.known = _grown(self.known, top)
+            self.seen = _grown(self.seen, top)
+        for i in ids[~self.known[ids]].tolist():
+            pop.add_user_of(pop.names[i])
+        self.known[ids] = True
+        if self.frequency_weighted:
+            inc = np.array([float(n) for _, n in used])
+            self.c[ids] += inc
+            self.total += float(inc.sum())
+        else:
+            self.c[ids] += 1.0
+            self.total += float(len(used))
+        if slot is not None:
+            self.seen[ids] |= np.uint32(1 << slot)
 
     def _day_slot(self, day: int) -> int | None:
         """The ring slot of ``day``, cleared when it starts a new day (None: too old to keep)."""

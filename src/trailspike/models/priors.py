@@ -131,6 +131,10 @@ class ResidualModel:
             names += ["poisson", "negbin"]
         return [n for n in names if self.valid.get(n, True)]
 
+    def reference(self) -> str:
+        """The simple candidate the others must beat: negative binomial for counts, else normal."""
+        return "negbin" if "negbin" in self.candidates() else "normal"
+
     def best(self) -> str:
         """The candidate with the most evidence, beyond :data:`OCCAM` nats over the reference.
 

@@ -168,6 +168,13 @@ class TimeSeriesModel:
         baseline = self.decomposition.baseline(t)
         name = self.residuals.best()
         lower, upper = self.residuals.tails(name, value, baseline)
+        reference = self.residuals.reference()
+        if name != reference:
+            # The evidence compares candidates on the bulk, not on the tails: a shape that wins
+            # on quiet days (e.g. a log-normal on counts that sit at 1) may have far thinner
+            # tails than the reference. Tails are never thinner than the reference's.
+            ref_lower, ref_upper = self.residuals.tails(reference, value, baseline)
+            lower, upper = max(lower, ref_lower), max(upper, ref_upper)
         z = max(-PIT_CAP, min(PIT_CAP, float(special.ndtri(max(min(lower, 1.0 - 1e-16), 1e-16)))))
         if upper < lower:
             z = max(z, -float(special.ndtri(max(upper, 1e-300))) if upper < 0.5 else z)

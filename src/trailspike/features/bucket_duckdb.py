@@ -13,6 +13,7 @@ filter values) is a bound parameter, in the order the fragments are joined.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -194,11 +195,12 @@ def bucket_influencer_counts(
     influencers: tuple[str, ...],
     keys: list[tuple[str, str, str]],
 ) -> list[tuple[str, str, str, int, str, int]]:
-    """Events per influencer value for some series of one bucket, counted in SQL.
+    """Events per influencer value for some series of one bucket.
 
     Returns ``(partition, by, over, influencer index, value, events)`` for the series in
-    ``keys`` (a ``rare`` detector's anomalous categories, say), so influencer shares need no
-    raw rows in Python. Values that are null are left out.
+    ``keys`` (a ``rare`` detector's anomalous categories, say); null values are left out. The
+    series' events are picked in SQL (a semi-join on the wanted keys, one scan) and counted
+    here: there are few of them, so no raw slice of the whole bucket reaches Python.
     """
     if not keys or not influencers:
         return []
@@ -213,18 +215,13 @@ def bucket_influencer_counts(
     _where(sql, request, det, bucket_start, end)
     sql.add(
         "), wanted AS (SELECT unnest(?::VARCHAR[]) AS k_p, unnest(?::VARCHAR[]) AS k_by, "
-        "unnest(?::VARCHAR[]) AS k_over), kept AS (SELECT * FROM rows SEMI JOIN wanted "
-        "USING (k_p, k_by, k_over))",
+        "unnest(?::VARCHAR[]) AS k_over) SELECT * FROM rows SEMI JOIN wanted "
+        "USING (k_p, k_by, k_over)",
         [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
     )
-    # Only fixed text and the influencer's position go into the SQL.
-    selects = [
-        f"SELECT k_p, k_by, k_over, {n} AS f, i{n} AS v, count(*) AS n FROM kept "  # noqa: S608
-        f"WHERE i{n} IS NOT NULL GROUP BY ALL"
-        for n in range(len(influencers))
-    ]
-    sql.add(" UNION ALL ".join(selects))
-    return [
-        (p, b, o, int(f), str(v), int(n))
-        for p, b, o, f, v, n in con.execute(sql.text, sql.params).fetchall()
-    ]
+    counted: Counter[tuple[str, str, str, int, str]] = Counter()
+    for row in con.execute(sql.text, sql.params).fetchall():
+        for n, value in enumerate(row[3:]):
+            if value is not None:
+                counted[(row[0], row[1], row[2], n, str(value))] += 1
+    return [(*key, n) for key, n in counted.items()]

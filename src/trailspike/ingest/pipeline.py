@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from trailspike.core.errors import InputError
 from trailspike.core.timeutil import utcnow
@@ -105,31 +106,54 @@ class _Run:
         self.rows = 0  # rows inserted in the open transaction
         self.commit_rows = max(1, int(settings.get("ingest_batch_size", 50000)))
         self.in_transaction = False
+        self.pending: list[pa.Table] = []
         self.bad: list[QuarantinedRecord] = []
         self.files: dict[str, _FileStats] = {}
         if ctx.geo.notice:
             self.summary.notes.append(ctx.geo.notice)
 
-    def begin_file(self, source: SourceFile, force: bool) -> bool:
-        """Register a file for reading; False when it is already ingested (skip it)."""
-        if source.remembered:
-            row = self.con.execute(
-                "SELECT size, fingerprint, complete FROM ingested_files WHERE path = ?",
-                [source.path],
-            ).fetchone()
+    def begin_files(self, sources: list[SourceFile], force: bool) -> list[SourceFile]:
+        """Register the files to read (marked incomplete, in one transaction); skip the done.
+
+        ``ingested_files`` is read once, not queried per file: a bucket prefix can list
+        thousands of objects, and a statement (and commit) per file cost ~10 ms each.
+        """
+        known = {
+            row[0]: row[1:]
+            for row in self.con.execute(
+                "SELECT path, size, fingerprint, complete FROM ingested_files"
+            ).fetchall()
+        }
+        todo: list[SourceFile] = []
+        marks: list[list[Any]] = []
+        forget: list[str] = []
+        for source in sources:
+            row = known.get(source.path) if source.remembered else None
             if row is not None:
                 unchanged = row[0] == source.size and row[1] == source.fingerprint
                 if row[2] and unchanged and not force:
-                    return False
-                forget_quarantined(self.con, source.path)
-            self.con.execute(
-                "INSERT OR REPLACE INTO ingested_files (path, size, fingerprint, records, stored, "
-                "duplicates, quarantined, complete, ingested_at) "
-                "VALUES (?, ?, ?, 0, 0, 0, 0, false, ?)",
-                [source.path, source.size, source.fingerprint, self.ctx.now],
-            )
-        self.files[source.path] = _FileStats(source)
-        return True
+                    continue
+                forget.append(source.path)
+            if source.remembered:
+                marks.append([source.path, source.size, source.fingerprint, self.ctx.now])
+            self.files[source.path] = _FileStats(source)
+            todo.append(source)
+        self._begin()
+        try:
+            for path in forget:
+                forget_quarantined(self.con, path)
+            if marks:
+                self.con.executemany(
+                    "INSERT OR REPLACE INTO ingested_files (path, size, fingerprint, records, "
+                    "stored, duplicates, quarantined, complete, ingested_at) "
+                    "VALUES (?, ?, ?, 0, 0, 0, 0, false, ?)",
+                    marks,
+                )
+            self._commit()
+        except Exception:
+            self._rollback()
+            raise
+        return todo
 
     def add_chunk(self, chunk: Chunk, last: bool) -> None:
         stats = self.files[chunk.path]
@@ -138,13 +162,7 @@ class _Run:
         self.bad.extend(chunk.quarantined)
         if chunk.table is not None and chunk.table.num_rows:
             stats.added += chunk.table.num_rows
-            self._begin()
-            try:
-                stored = insert_events(self.con, chunk.table)
-            except Exception:
-                self._rollback()
-                raise
-            stats.stored += stored.get(chunk.path, 0)
+            self.pending.append(chunk.table)
             self.rows += chunk.table.num_rows
         if chunk.damage:
             self.summary.damaged_files.append(chunk.path)
@@ -186,22 +204,52 @@ class _Run:
             self.con.execute("ROLLBACK")
             self.in_transaction = False
 
+    def _insert(self, tables: list[pa.Table]) -> None:
+        """Insert tables (one statement) into the open transaction; count stored per file."""
+        stored = insert_events(self.con, pa.concat_tables(tables))
+        for path, count in stored.items():
+            self.files[path].stored += count
+
     def flush(self) -> None:
-        """Commit the inserted rows with the quarantine rows and the finished files' marks."""
+        """Commit the pending rows with the quarantine rows and the finished files' marks.
+
+        The rows go in as one statement. Should DuckDB still run out of memory on it, the
+        rows are committed file chunk by file chunk first and the marks after them, so a run
+        killed in between re-reads those files and counts their stored events as duplicates.
+        """
+        pending, self.pending = self.pending, []
+        try:
+            self._begin()
+            if pending:
+                self._insert(pending)
+        except duckdb.OutOfMemoryException:
+            self._rollback()
+            for table in pending:
+                self._begin()
+                self._insert([table])
+                self._commit()
+        except Exception:
+            self._rollback()
+            raise
         self._begin()
         try:
             quarantine_records(self.con, self.bad, self.ctx.now)
             finished = [s for s in self.files.values() if s.done]
             for stats in finished:
                 self._complete(stats)
-            self.con.execute("COMMIT")
-            self.in_transaction = False
+            self._commit()
         except Exception:
             self._rollback()
             raise
         for stats in finished:
             del self.files[stats.source.path]
         self.rows, self.bad = 0, []
+
+    def _commit(self) -> None:
+        try:
+            self.con.execute("COMMIT")
+        finally:
+            self.in_transaction = False
 
     def _complete(self, stats: _FileStats) -> None:
         summary = self.summary
@@ -310,7 +358,7 @@ def ingest(
     files = expand_sources(sources, settings)
     now = utcnow()
     run = _Run(con, Context.from_settings(settings, now), settings)
-    todo = [f for f in files if run.begin_file(f, force)]
+    todo = run.begin_files(files, force)
     run.summary.skipped_files = len(files) - len(todo)
     local = _local_for_workers(todo)
     workers = _worker_count(settings, todo, local)

@@ -5,12 +5,25 @@
 statement and reports how many rows were new. An event already stored (same ``event_id``) is a
 duplicate: CloudTrail delivers at least once, and a resumed run re-reads part-done files.
 
-Implementation decisions: one ``INSERT OR IGNORE … SELECT`` from a registered Arrow table per
-batch (DuckDB inserts 1M rows from Arrow in under a second; row-by-row inserts are ~10x slower).
-``RETURNING source_file`` gives the stored count per file without a second pass. The column list
-comes from the fixed ``EVENT_COLUMNS`` whitelist, never from input. ``request_parameters`` holds
-the request parameters as JSON text (the flattened object), which SQL can query with
-``json_extract``; the Java string form Elastic keeps is in the document.
+Implementation decisions:
+
+- One ``INSERT … SELECT`` from a registered Arrow table per batch (DuckDB inserts 1M rows from
+  Arrow in under a second; row-by-row inserts are ~10x slower); the pipeline hands over large
+  batches (a commit's worth), not one per file.
+- Duplicates are found by an anti-join against the stored events *of the batch's time range*
+  (bound parameters, so DuckDB's zone maps on ``ts`` skip the rest of the table), not by a
+  primary-key index: DuckDB holds an ART index in memory as a whole while checking inserts
+  against it, and it grows by ~150 bytes per stored event, which ran ingest out of its memory
+  cap on multi-million-event stores (migration ``0010``). A re-delivered CloudTrail event is the
+  same record, so the same ``event.id`` at the same ``@timestamp``; an id re-used at another
+  time would be stored again. Within a batch the first copy wins.
+- Only the narrow id and time columns go through the duplicate search (:func:`new_rows`); the
+  rows to store are then taken in Arrow and appended by a plain streaming ``INSERT``. Letting
+  DuckDB deduplicate the whole rows (window plus ``RETURNING``) materialised every document and
+  took ~460 MB for a 50k-row batch. The column
+  list comes from the fixed ``EVENT_COLUMNS`` whitelist, never from input. ``request_parameters``
+  holds the request parameters as JSON text (the flattened object), which SQL can query with
+  ``json_extract``; the Java string form Elastic keeps is in the document.
 """
 
 from __future__ import annotations
@@ -127,23 +140,66 @@ _ARROW_TYPES = {"source_as_number": pa.int64(), "ingested_at": pa.timestamp("us"
 def insert_events(con: duckdb.DuckDBPyConnection, table: pa.Table) -> Counter[str]:
     """Insert an Arrow table of events; returns the number newly stored per source file.
 
-    Events whose ``event_id`` is already stored, or repeated within the table, are skipped
-    (duplicates); the caller derives them as ``rows - stored``.
+    Events whose ``event_id`` is already stored at the same time, or repeated within the table,
+    are skipped (duplicates); the caller derives them as ``rows - stored``.
     """
     stored: Counter[str] = Counter()
     if not table.num_rows:
         return stored
+    keep = new_rows(con, table)
+    if len(keep) < table.num_rows:
+        table = table.take(pa.array(keep, pa.int64()))
+        if not table.num_rows:
+            return stored
     con.register("_trailspike_batch", table)
     try:
-        select = ", ".join(
-            "CAST(ts AS TIMESTAMP)" if name == "ts" else f'"{name}"' for name in INSERT_COLUMNS
-        )
-        columns = ", ".join(f'"{name}"' for name in INSERT_COLUMNS)
-        sql = (
-            f"INSERT OR IGNORE INTO events ({columns}) "  # noqa: S608 - whitelisted names only
-            f"SELECT {select} FROM _trailspike_batch RETURNING source_file"
-        )
-        stored.update(con.execute(sql).fetchnumpy()["source_file"].tolist())
+        con.execute(_INSERT_SQL)
     finally:
         con.unregister("_trailspike_batch")
+    for item in table.column("source_file").value_counts().to_pylist():
+        stored[item["values"]] += item["counts"]
     return stored
+
+
+def new_rows(con: duckdb.DuckDBPyConnection, table: pa.Table) -> list[int]:
+    """Positions (ascending) of the rows of ``table`` to store: first copies of new event ids.
+
+    Only the narrow ``event_id``/``ts`` columns go through DuckDB here, so finding duplicates
+    never materialises the documents.
+    """
+    keys = pa.table(
+        {
+            "event_id": table.column("event_id"),
+            "ts": table.column("ts"),
+            "n": pa.array(range(table.num_rows), pa.int64()),
+        }
+    )
+    con.register("_trailspike_keys", keys)
+    try:
+        bounds = con.execute(
+            "SELECT min(CAST(ts AS TIMESTAMP)), max(CAST(ts AS TIMESTAMP)) FROM _trailspike_keys"
+        ).fetchone()
+        rows = con.execute(
+            "SELECT n FROM _trailspike_keys k "
+            "WHERE k.event_id NOT IN (SELECT e.event_id FROM events e WHERE e.ts BETWEEN ? AND ?) "
+            "QUALIFY row_number() OVER (PARTITION BY k.event_id ORDER BY k.n) = 1 ORDER BY n",
+            list(bounds or (None, None)),
+        ).fetchnumpy()["n"]
+    finally:
+        con.unregister("_trailspike_keys")
+    return [int(n) for n in rows]
+
+
+def _insert_sql() -> str:
+    select = ", ".join(
+        "CAST(ts AS TIMESTAMP)" if name == "ts" else f'"{name}"' for name in INSERT_COLUMNS
+    )
+    columns = ", ".join(f'"{name}"' for name in INSERT_COLUMNS)
+    # Whitelisted names only.
+    return (
+        f"INSERT INTO events ({columns}) "  # noqa: S608
+        f"SELECT {select} FROM _trailspike_batch"
+    )
+
+
+_INSERT_SQL = _insert_sql()

@@ -90,3 +90,56 @@ def test_attacker_text_is_data_not_sql(store) -> None:
     )
     insert_events(store, batch.to_arrow())
     assert store.execute("SELECT event_action FROM events").fetchone() == (evil,)
+
+
+def test_duplicates_are_found_across_batches_and_only_at_the_same_time(store) -> None:
+    now = datetime(2026, 1, 1)
+
+    def batch_of(*events: tuple[str, str]) -> EventBatch:
+        batch = EventBatch()
+        for event_id, stamp in events:
+            doc = {"@timestamp": stamp, "event": {"id": event_id}}
+            batch.add(doc, "{}", "f", now)
+        return batch
+
+    first = batch_of(("a", "2026-01-01T00:00:00.000Z"), ("b", "2026-01-03T00:00:00.000Z"))
+    assert insert_events(store, first.to_arrow()) == {"f": 2}
+    # "a" again inside a batch spanning other times is a duplicate; so is "b" at its time.
+    again = batch_of(
+        ("c", "2025-12-31T00:00:00.000Z"),
+        ("a", "2026-01-01T00:00:00.000Z"),
+        ("b", "2026-01-03T00:00:00.000Z"),
+        ("c", "2025-12-31T00:00:00.000Z"),
+    )
+    assert insert_events(store, again.to_arrow()) == {"f": 1}
+    stored = store.execute("SELECT event_id FROM events ORDER BY ts").fetchall()
+    assert stored == [("c",), ("a",), ("b",)]
+
+
+def test_insert_into_a_large_store_fits_a_small_memory_limit(store) -> None:
+    # With the original PRIMARY KEY and ts indexes (migration 0001) DuckDB held ~100 bytes of
+    # ART index per stored event in memory: the same insert failed with "Out of Memory"
+    # (ART_INDEX 14 MB of the 22.8 MB allowed). The anti-join keeps memory flat.
+    assert store.execute(
+        "SELECT count(*) FROM duckdb_indexes() WHERE table_name = 'events'"
+    ).fetchone() == (0,)
+    store.execute(
+        "INSERT INTO events (event_id, ts, doc, ingested_at) "
+        "SELECT CASE WHEN i = 7 THEN 'old-7' ELSE uuid()::VARCHAR END, "
+        "TIMESTAMP '2026-01-01' + to_seconds(i), '{}', TIMESTAMP '2026-01-01' "
+        "FROM range(300000) t(i)"
+    )  # CloudTrail event ids are random UUIDs: the worst case for an ART index
+    store.execute("CHECKPOINT")
+    store.execute("SET memory_limit = '24MB'")
+    batch = EventBatch()
+    for i in range(2000):
+        stamp = f"2026-01-0{1 + i % 3}T00:00:{i % 60:02d}.000Z"
+        batch.add({"@timestamp": stamp, "event": {"id": f"new-{i}"}}, "{}", "f", datetime.now())
+    batch.add(
+        {"@timestamp": "2026-01-01T00:00:07.000Z", "event": {"id": "old-7"}},
+        "{}",
+        "f",
+        datetime.now(),
+    )
+    assert insert_events(store, batch.to_arrow()) == {"f": 2000}
+    assert store.execute("SELECT count(*) FROM events").fetchone() == (302000,)

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from trailspike.features.bucket_duckdb import bucket_influencer_counts, bucket_slice
 from trailspike.features.contract import DetectorFeature, FeatureRequest
-from trailspike.jobs.detectors import DetectorModels, Key, Scored
+from trailspike.jobs.detectors import RECORD_PROBABILITY, DetectorModels, Key, Scored
 from trailspike.jobs.influence import Influence, find_influencers, rare_influencers
 from trailspike.jobs.records import (
     influencer_probability,
@@ -47,7 +47,7 @@ from trailspike.store.results import (
 )
 
 EPOCH = datetime(1970, 1, 1)
-MAX_ANOMALOUS_PROBABILITY = 0.035
+MAX_ANOMALOUS_PROBABILITY = RECORD_PROBABILITY
 DAY = 86400
 BucketRows = dict[int, dict[Key, float]]
 
@@ -227,11 +227,11 @@ class BucketProcessor:
         scored_all: list[tuple[Detector, DetectorModels, dict[Key, float], list[Scored]]] = []
         for det, dm in zip(detectors, self.models.detectors, strict=True):
             values = dm.fill_zeros(det, rows.get(dm.detector_index, {}))
-            scored = dm.score(det, self.job.filters, t, values)
+            observed, scored = dm.score_for_results(det, self.job.filters, t, values)
             scored_all.append((det, dm, values, scored))
-            for s in scored:
-                if "skip_result" not in s.actions:
-                    norm.observe(s.probability)
+            observe = norm.observe
+            for p in observed:
+                observe(p)
         top = 0.0
         influencer_best: dict[tuple[str, str], tuple[float, float]] = {}
         for det, dm, _, scored in scored_all:

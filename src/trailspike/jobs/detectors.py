@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from trailspike.jobs.custom_rules import rule_actions
 from trailspike.jobs.schema import Detector
 from trailspike.models.base import RareModel, SeriesModel
@@ -43,6 +45,8 @@ Key = tuple[str, str, str]
 """A series: (partition value, by value, over value); '' where the detector does not split."""
 
 DAY = 86400.0
+RECORD_PROBABILITY = 0.035
+"""Results less probable than this can become records (ml-cpp's maximum anomalous probability)."""
 NONE: frozenset[str] = frozenset()
 
 
@@ -171,31 +175,74 @@ class DetectorModels:
         t: float,
         values: Mapping[Key, float],
     ) -> list[Scored]:
+        return self._score_rare_rows(det, filters, t, values, keep_all=True)[1]
+
+    def score_for_results(
+        self,
+        det: Detector,
+        filters: Mapping[str, tuple[str, ...]],
+        t: float,
+        values: Mapping[Key, float],
+    ) -> tuple[list[float], list[Scored]]:
+        """Score the bucket at ``t``: the probabilities the normaliser observes (every series
+        without ``skip_result``, in series order) and the results that can become records or
+        model plots. For ``rare`` without custom rules, only probabilities below
+        :data:`RECORD_PROBABILITY` become :class:`Scored` (the bucket's other categories
+        can neither be records nor be plotted, and building an object per category per bucket
+        was most of the cost)."""
+        if det.spec.is_rare and not det.custom_rules:
+            return self._score_rare_rows(det, filters, t, values, keep_all=False)
+        scored = self.score(det, filters, t, values)
+        return [s.probability for s in scored if "skip_result" not in s.actions], scored
+
+    def _score_rare_rows(
+        self,
+        det: Detector,
+        filters: Mapping[str, tuple[str, ...]],
+        t: float,
+        values: Mapping[Key, float],
+        *,
+        keep_all: bool,
+    ) -> tuple[list[float], list[Scored]]:
         confidence = self.confidence(t)
         groups = _rare_groups(values)
         self._grouped = (values, groups)
+        if not groups:
+            return [], []
         models = [self.rare.get(g) or self._rare_model_preview(det) for g in groups]
         categories = [list(counts) for counts in groups.values()]
         category_models = [m for m in models if isinstance(m, CategoryModel)]
         if len(category_models) == len(models):
             # Every partition of the bucket in one array operation.
-            batch = score_partitions(category_models, categories)
-            probs = [
-                dict(zip(c, p.tolist(), strict=True))
-                for c, p in zip(categories, batch, strict=True)
-            ]
+            probs = np.concatenate(score_partitions(category_models, categories))
         else:
-            probs = [m.score_bucket(t, c) for m, c in zip(models, groups.values(), strict=True)]
-        has_rules = bool(det.custom_rules)
+            probs = np.array(
+                [
+                    p
+                    for m, c in zip(models, groups.values(), strict=True)
+                    for p in m.score_bucket(t, c).values()
+                ]
+            )
+        group_keys = list(groups)
+        offsets = np.cumsum([len(c) for c in categories])
+        wanted = np.arange(len(probs)) if keep_all else np.flatnonzero(probs < RECORD_PROBABILITY)
+        rows = np.searchsorted(offsets, wanted, side="right")
         out = []
-        for (group, counts), p in zip(groups.items(), probs, strict=True):
-            for by, n in counts.items():
-                key = (group[0], by, group[1])
-                actions = rule_actions(det, filters, key, float(n), None) if has_rules else NONE
-                out.append(
-                    Scored(self.detector_index, key, float(n), p[by], confidence, actions=actions)
+        for n, r in zip(wanted.tolist(), rows.tolist(), strict=True):
+            group = group_keys[r]
+            by = categories[r][n - (int(offsets[r - 1]) if r else 0)]
+            key = (group[0], by, group[1])
+            actual = float(groups[group][by])
+            actions = rule_actions(det, filters, key, actual, None) if det.custom_rules else NONE
+            out.append(
+                Scored(
+                    self.detector_index, key, actual, float(probs[n]), confidence, actions=actions
                 )
-        return out
+            )
+        observed = probs.tolist()
+        if det.custom_rules:
+            observed = [s.probability for s in out if "skip_result" not in s.actions]
+        return observed, out
 
     def _rare_model_preview(self, det: Detector) -> RareModel:
         """A fresh partition model on the shared population, not stored: a new partition's

@@ -9,7 +9,9 @@ history per second and model memory per job.
     .venv/bin/python benchmarks/jobs.py --events 200000 --db /tmp/bench.duckdb
 
 The figure is wall time of ``run_jobs`` (features in DuckDB, models in Python, result writes);
-generating the corpus is not counted. Nothing here is asserted: it prints.
+generating the corpus is not counted. ``cpu s`` is the process CPU time of the same call (all
+threads, DuckDB's included): on the shared machine wall time depends on the load, CPU time much
+less, so compare runs by it. Nothing here is asserted: it prints.
 """
 
 from __future__ import annotations
@@ -98,20 +100,26 @@ def main() -> None:
         total = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
         settings = load_settings(environ={}, config_path=Path("/nonexistent.toml"))
         print(f"{'job':38} {'events':>10} {'buckets':>8} {'records':>8} {'seconds':>8} "
-              f"{'events/s':>10} {'models':>7} {'memory MiB':>10} {'limit MiB':>9}")  # fmt: skip
-        overall = 0.0
+              f"{'cpu s':>7} {'events/s':>10} {'models':>7} {'memory MiB':>10} "
+              f"{'limit MiB':>9}")  # fmt: skip
+        overall = cpu_total = 0.0
         for job_id in args.jobs:
             delete_job_results(con, job_id)  # every run starts from the first event
+            cpu = time.process_time()
             (s,) = run_jobs(con, [job_id], settings=settings, now=datetime(2030, 1, 1))
+            cpu = time.process_time() - cpu
             overall += s.seconds
+            cpu_total += cpu
             print(
                 f"{job_id:38} {s.events:>10,} {s.buckets:>8} {s.records:>8} {s.seconds:>8.1f} "
+                f"{cpu:>7.1f} "
                 f"{s.events_per_second:>10,.0f} {s.models:>7} {s.memory_bytes / 2**20:>10.2f} "
                 f"{s.memory_limit_bytes / 2**20:>9.0f}"
             )
         print(
             f"all {len(args.jobs)} jobs: {total:,} events of history each, "
-            f"{overall:.1f} s in total, {len(args.jobs) * total / overall:,.0f} job-events/s, "
+            f"{overall:.1f} s in total ({cpu_total:.1f} CPU s), "
+            f"{len(args.jobs) * total / overall:,.0f} job-events/s, "
             f"{total / overall:,.0f} events of history/s for the whole module; "
             f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
         )

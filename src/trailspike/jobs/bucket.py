@@ -16,7 +16,6 @@ functions get no record for a value on the expected side of typical (see
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -204,15 +203,15 @@ class BucketProcessor:
         stamps = features["bucket_start"].cast(pa.int64()).to_numpy()
         change = np.flatnonzero((np.diff(detector) != 0) | (np.diff(stamps) != 0)) + 1
         bounds = [0, *change.tolist(), features.num_rows]
-        cols = features.select(["bucket_start", "partition", "by", "over", "value"]).to_pydict()
-        starts, parts, bys, overs, values = (
-            cols["bucket_start"], cols["partition"], cols["by"], cols["over"], cols["value"]
-        )  # fmt: skip
-        for lo, hi in itertools.pairwise(bounds):
+        # Bucket starts only at run boundaries: a datetime per row was 3/4 of the cost.
+        starts = features["bucket_start"].take(bounds[:-1]).to_pylist()
+        cols = features.select(["partition", "by", "over", "value"]).to_pydict()
+        parts, bys, overs, values = cols["partition"], cols["by"], cols["over"], cols["value"]
+        for start, lo, hi in zip(starts, bounds[:-1], bounds[1:], strict=True):
             keys = zip(parts[lo:hi], bys[lo:hi], overs[lo:hi], strict=True)
             rows = dict(zip(keys, values[lo:hi], strict=True))
             # Unsorted input (not what compute_features returns) still groups correctly.
-            out.setdefault(starts[lo], {}).setdefault(int(detector[lo]), {}).update(rows)
+            out.setdefault(start, {}).setdefault(int(detector[lo]), {}).update(rows)
         return out
 
     # ------------------------------------------------------------------ one bucket

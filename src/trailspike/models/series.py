@@ -28,6 +28,7 @@ from scipy import special
 
 from trailspike.models.base import BucketScore, SeriesKind, Side
 from trailspike.models.decomposition import Decomposition
+from trailspike.models.normalizer import ALERT_PROBABILITY
 from trailspike.models.outliers import OUTLIER_PROBABILITY, OutlierModel
 from trailspike.models.priors import Moments, ResidualModel, normal_cdf, normal_sf
 
@@ -40,7 +41,7 @@ SHIFT_Z = 3.0
 MIN_WEIGHT = 0.01
 PIT_CAP = 5.0  # normal scores are capped here in the multi-bucket view (one spike adds <= 5/12)
 MULTI_SD_FLOOR = 0.1
-MULTI_RESET_PROBABILITY = 1e-4
+MULTI_RESET_PROBABILITY = ALERT_PROBABILITY  # a change reported at alert level is adopted
 CHANGE_MEMORY = 0.7  # after a level shift, the residual statistics keep this share of weight
 SEASON_MEMORY = 0.2  # when seasonality is first used, residuals learnt without it keep this share
 SETTLE_TIME = 2 * 86400.0

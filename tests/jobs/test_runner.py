@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pytest
 from jobs_synth import T0, baseline_events, insert_events
 
@@ -16,6 +18,7 @@ from trailspike.core.settings import load_settings
 from trailspike.jobs import bucket as bucket_module
 from trailspike.jobs.loader import load_jobs
 from trailspike.jobs.runner import run_jobs
+from trailspike.models.factory import load_state
 from trailspike.store.db import open_store
 from trailspike.store.results import load_job_state, query_records
 
@@ -138,8 +141,35 @@ RESULT_QUERIES = {
 }
 
 
+def canonical(obj: Any) -> Any:
+    """Model state as plain nested values, to compare learnt state by content.
+
+    The serialised bytes are not compared: pickle records which equal objects are *shared*
+    (a string or tuple reused after a reload), which depends on how runs were split even when
+    every number is the same.
+    """
+    if isinstance(obj, np.ndarray):
+        return ("ndarray", obj.dtype.str, obj.shape, obj.tobytes())
+    if isinstance(obj, dict):
+        return ("dict", sorted((repr(k), canonical(v)) for k, v in obj.items()))
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__, [canonical(v) for v in obj])
+    if isinstance(obj, (set, frozenset)):
+        return ("set", sorted(repr(v) for v in obj))
+    if isinstance(obj, float) and math.isnan(obj):
+        return ("nan",)
+    if hasattr(obj, "__getstate__") and hasattr(obj, "__dict__"):
+        state = obj.__getstate__()
+        return (type(obj).__name__, canonical(state if isinstance(state, dict) else vars(obj)))
+    return obj
+
+
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
-    return {name: con.execute(sql).fetchall() for name, sql in RESULT_QUERIES.items()}
+    out = {name: con.execute(sql).fetchall() for name, sql in RESULT_QUERIES.items()}
+    out["job_state"] = [
+        (job, end, canonical(load_state(blob))) for job, end, blob in out["job_state"]
+    ]
+    return out
 
 
 def fresh_store(path: Path) -> duckdb.DuckDBPyConnection:

@@ -321,6 +321,7 @@ class TimeSeriesModel:
         shifted = sorted(r - mean for r in self.raw_recent)
         delta = shifted[len(shifted) // 2]
         self.decomposition.shift_level(delta)
+        self.residuals.forget(CHANGE_MEMORY)
         self.raw_recent = deque((r - delta for r in self.raw_recent), maxlen=MULTI_BUCKET_LENGTH)
         self.recent.clear()
 

@@ -136,6 +136,10 @@ def _train(
     t = 0.0
     for part, gap, counts in steps:
         t += gap * HOUR * (8 if gap > 25 else 1)
+        # Scoring before learning, as jobs do (exercises the cached routine-day window).
+        got = fast[part].score_bucket(t, {k: 1 for k in counts})
+        for k, p in got.items():
+            assert math.isclose(p, refs[part].probability(k), rel_tol=1e-9), k
         refs[part].learn_bucket(t, counts)
         fast[part].learn_bucket(t, counts)
     return refs, fast, t + HOUR

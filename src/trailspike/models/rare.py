@@ -158,6 +158,7 @@ class CategoryModel:
         self.slot_active = np.zeros(RING, dtype=bool)  # the partition had events that day
         self.total = 0.0
         self.last_t: float | None = None
+        self._recent: tuple[int, int] | None = None  # cache of recent_days(), never pickled
 
     # ---------------------------------------------------------------- views
     @property
@@ -175,11 +176,15 @@ class CategoryModel:
     def recent_days(self) -> tuple[int, int]:
         """Bit mask (bit ``day % RING``) of the partition's recent active days, and their number:
         active days within :data:`ROUTINE_WINDOW_DAYS` of the last active one."""
-        if not self.slot_active.any():
-            return 0, 0
-        last = int(self.slot_day[self.slot_active].max())
-        recent = np.flatnonzero(self.slot_active & (self.slot_day >= last - ROUTINE_WINDOW_DAYS))
-        return int(np.bitwise_or.reduce(np.left_shift(1, recent))), len(recent)
+        if self._recent is None:  # changes only when a new day starts (_day_slot)
+            if not self.slot_active.any():
+                self._recent = (0, 0)
+            else:
+                last = int(self.slot_day[self.slot_active].max())
+                window = self.slot_active & (self.slot_day >= last - ROUTINE_WINDOW_DAYS)
+                recent = np.flatnonzero(window)
+                self._recent = (int(np.bitwise_or.reduce(np.left_shift(1, recent))), len(recent))
+        return self._recent
 
     # ---------------------------------------------------------------- scoring
     def probabilities(self, categories: list[str]) -> FloatArray:
@@ -241,6 +246,7 @@ class CategoryModel:
             return None  # a day older than the ring, learnt out of order: outside the window
         self.slot_day[slot] = day
         self.slot_active[slot] = True
+        self._recent = None
         self.seen &= np.uint32(~(1 << slot) & 0xFFFFFFFF)
         return slot
 
@@ -252,9 +258,15 @@ class CategoryModel:
         return self.population.names[int(np.argmax(used))]
 
     # ---------------------------------------------------------------- old state
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_recent", None)
+        return state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "counts" not in state:
             self.__dict__.update(state)
+            self._recent = None
             return
         # Pickled by the dict-based version: rebuild the arrays from its dicts.
         self.__init__(  # type: ignore[misc]

@@ -315,10 +315,20 @@ class DetectorModels:
 def _rare_groups(
     values: Mapping[Key, float], skip: set[Key] | None = None
 ) -> dict[tuple[str, str], dict[str, int]]:
-    """Bucket counts of a rare detector grouped by model: (partition, over) -> {by: count}."""
+    """Bucket counts of a rare detector grouped by model: (partition, over) -> {by: count}.
+
+    >>> _rare_groups({("u1", "A", ""): 2.0, ("u1", "B", ""): 1.0, ("u2", "A", ""): 5.0})
+    {('u1', ''): {'A': 2, 'B': 1}, ('u2', ''): {'A': 5}}
+    """
     groups: dict[tuple[str, str], dict[str, int]] = {}
-    for key, value in values.items():
-        if skip and key in skip:
+    last: tuple[str, str] | None = None
+    current: dict[str, int] = {}
+    # Feature rows arrive sorted by partition, so consecutive keys mostly share a group.
+    for (partition, by, over), value in values.items():
+        if skip and (partition, by, over) in skip:
             continue
-        groups.setdefault((key[0], key[2]), {})[key[1]] = int(value)
+        if last is None or last[0] != partition or last[1] != over:
+            last = (partition, over)
+            current = groups.setdefault(last, {})
+        current[by] = int(value)
     return groups

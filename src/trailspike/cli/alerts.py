@@ -11,18 +11,10 @@ import click
 
 from trailspike.cli.options import db_option, resolve_settings, setting_option
 from trailspike.cli.rules import parse_when, wait_option
+from trailspike.rules.alerts import CLOSE_REASONS, WORKFLOW_STATUSES
 
-STATUS = click.Choice(["open", "acknowledged", "closed"])
-REASONS = click.Choice(
-    [
-        "false_positive",
-        "duplicate",
-        "true_positive",
-        "benign_positive",
-        "automated_closure",
-        "other",
-    ]
-)
+STATUS = click.Choice(list(WORKFLOW_STATUSES))
+REASONS = click.Choice(list(CLOSE_REASONS))
 
 
 def _open(

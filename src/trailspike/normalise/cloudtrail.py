@@ -95,7 +95,8 @@ def _drop_in_dict(value: dict[str, Any]) -> dict[str, Any]:
         elif item is None:
             keep = False
         elif cls is dict or cls is list or isinstance(item, (dict, list)):
-            cleaned = drop_empty(item)
+            # Straight to the container's function: this is the hot path of every record.
+            cleaned = _drop_in_dict(item) if isinstance(item, dict) else _drop_in_list(item)
             keep = bool(cleaned)
             if keep and cleaned is not item:
                 if out is None:

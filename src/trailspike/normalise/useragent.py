@@ -28,7 +28,7 @@ def _join_version(*parts: str | None) -> str | None:
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
-def _parse_cached(text: str) -> tuple[tuple[str, Any], ...]:
+def _parse_cached(text: str) -> dict[str, Any]:
     from ua_parser import parse  # imported lazily: loading the rules takes ~0.15 s
 
     result = parse(text)
@@ -48,7 +48,7 @@ def _parse_cached(text: str) -> tuple[tuple[str, Any], ...]:
         fields["os"] = os_info
     device = result.device.family if result.device is not None else "Other"
     fields["device"] = {"name": device or "Other"}
-    return tuple(fields.items())
+    return fields
 
 
 def parse_user_agent(text: str) -> dict[str, Any]:
@@ -70,7 +70,8 @@ def parse_user_agent(text: str) -> dict[str, Any]:
     >>> ua["name"], ua["version"], ua["os"]["full"]
     ('aws-cli', '1.11.10', 'Linux 3.2.45')
     """
-    out: dict[str, Any] = {}
-    for key, value in _parse_cached(text):
-        out[key] = dict(value) if isinstance(value, dict) else value
+    out = _parse_cached(text).copy()  # the cached dict is shared: copy it and its two maps
+    out["device"] = out["device"].copy()
+    if "os" in out:
+        out["os"] = out["os"].copy()
     return out

@@ -12,8 +12,8 @@ Implementation decisions:
 - Records are normalised one by one in Python (:func:`to_ecs`), not in DuckDB SQL: parity with
   Elastic needs Java ``Map.toString`` strings in HashMap order, uap-core user-agent parsing, the
   categorisation table and recursive null dropping. Measured at 1M events (docs/ingest.md):
-  ~118 µs of CPU per event across processes, 25x the ``zcat`` wall time on the loaded 2-core
-  machine, peak RSS 0.94 GB. DuckDB's ``read_json_objects`` path reads at zcat speed; a SQL
+  ~98 µs of CPU per event across processes, 17.7x the ``zcat`` wall time on the 2-core machine
+  at load 1.7, peak RSS 659 MB. DuckDB's ``read_json_objects`` path reads at zcat speed; a SQL
   mapping that matches this one field for field is the way to the 1.0x goal and is not built.
 - Several files or S3 objects are read and normalised in parallel worker processes
   (``ingest_workers``; 0 = one per CPU; each worker has its own boto3 client) while this process

@@ -20,8 +20,9 @@ Implementation decisions:
 - Only the narrow id and time columns go through the duplicate search (:func:`new_rows`); the
   rows to store are then taken in Arrow and appended by a plain streaming ``INSERT``. Letting
   DuckDB deduplicate the whole rows (window plus ``RETURNING``) materialised every document and
-  took ~460 MB for a 50k-row batch. The semi-join hashes the batch's ids, not the stored ones. The column
-  list comes from the fixed ``EVENT_COLUMNS`` whitelist, never from input. ``request_parameters``
+  took ~460 MB for a 50k-row batch. The semi-join hashes the batch's ids, not the stored ones.
+  The column list comes from the fixed ``EVENT_COLUMNS`` whitelist, never from input.
+  ``request_parameters``
   holds the request parameters as JSON text (the flattened object), which SQL can query with
   ``json_extract``; the Java string form Elastic keeps is in the document.
 """

@@ -1,7 +1,9 @@
 """Write docs/cli.md and docs/settings.md from the CLI and the settings registry.
 
 Run ``.venv/bin/python tools/gen_docs.py`` after changing a command or a setting;
-``tests/test_docs.py`` fails while the committed docs differ from what this script writes.
+``tests/test_docs.py`` runs it with ``--check`` in a fresh interpreter (click caches each
+command's help option on first use, so a process that already ran commands could print other
+help text) and fails while the committed docs differ from what it writes.
 """
 
 from __future__ import annotations
@@ -65,11 +67,21 @@ def settings_markdown() -> str:
     return "\n".join(parts)
 
 
-def main() -> int:
-    (ROOT / "docs" / "cli.md").write_text(cli_markdown())
-    (ROOT / "docs" / "settings.md").write_text(settings_markdown())
+def main(argv: list[str]) -> int:
+    """Write the docs, or with ``--check`` only say which are stale (exit status 1)."""
+    generated = {
+        ROOT / "docs" / "cli.md": cli_markdown(),
+        ROOT / "docs" / "settings.md": settings_markdown(),
+    }
+    if "--check" in argv:
+        stale = [p for p, text in generated.items() if not p.exists() or p.read_text() != text]
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is stale: run .venv/bin/python tools/gen_docs.py")
+        return 1 if stale else 0
+    for path, text in generated.items():
+        path.write_text(text)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

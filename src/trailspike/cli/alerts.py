@@ -9,8 +9,13 @@ from typing import Any
 
 import click
 
-from trailspike.cli.options import db_option, resolve_settings, setting_option
-from trailspike.cli.rules import parse_when, wait_option
+from trailspike.cli.options import (
+    db_option,
+    parse_when,
+    resolve_settings,
+    setting_option,
+    wait_option,
+)
 from trailspike.rules.alerts import CLOSE_REASONS, WORKFLOW_STATUSES
 
 STATUS = click.Choice(list(WORKFLOW_STATUSES))

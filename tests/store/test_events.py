@@ -143,3 +143,55 @@ def test_insert_into_a_large_store_fits_a_small_memory_limit(store) -> None:
     )
     assert insert_events(store, batch.to_arrow()) == {"f": 2000}
     assert store.execute("SELECT count(*) FROM events").fetchone() == (302000,)
+
+
+def test_documents_are_stored_zstd_compressed(store) -> None:
+    # Migration 0040: the documents dominate the write cost and the file size (docs/ingest.md).
+    doc = '{"event":{"action":"GetObject","provider":"s3.amazonaws.com"},"n":1}'
+    store.execute(
+        "INSERT INTO events (event_id, ts, doc, request_parameters, ingested_at) "
+        "SELECT 'e' || i, TIMESTAMP '2026-01-01' + to_seconds(i), replace(?, '\"n\":1', "
+        "'\"n\":' || i), '{\"k\":' || i || '}', now() "
+        "FROM range(5000) t(i)",
+        [doc],
+    )
+    store.execute("CHECKPOINT")
+    methods = dict(
+        store.execute(
+            "SELECT column_name, string_agg(DISTINCT compression, ',') "
+            "FROM pragma_storage_info('events') WHERE segment_type = 'VARCHAR' "
+            "AND column_name IN ('doc', 'request_parameters') GROUP BY column_name"
+        ).fetchall()
+    )
+    assert methods == {"doc": "ZSTD", "request_parameters": "ZSTD"}
+    assert store.execute(
+        "SELECT count(*) FROM events WHERE json_extract_string(doc, '$.event.action') = ?",
+        ["GetObject"],
+    ).fetchone() == (5000,)
+
+
+def test_zstd_migration_keeps_stored_events(tmp_path) -> None:
+    from trailspike.store import db
+
+    path = tmp_path / "old.duckdb"
+    con = db.duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
+        "applied_at TIMESTAMP)"
+    )
+    for version, name, sql in db._migration_files():
+        if version >= 40:
+            break
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    con.execute(
+        "INSERT INTO events (event_id, ts, doc, source_file, ingested_at) "
+        "VALUES ('b', TIMESTAMP '2026-01-02', '{\"x\":2}', 'f', now()), "
+        "('a', TIMESTAMP '2026-01-01', '{\"x\":1}', 'f', now())"
+    )
+    con.close()
+    con = db.open_store(path)
+    assert con.execute("SELECT event_id, doc FROM events ORDER BY ts").fetchall() == [
+        ("a", '{"x":1}'),
+        ("b", '{"x":2}'),
+    ]

@@ -188,3 +188,43 @@ def test_residual_distribution_is_chosen_by_evidence() -> None:
     assert isinstance(counts, TimeSeriesModel) and isinstance(skewed, TimeSeriesModel)
     assert counts.residuals.best() in ("poisson", "negbin")
     assert skewed.residuals.best() in ("lognormal", "gamma")
+
+
+def _low_counts(model: TimeSeriesModel | object, days: int, rng: np.random.Generator) -> int:
+    """Learn ``days`` of quiet low counts (Poisson 1.7 a bucket); return the next bucket."""
+    n = days * DAY_BUCKETS
+    for i in range(n):
+        model.learn_one(i * SPAN, float(rng.poisson(1.7)))  # type: ignore[attr-defined]
+    return n
+
+
+def test_a_past_attack_does_not_mute_the_next_one() -> None:
+    # Low distinct counts; a burst (16, 47, 8) at 03:00 on day 7, then on day 8 at 14:00 a
+    # bucket of 12. The first burst must not teach the model that bursts are routine (before:
+    # p ~ 1e-3, the one past episode made every hour's outlier rate ~ 1e-3).
+    rng = np.random.default_rng(5)
+    model = new_series_model("count", "high", SPAN)
+    i = _low_counts(model, 7, rng) + 12  # 03:00
+    assert model.score_one(i * SPAN, 16.0).single_bucket_probability < 1e-4
+    for v in (16.0, 47.0, 8.0):
+        model.learn_one(i * SPAN, v)
+        i += 1
+    while i % DAY_BUCKETS != 56:  # to 14:00 the next day
+        model.learn_one(i * SPAN, float(rng.poisson(1.7)))
+        i += 1
+    assert model.score_one(i * SPAN, 12.0).single_bucket_probability < 1e-4
+
+
+def test_a_routine_nightly_spike_stops_being_alert_level() -> None:
+    rng = np.random.default_rng(6)
+    model = new_series_model("count", "high", SPAN)
+    first = last = 1.0
+    for i in range(10 * DAY_BUCKETS):
+        nightly = i % DAY_BUCKETS == 8 and i > DAY_BUCKETS  # 02:00 from the second night
+        v = 25.0 if nightly else float(rng.poisson(1.7))
+        if nightly:
+            p = model.score_one(i * SPAN, v).probability
+            first, last = (p, p) if first == 1.0 else (first, p)
+        model.learn_one(i * SPAN, v)
+    assert first < 1e-6  # the first night is anomalous
+    assert last > 1e-3  # by the tenth it is routine: far from alert level

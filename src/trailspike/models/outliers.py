@@ -47,6 +47,11 @@ class OutlierModel:
     samples: list[tuple[float, float]] = field(default_factory=list)  # (z, log weight at add)
     clock: float = 0.0  # running sum of log(decay): sample weight = exp(logw_at_add - clock)
     in_episode: bool = False
+    # The running episode's own contribution (its bin, the decayed count it added, the number
+    # of size samples it appended), left out while it is scored: a burst cannot explain itself.
+    episode_bin: int = 0
+    episode_count: float = 0.0
+    episode_samples: int = 0
 
     def _bin(self, t: float) -> int:
         if self.bucket_span >= 86400.0:
@@ -54,15 +59,19 @@ class OutlierModel:
         return int((t % 86400.0) // 3600.0)
 
     def rate(self, t: float) -> float:
-        """Outlier rate for the hour of ``t``, shrunk towards the overall rate."""
+        """Outlier rate for the hour of ``t``, shrunk towards the overall rate.
+
+        While an episode runs, its own count is left out: the rate is the one that held before
+        the burst began, so the burst's second bucket is judged like its first.
+        """
+        i = self._bin(t)
+        own = self.episode_count if self.in_episode else 0.0
+        in_bin = float(self.outliers[i]) - (own if i == self.episode_bin else 0.0)
         total_seen = float(self.seen.sum())
-        overall = (float(self.outliers.sum()) + PRIOR_WEIGHT * PRIOR_RATE) / (
+        overall = (float(self.outliers.sum()) - own + PRIOR_WEIGHT * PRIOR_RATE) / (
             total_seen + PRIOR_WEIGHT
         )
-        i = self._bin(t)
-        return (float(self.outliers[i]) + PRIOR_WEIGHT * overall) / (
-            float(self.seen[i]) + PRIOR_WEIGHT
-        )
+        return (max(in_bin, 0.0) + PRIOR_WEIGHT * overall) / (float(self.seen[i]) + PRIOR_WEIGHT)
 
     def share_beyond(self, z: float) -> float:
         """Share of past same-signed outliers at least as extreme as ``z`` (never 0).
@@ -73,7 +82,10 @@ class OutlierModel:
         >>> round(m.share_beyond(20.0), 4)
         0.0078
         """
-        weighted = [(s, math.exp(a - self.clock)) for s, a in self.samples]
+        kept = len(self.samples) - (
+            min(self.episode_samples, len(self.samples)) if self.in_episode else 0
+        )
+        weighted = [(s, math.exp(a - self.clock)) for s, a in self.samples[:kept]]
         same = [(s, w) for s, w in weighted if s * z > 0]
         total = sum(w for _, w in weighted) + 1.0
         mag = abs(z)
@@ -98,11 +110,21 @@ class OutlierModel:
         self.outliers[:] = 0.0
         self.samples.clear()
         self.in_episode = False
+        self.episode_count, self.episode_samples = 0.0, 0
 
-    def learn(self, t: float, z: float, is_outlier: bool, decay: float) -> None:
-        """Record one bucket: its standardised residual ``z`` and whether it was an outlier."""
+    def learn(
+        self, t: float, z: float, is_outlier: bool, decay: float, weight: float = 1.0
+    ) -> None:
+        """Record one bucket: its standardised residual ``z`` and whether it was an outlier.
+
+        ``weight`` (0..1) is how much an outlier counts towards the rate and the sizes: the
+        caller passes less than 1 for an outlier that was itself anomalous for this model, so a
+        one-off attack does not teach the model that attacks are routine (ml-cpp likewise
+        learns a sample with a weight that falls with its probability).
+        """
         self.seen *= decay
         self.outliers *= decay
+        self.episode_count *= decay
         self.clock += math.log(decay)
         i = self._bin(t)
         self.seen[i] += 1.0
@@ -110,9 +132,18 @@ class OutlierModel:
             self.in_episode = False
             return
         # A run of outlier buckets is one episode: a three-bucket attack is one event, not three.
+        w = max(0.0, min(1.0, weight))
         if not self.in_episode:
-            self.outliers[i] += 1.0
+            self.outliers[i] += w
+            self.episode_bin, self.episode_count, self.episode_samples = i, w, 0
         self.in_episode = True
-        self.samples.append((z, self.clock))
+        if w <= 0.0:
+            return
+        self.samples.append((z, self.clock + math.log(w)))
+        self.episode_samples += 1
         if len(self.samples) > MAX_SAMPLES:
-            self.samples.remove(min(self.samples, key=lambda sw: sw[1]))
+            # Drop the sample with the least weight now (the oldest, unless one was learnt light).
+            k = min(range(len(self.samples)), key=lambda j: self.samples[j][1])
+            if k >= len(self.samples) - self.episode_samples:
+                self.episode_samples -= 1
+            del self.samples[k]

@@ -46,6 +46,7 @@ CHANGE_MEMORY = 0.7  # after a level shift, the residual statistics keep this sh
 SEASON_MEMORY = 0.2  # when seasonality is first used, residuals learnt without it keep this share
 SETTLE_TIME = 2 * 86400.0
 SETTLE_HALF_LIFE = 6 * 3600.0
+MIN_OUTLIER_WEIGHT = 0.01  # an alert-level outlier still counts a little (a routine is learnt)
 
 
 def side_probability(lower: float, upper: float, side: Side) -> float:
@@ -192,10 +193,7 @@ class TimeSeriesModel:
             return BucketScore(1.0, value, value, value, confidence=0.0)
         a = self._assess(t, value)
         res = self.residuals
-        dof = max(1.0, res.moments.n - 1.0)
-        lower = parameter_uncertainty(a.lower, dof)
-        upper = parameter_uncertainty(a.upper, dof)
-        lower, upper = self.outliers.contaminate(t, self._z(value - a.baseline), lower, upper)
+        lower, upper = self._bucket_tails(a)
         single = side_probability(lower, upper, self.side) if self.n >= 2 else 1.0
         multi = self._multi_probability(a.z)
         typical = res.quantile(a.candidate, 0.5, a.baseline)
@@ -213,6 +211,25 @@ class TimeSeriesModel:
             multi_bucket_probability=multi,
             confidence=self.confidence(t),
         )
+
+    def _bucket_tails(self, a: Assessment) -> tuple[float, float]:
+        """Single-bucket (lower, upper) tails: bulk, widened for few samples, with outliers."""
+        dof = max(1.0, self.residuals.moments.n - 1.0)
+        lower = parameter_uncertainty(a.lower, dof)
+        upper = parameter_uncertainty(a.upper, dof)
+        return self.outliers.contaminate(a.t, self._z(a.value - a.baseline), lower, upper)
+
+    def _outlier_weight(self, a: Assessment) -> float:
+        """How much an outlier bucket teaches the outlier model: less the more anomalous it was.
+
+        The probability on the outlier's side (outliers included) over the alert evidence, at
+        least :data:`MIN_OUTLIER_WEIGHT`: a spike the model reported at alert level is mostly
+        not learnt as routine (a past attack must not make the next one look ordinary), while a
+        recurring spike, once it is no longer alert-level, is learnt in full.
+        """
+        lower, upper = self._bucket_tails(a)
+        tail = upper if a.outlier > 0 else lower
+        return max(MIN_OUTLIER_WEIGHT, min(1.0, tail / MULTI_RESET_PROBABILITY))
 
     def _multi_feature(self, z: float) -> float | None:
         if len(self.recent) < MULTI_BUCKET_LENGTH - 1:
@@ -258,7 +275,8 @@ class TimeSeriesModel:
             a = self._assess(t, value)
             residual = value - a.baseline
             if self.n >= 12:
-                self.outliers.learn(t, self._z(residual), a.outlier != 0, decay)
+                w_out = self._outlier_weight(a) if a.outlier else 1.0
+                self.outliers.learn(t, self._z(residual), a.outlier != 0, decay, w_out)
             w = self._weight(residual)
             self.residuals.score_evidence(
                 value, a.baseline, decay ** (HALF_LIFE / EVIDENCE_HALF_LIFE)

@@ -15,9 +15,14 @@ falls as ``(z_max / z)^4``). This is Elastic's
 
 Implementation decisions: an outlier is a bucket whose two-sided bulk probability is below
 :data:`OUTLIER_PROBABILITY`, and consecutive outlier buckets count as one episode for the
-rate; sizes are kept as standardised residuals (at most :data:`MAX_SAMPLES`, oldest dropped
-first) so the state stays small; hour-of-day rates use 24 bins (one bin for spans of a day or
-more) shrunk towards the overall rate with :data:`PRIOR_WEIGHT` buckets of prior weight.
+rate; sizes are kept as standardised residuals (at most :data:`MAX_SAMPLES`, least weight
+dropped first) so the state stays small; hour-of-day rates use 24 bins (one bin for spans of a
+day or more) shrunk towards the overall rate with :data:`PRIOR_WEIGHT` buckets of prior weight.
+The caller weights each outlier by how plausible it was (an alert-level one-off counts little),
+because the shrinkage spreads one episode over every hour: without the weight, one past attack
+made every later outlier look ~1e-3 likely. The running episode's own count and sizes are left
+out while it is scored, so a burst cannot explain itself. New fields have class-level defaults,
+so states saved before them load unchanged.
 """
 
 from __future__ import annotations

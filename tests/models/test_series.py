@@ -228,3 +228,19 @@ def test_a_routine_nightly_spike_stops_being_alert_level() -> None:
         model.learn_one(i * SPAN, v)
     assert first < 1e-6  # the first night is anomalous
     assert last > 1e-3  # by the tenth it is routine: far from alert level
+
+
+def test_frequent_random_bursts_become_routine() -> None:
+    # ~3 bursts of 20-40 a day at random times on counts of ~2: after the first days they are
+    # this series' normal noise (the learning weight of an outlier must not stop that).
+    rng = np.random.default_rng(11)
+    model = new_series_model("count", "high", SPAN)
+    n = 14 * DAY_BUCKETS
+    bursts = set(rng.choice(np.arange(DAY_BUCKETS, n), size=40, replace=False).tolist())
+    late_alerts = 0
+    for i in range(n):
+        v = float(rng.integers(20, 40)) if i in bursts else float(rng.poisson(2.0))
+        p = model.score_one(i * SPAN, v).probability
+        late_alerts += i in bursts and i >= 3 * DAY_BUCKETS and p < 1.5e-4
+        model.learn_one(i * SPAN, v)
+    assert late_alerts == 0

@@ -228,3 +228,18 @@ def test_alert_raised_before_its_bucket_ended_is_timed_when_the_bucket_is_final(
     assert s.first_expected is not None
     assert s.first_expected.when == datetime(2026, 11, 25, 3, 45)
     assert s.delay == timedelta(minutes=33) and s.outcome == "late"
+
+
+def test_early_alert_is_timed_from_the_data_it_saw_not_its_bucket_end():
+    from trailspike.eval.scenarios import detection_time
+
+    bucket = datetime(2026, 11, 25, 3)
+    final = AlertRow("a", "r", USER, "j", bucket, bucket, 80.0, 3600)
+    early = AlertRow(
+        "b", "r", USER, "j", bucket, bucket, 80.0, 3600, data_end=bucket + timedelta(minutes=13)
+    )
+    delay, every = timedelta(minutes=2), timedelta(minutes=15)
+    # A final record of an hour bucket exists after 04:02: the 04:15 execution.
+    assert detection_time(final, T0, delay, every) == datetime(2026, 11, 25, 4, 15)
+    # An early result seen up to 03:13 exists from 03:15: that execution.
+    assert detection_time(early, T0, delay, every) == datetime(2026, 11, 25, 3, 15)

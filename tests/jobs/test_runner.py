@@ -135,6 +135,7 @@ def test_changed_job_definition_needs_a_reset(store, add_events, tmp_path):
 RESULT_QUERIES = {
     "buckets": "SELECT * FROM buckets ORDER BY job_id, timestamp",
     "records": "SELECT * EXCLUDE (created_at) FROM records ORDER BY record_id",
+    "early_records": "SELECT * EXCLUDE (created_at) FROM early_records ORDER BY ALL",
     "influencers": "SELECT * FROM influencers ORDER BY ALL",
     "model_plot": "SELECT * FROM model_plot ORDER BY ALL",
     "job_state": "SELECT job_id, last_bucket_end, state FROM job_state ORDER BY job_id",

@@ -134,9 +134,13 @@ def test_backfill_raises_the_injected_spike_once(tmp_path: Path) -> None:
     doc = json.loads(text)
     reason = doc["kibana.alert.reason"]
     assert reason.startswith("Spike in AWS Error Messages: ")
-    assert " distinct error messages in 15 min (typical " in reason
+    # The burst shows in the bucket's first 10 minutes: an early result raises the alert, and
+    # the final record of the same anomaly raises nothing more (one alert).
+    assert " distinct error messages in the first 10 min of 15 min (early result) " in reason
     assert f"40 of them from {ATTACKER} at 175.16.199.7" in reason
     details = doc["trailspike"]
+    assert details["early_result"] is True
+    assert details["data_end"] == "2026-01-13T03:10:00.000Z"
     assert details["principals"][0]["user_identity_arn"] == ATTACKER
     assert details["top_error_codes"][0]["error_code"] == "AccessDenied"
     assert details["top_error_templates"][0]["messages"] == 40

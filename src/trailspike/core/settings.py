@@ -33,8 +33,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest_batch_size", 50000, "Events per ingest transaction (commit interval)."),
     Setting("ingest_workers", 0, "Processes that normalise files in parallel (0: one per CPU)."),
     Setting("max_record_bytes", 1048576, "Records larger than this are quarantined."),
+    Setting("ingest_fast_path", True, "Normalise CloudTrail records in one fused pass."),
     Setting("query_delay", "2m", "How long after a bucket ends before it is final."),
     Setting("cloudtrail_delivery_delay", "15m", "Typical delay before CloudTrail delivers a file."),
+    Setting(
+        "early_results",
+        "5m",
+        "Score counts every this often before their bucket ends, and rare categories from "
+        "their first event, for functions a partial bucket can only understate (rare, "
+        "high_count, high_distinct_count); off disables.",
+    ),
     Setting("renormalization_window", "30d", "How far back record scores are renormalised."),
     Setting("sources", "", "Comma-separated paths or s3:// prefixes the service ingests from."),
     Setting("service_interval", "5m", "How often `trailspike run` polls sources and runs rules."),

@@ -13,8 +13,9 @@ record's influencers); time alone would credit a scenario with an unrelated aler
 to fire in the same hour. Benign-time counts include alerts on benign scenarios, since those are
 false positives too. Detection delay is measured to the first moment the alert could exist in
 real time: the first rule execution (every ``interval`` from the world's start) at or after both
-the alert's ``created_at`` and the end of its anomaly bucket plus ``query_delay`` (when the
-bucket is final). A backfill run after the jobs have scored the whole world can otherwise raise
+the alert's ``created_at`` and the end of the data its anomaly rests on plus ``query_delay``
+(the bucket's end, or the data end of an early result, see :mod:`trailspike.jobs.early`). A
+backfill run after the jobs have scored the whole world can otherwise raise
 an alert at an execution before its bucket even ended.
 """
 
@@ -46,11 +47,17 @@ class AlertRow:
     record_score: float
     bucket_span: int
     text: str = ""
+    data_end: datetime | None = None  # an early result's data end (trailspike.jobs.early)
     detected_at: datetime | None = None
 
     @property
     def bucket_end(self) -> datetime:
         return self.original_time + timedelta(seconds=self.bucket_span)
+
+    @property
+    def seen_until(self) -> datetime:
+        """End of the data the alert's anomaly rests on."""
+        return self.data_end or self.bucket_end
 
     @property
     def when(self) -> datetime:
@@ -67,7 +74,7 @@ def detection_time(
     >>> detection_time(a, datetime(2026, 1, 1), timedelta(minutes=2), timedelta(minutes=15))
     datetime.datetime(2026, 1, 1, 3, 30)
     """
-    earliest = max(alert.created_at, alert.bucket_end + query_delay)
+    earliest = max(alert.created_at, alert.seen_until + query_delay)
     steps = -(-(earliest - origin) // interval)
     return origin + steps * interval
 
@@ -319,9 +326,11 @@ def load_alert_rows(con: duckdb.DuckDBPyConnection) -> list[AlertRow]:
     rows = con.execute(
         """
         SELECT a.alert_uuid, a.rule_id, a.rule_name, a.job_id, a.original_time, a.created_at,
-               a.record_score, coalesce(r.bucket_span, 900),
+               a.record_score,
+               coalesce(r.bucket_span, TRY_CAST(a.doc->>'$.bucket_span' AS INTEGER), 900),
                a.doc || coalesce(r.influencers, '') || coalesce(r.by_field_value, '')
-                     || coalesce(r.partition_field_value, '') || coalesce(r.over_field_value, '')
+                     || coalesce(r.partition_field_value, '') || coalesce(r.over_field_value, ''),
+               TRY_CAST(json_extract_string(a.doc, '$.trailspike.data_end') AS TIMESTAMP)
         FROM alerts a LEFT JOIN records r ON r.record_id = a.record_id
         ORDER BY a.original_time, a.rule_name
         """

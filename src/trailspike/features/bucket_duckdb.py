@@ -154,6 +154,98 @@ def bucket_event_counts(
     return {b: int(n) for b, n in con.execute(sql.text, sql.params).fetchall()}
 
 
+def _slice_end(request: FeatureRequest, bucket_start: datetime, until: datetime | None) -> datetime:
+    end = bucket_start + timedelta(seconds=request.bucket_span_seconds)
+    return end if until is None else min(end, until)
+
+
+def early_features(
+    con: duckdb.DuckDBPyConnection,
+    request: FeatureRequest,
+    det: DetectorFeature,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+) -> pa.Table:
+    """Feature rows of one detector from the first part of each bucket in ``[start, end)``.
+
+    For every bucket and every cut-off ``bucket + k * step`` inside it (``k >= 1``), the value
+    over the events before the cut-off: the feature rows columns plus ``data_end`` (the
+    cut-off). Events are joined to the cut-offs they precede in one statement, so a chunk of a
+    day costs one scan whatever the number of cut-offs.
+
+    >>> from trailspike.store.db import open_store
+    >>> from trailspike.features.contract import DetectorFeature, FeatureRequest
+    >>> con = open_store(":memory:")
+    >>> _ = con.execute("INSERT INTO events (event_id, ts, error_message, doc, ingested_at) "
+    ...     "VALUES ('a', '2026-01-01 10:01', 'm1', '{}', now()), "
+    ...     "('b', '2026-01-01 10:20', 'm2', '{}', now()), "
+    ...     "('c', '2026-01-01 10:50', 'm1', '{}', now())")
+    >>> det = DetectorFeature(0, "high_distinct_count", "aws.cloudtrail.error_message")
+    >>> req = FeatureRequest("j", 3600, (det,))
+    >>> t = early_features(con, req, det, datetime(2026, 1, 1), datetime(2026, 1, 2),
+    ...                    timedelta(minutes=15))
+    >>> [(r["data_end"].minute, r["value"]) for r in t.to_pylist()]
+    [(15, 1.0), (30, 2.0), (45, 2.0)]
+    """
+    span = request.bucket_span_seconds
+    cuts = int(span // step.total_seconds())
+    sql = _Sql()
+    bucket, bparams = _bucket_expr(request)
+    sql.add(f"WITH e AS (SELECT {bucket} AS b, ts,", bparams)
+    for name, field in zip(("partition", "by", "over"), det.split_fields(), strict=True):
+        expr, params = _split_expr(field, det.use_null)
+        sql.add(f"{expr} AS {name},", params)
+    fexpr, fparams = field_sql(det.field_name) if det.field_name else ("NULL", [])
+    sql.add(f"{fexpr} AS f", fparams)
+    _where(sql, request, det, start, end)
+    sql.add(
+        '), cut AS (SELECT b, b + k * ?::INTERVAL AS data_end, "partition", "by", "over", f '
+        "FROM e JOIN range(1, ?) r(k) ON e.ts < e.b + k * ?::INTERVAL) "
+        "SELECT ?::VARCHAR AS job_id, ?::INTEGER AS detector_index, b AS bucket_start, "
+        '"partition", "by", "over",',
+        [step, cuts, step, request.job_id, det.detector_index],
+    )
+    # The aggregate comes from the fixed _AGGREGATES table; values are bound parameters.
+    aggregate = _AGGREGATES[det.spec.aggregate].format(f="f")
+    sql.add(f"CAST({aggregate} AS DOUBLE) AS value, data_end FROM cut")
+    sql.add("GROUP BY ALL HAVING value IS NOT NULL ORDER BY data_end, 3, 4, 5, 6")
+    table = con.sql(sql.text, params=sql.params).to_arrow_table()
+    columns = [table[name].cast(FEATURE_SCHEMA.field(name).type) for name in FEATURE_SCHEMA.names]
+    return pa.table(
+        [*columns, table["data_end"].cast(pa.timestamp("us"))],
+        names=[*FEATURE_SCHEMA.names, "data_end"],
+    )
+
+
+def first_seen(
+    con: duckdb.DuckDBPyConnection,
+    request: FeatureRequest,
+    det: DetectorFeature,
+    start: datetime,
+    end: datetime,
+) -> dict[tuple[datetime, str, str, str], tuple[datetime, int]]:
+    """When each series of a detector first had an event in each bucket of ``[start, end)``,
+    and how many events it had by the end of that minute:
+    ``(bucket start, partition, by, over) -> (first event time, events)``."""
+    sql = _Sql()
+    bucket, bparams = _bucket_expr(request)
+    sql.add(f"WITH e AS (SELECT {bucket} AS b,", bparams)
+    for name, field in zip(("partition", "by", "over"), det.split_fields(), strict=True):
+        expr, params = _split_expr(field, det.use_null)
+        sql.add(f"{expr} AS {name},", params)
+    sql.add("ts")
+    _where(sql, request, det, start, end)
+    sql.add(
+        '), f AS (SELECT *, min(ts) OVER (PARTITION BY b, "partition", "by", "over") AS first '
+        'FROM e) SELECT b, "partition", "by", "over", first, '
+        "count(*) FILTER (WHERE ts < date_trunc('minute', first) + INTERVAL 1 MINUTE) "
+        "FROM f GROUP BY ALL"
+    )
+    rows = con.execute(sql.text, sql.params).fetchall()
+    return {(b, p, by, o): (ts, int(n)) for b, p, by, o, ts, n in rows}
+
+
 def bucket_slice(
     con: duckdb.DuckDBPyConnection,
     request: FeatureRequest,
@@ -161,13 +253,14 @@ def bucket_slice(
     bucket_start: datetime,
     influencers: tuple[str, ...],
     key: tuple[str, str, str] | None = None,
+    until: datetime | None = None,
 ) -> pa.Table:
     """Raw rows of a detector in one bucket, optionally of one series only.
 
     Columns: ``x`` (the detector's field as text, or null when it has none), ``partition``,
     ``by`` and ``over`` (the series key, as in feature rows) and ``i0``, ``i1``, … holding each
     influencer field as text, in the order given. ``key`` = (partition, by, over) keeps only
-    that series.
+    that series. ``until`` keeps only events before it (an early result's partial bucket).
     """
     sql = _Sql()
     fexpr, fparams = field_sql(det.field_name) if det.field_name else ("NULL", [])
@@ -178,7 +271,7 @@ def bucket_slice(
     for n, field in enumerate(influencers):
         expr, params = field_sql(field)
         sql.add(f", CAST({expr} AS VARCHAR) AS i{n}", params)
-    end = bucket_start + timedelta(seconds=request.bucket_span_seconds)
+    end = _slice_end(request, bucket_start, until)
     _where(sql, request, det, bucket_start, end)
     for split, value in zip(det.split_fields(), key or ("", "", ""), strict=True):
         if split is not None and key is not None:
@@ -194,13 +287,15 @@ def bucket_influencer_counts(
     bucket_start: datetime,
     influencers: tuple[str, ...],
     keys: list[tuple[str, str, str]],
+    until: datetime | None = None,
 ) -> list[tuple[str, str, str, int, str, int]]:
     """Events per influencer value for some series of one bucket.
 
     Returns ``(partition, by, over, influencer index, value, events)`` for the series in
     ``keys`` (a ``rare`` detector's anomalous categories, say); null values are left out. The
     series' events are picked in SQL (a semi-join on the wanted keys, one scan) and counted
-    here: there are few of them, so no raw slice of the whole bucket reaches Python.
+    here: there are few of them, so no raw slice of the whole bucket reaches Python. ``until``
+    keeps only events before it.
     """
     if not keys or not influencers:
         return []
@@ -211,7 +306,7 @@ def bucket_influencer_counts(
     for n, field in enumerate(influencers):
         expr, params = field_sql(field)
         sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n + 1 < len(influencers) else ''}", params)
-    end = bucket_start + timedelta(seconds=request.bucket_span_seconds)
+    end = _slice_end(request, bucket_start, until)
     _where(sql, request, det, bucket_start, end)
     sql.add(
         "), wanted AS (SELECT unnest(?::VARCHAR[]) AS k_p, unnest(?::VARCHAR[]) AS k_by, "

@@ -17,7 +17,7 @@ functions get no record for a value on the expected side of typical (see
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,18 +28,24 @@ import pyarrow as pa
 from trailspike.features.bucket_duckdb import bucket_influencer_counts, bucket_slice
 from trailspike.features.contract import DetectorFeature, FeatureRequest
 from trailspike.jobs.detectors import RECORD_PROBABILITY, DetectorModels, Key, Scored
+from trailspike.jobs.early import EarlyBucket, eligible, seen_by
 from trailspike.jobs.influence import Influence, find_influencers, rare_influencers
+from trailspike.jobs.memory import estimate_memory
 from trailspike.jobs.records import (
     influencer_probability,
     model_plot_row,
+    on_anomalous_side,
+    plot_terms,
+    plots,
     record_row,
 )
 from trailspike.jobs.schema import Detector, JobConfig
-from trailspike.models.factory import ScoreNormalizer, memory_bytes, new_normalizer
+from trailspike.models.factory import ScoreNormalizer, new_normalizer
 from trailspike.store.results import (
     scored_in_window,
     update_scores,
     write_buckets,
+    write_early_records,
     write_influencers,
     write_model_plot,
     write_records,
@@ -68,65 +74,6 @@ class JobModels:
         return cls(new_normalizer(), detectors)
 
 
-MEMORY_SAMPLE = 16
-
-
-def estimate_memory(models: JobModels) -> int:
-    """Approximate bytes held by a job's models, from a fixed sample of each detector's models.
-
-    Walking every model (:func:`~trailspike.models.state.memory_bytes`) of a job with thousands
-    of partitions takes most of a second; a sample of :data:`MEMORY_SAMPLE` models, picked in
-    key order so the estimate depends only on the state, is scaled to the model count. Objects
-    the models share (the normaliser, population models) are counted once.
-    """
-    shared: list[Any] = [models.normalizer] + [d.population for d in models.detectors]
-    base = memory_bytes(shared)
-    total = float(base)
-    for det in models.detectors:
-        keys = sorted(det.last_seen)
-        if not keys:
-            continue
-        step = max(1, len(keys) // MEMORY_SAMPLE)
-        sample = [det.series.get(k) or det.rare.get(k) for k in keys[::step][:MEMORY_SAMPLE]]
-        sampled = memory_bytes(shared + sample) - base
-        total += sampled * len(keys) / len(sample) + memory_bytes(det.last_seen)
-    return int(total)
-
-
-def _on_anomalous_side(det: Detector, scored: Scored) -> bool:
-    """False for a ``high_*`` value at or below typical, or a ``low_*`` value at or above it.
-
-    One-sided functions only call higher (lower) than expected anomalous (Elastic's
-    ``E_OneSidedAbove``/``Below``). A multi-bucket view can still give such a bucket a small
-    probability, e.g. the quiet bucket right after a burst; a record saying "1 distinct message,
-    typically 2, critical" would only confuse, so none is written.
-    """
-    if scored.typical is None:
-        return True
-    side = det.spec.side
-    if side == "high":
-        return scored.actual > scored.typical
-    if side == "low":
-        return scored.actual < scored.typical
-    return True
-
-
-def _plots(job: JobConfig, det: Detector) -> bool:
-    if det.spec.is_rare:
-        return False
-    config = job.model_plot_config
-    if config is not None and config.enabled:
-        return True
-    return not (det.by_field_name or det.over_field_name or det.partition_field_name)
-
-
-def _plot_terms(job: JobConfig) -> set[str] | None:
-    config = job.model_plot_config
-    if config is None or not config.enabled or not config.terms:
-        return None
-    return {t.strip() for t in config.terms.split(",") if t.strip()}
-
-
 class BucketProcessor:
     """Applies buckets to a job's models and queues their results."""
 
@@ -145,10 +92,11 @@ class BucketProcessor:
         self.window = renormalization_window
         self.span = job.bucket_span_seconds
         self.influencer_fields = tuple(job.analysis_config.influencers)
-        self.plot_terms = _plot_terms(job)
+        self.plot_terms = plot_terms(job)
         self.zero_fills = any(d.spec.zero_fill for d in job.analysis_config.detectors)
         self.pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._stats = self._zero_stats()
+        self.early_step: timedelta | None = None  # set by the runner (jobs/early.py)
 
     @staticmethod
     def _zero_stats() -> dict[str, Any]:
@@ -158,6 +106,7 @@ class BucketProcessor:
             "records": 0,
             "renormalizations": 0,
             "max_score": 0.0,
+            "early_records": 0,
             "pruned": 0,
             "memory_status": "ok",
         }
@@ -215,27 +164,37 @@ class BucketProcessor:
         return out
 
     # ------------------------------------------------------------------ one bucket
-    def process(self, bucket: datetime, rows: BucketRows, event_count: int) -> None:
-        """Score, explain, queue and learn the bucket starting at ``bucket``."""
-        t = (bucket - EPOCH).total_seconds()
-        if int(t // DAY) != self.models.housekeeping_day:
-            self.models.housekeeping_day = int(t // DAY)
-            self.housekeeping(t)
+    def process(
+        self,
+        bucket: datetime,
+        rows: BucketRows,
+        event_count: int,
+        early: EarlyBucket | None = None,
+    ) -> None:
+        """Score, explain, queue and learn the bucket starting at ``bucket``, and queue its
+        early results (``early``) as a live run would have found them while it was open."""
+        t = self._start_bucket(bucket)
         norm = self.models.normalizer
         detectors = self.job.analysis_config.detectors
         scored_all: list[tuple[Detector, DetectorModels, dict[Key, float], list[Scored]]] = []
+        observed_all: list[list[float]] = []
         for det, dm in zip(detectors, self.models.detectors, strict=True):
             values = dm.fill_zeros(det, rows.get(dm.detector_index, {}))
             observed, scored = dm.score_for_results(det, self.job.filters, t, values)
             scored_all.append((det, dm, values, scored))
-            observe = norm.observe
+            observed_all.append(observed)
+        if early is not None:
+            # Before the normaliser observes this bucket: a live run had not seen it either.
+            self._queue_early(bucket, t, early, [(d, m, s) for d, m, _, s in scored_all])
+        observe = norm.observe
+        for observed in observed_all:
             for p in observed:
                 observe(p)
         top = 0.0
         influencer_best: dict[tuple[str, str], tuple[float, float]] = {}
         for det, dm, _, scored in scored_all:
             top = max(top, self._records(bucket, t, det, dm, scored, influencer_best))
-            if _plots(self.job, det):
+            if plots(self.job, det):
                 self._queue_plots(bucket, scored)
         for det, dm, values, scored in scored_all:
             skip = {s.key for s in scored if "skip_model_update" in s.actions}
@@ -287,25 +246,8 @@ class BucketProcessor:
         influencer_best: dict[tuple[str, str], tuple[float, float]],
     ) -> float:
         """Queue the detector's anomalous records; returns the highest score."""
-        candidates = [
-            s
-            for s in scored
-            if s.probability < MAX_ANOMALOUS_PROBABILITY
-            and "skip_result" not in s.actions
-            and _on_anomalous_side(det, s)
-        ]
-        if not candidates:
-            return 0.0
-        # The same vectorised mapping renormalisation uses, so an unchanged history gives
-        # record_score == initial_record_score to the last digit.
-        scores = self.models.normalizer.normalize_many(
-            [s.probability for s in candidates], [s.confidence for s in candidates]
-        )
-        keep = [(s, float(v)) for s, v in zip(candidates, scores, strict=True) if v > 0.0]
-        if not keep:
-            return 0.0
-        explained = self._influencers(bucket, t, det, dm, [s for s, _ in keep])
-        for (s, score), found in zip(keep, explained, strict=True):
+        found_all = self._anomalies(bucket, t, det, dm, scored)
+        for s, score, found in found_all:
             self.pending["records"].append(
                 record_row(self.job.job_id, det, bucket, self.span, s, score, found)
             )
@@ -316,17 +258,128 @@ class BucketProcessor:
                     influencer_best[key] = (p, s.confidence)
             self._stats["records"] += 1
             self._stats["max_score"] = max(self._stats["max_score"], score)
-        return max(score for _, score in keep)
+        return max((score for _, score, _ in found_all), default=0.0)
+
+    def _anomalies(
+        self,
+        bucket: datetime,
+        t: float,
+        det: Detector,
+        dm: DetectorModels,
+        scored: list[Scored],
+        until: datetime | None = None,
+    ) -> list[tuple[Scored, float, list[Influence]]]:
+        """The results that make records: anomalous, with a score, and their influencers
+        (from the events before ``until`` only, for an early result)."""
+        keep = self._candidates(det, scored)
+        if not keep:
+            return []
+        explained = self._influencers(bucket, t, det, dm, [s for s, _ in keep], until)
+        return [(s, score, found) for (s, score), found in zip(keep, explained, strict=True)]
+
+    def _candidates(self, det: Detector, scored: list[Scored]) -> list[tuple[Scored, float]]:
+        """Anomalous results (on the function's side) with their score, if above 0."""
+        candidates = [
+            s
+            for s in scored
+            if s.probability < MAX_ANOMALOUS_PROBABILITY
+            and "skip_result" not in s.actions
+            and on_anomalous_side(det, s)
+        ]
+        if not candidates:
+            return []
+        # The same vectorised mapping renormalisation uses, so an unchanged history gives
+        # record_score == initial_record_score to the last digit.
+        scores = self.models.normalizer.normalize_many(
+            [s.probability for s in candidates], [s.confidence for s in candidates]
+        )
+        return [(s, float(v)) for s, v in zip(candidates, scores, strict=True) if v > 0.0]
+
+    def _start_bucket(self, bucket: datetime) -> float:
+        """Epoch seconds of ``bucket``; runs the day's housekeeping at its first bucket."""
+        t = (bucket - EPOCH).total_seconds()
+        if int(t // DAY) != self.models.housekeeping_day:
+            self.models.housekeeping_day = int(t // DAY)
+            self.housekeeping(t)
+        return t
+
+    def score_open(self, bucket: datetime, rows: BucketRows, early: EarlyBucket) -> None:
+        """Queue the early results of a bucket that has not ended (``rows``: its values so
+        far); the models learn nothing and the state is not saved."""
+        t = self._start_bucket(bucket)
+        pairs = zip(self.job.analysis_config.detectors, self.models.detectors, strict=True)
+        scored = [
+            (det, dm, dm.score_for_results(det, self.job.filters, t, rows[dm.detector_index])[1])
+            for det, dm in pairs
+            if eligible(det.function) and dm.detector_index in rows
+        ]
+        self._queue_early(bucket, t, early, scored)
+
+    def _queue_early(
+        self,
+        bucket: datetime,
+        t: float,
+        early: EarlyBucket,
+        scored_all: list[tuple[Detector, DetectorModels, list[Scored]]],
+    ) -> None:
+        """Queue early records (:mod:`trailspike.jobs.early`): a rare category's record from
+        the minute of its first event, a count's at each cut-off that already shows it."""
+        bucket_end = bucket + timedelta(seconds=self.span)
+        limit = min(bucket_end, early.until) if early.until is not None else bucket_end
+        for det, dm, scored in scored_all:
+            if not eligible(det.function):
+                continue
+            index = dm.detector_index
+            if det.spec.is_rare:
+                first = early.first_seen.get(index, {})
+                by_end: dict[datetime, list[tuple[Scored, float]]] = defaultdict(list)
+                for s, score in self._candidates(det, scored):
+                    if s.key in first and (seen := seen_by(first[s.key][0])) <= limit:
+                        # What was known then: the events of the first minute, not the hour's.
+                        by_end[seen].append((replace(s, actual=float(first[s.key][1])), score))
+                for data_end, found in sorted(by_end.items()):
+                    self._queue_early_rows(bucket, t, det, dm, found, data_end)
+                continue
+            for data_end, rows in sorted(early.cuts.items()):
+                if index in rows and data_end < limit:
+                    _, partial = dm.score_for_results(det, self.job.filters, t, rows[index])
+                    found = self._candidates(det, partial)
+                    self._queue_early_rows(bucket, t, det, dm, found, data_end)
+
+    def _queue_early_rows(
+        self,
+        bucket: datetime,
+        t: float,
+        det: Detector,
+        dm: DetectorModels,
+        found: list[tuple[Scored, float]],
+        data_end: datetime,
+    ) -> None:
+        if not found:
+            return
+        explained = self._influencers(bucket, t, det, dm, [s for s, _ in found], data_end)
+        for (s, score), influencers in zip(found, explained, strict=True):
+            row = record_row(self.job.job_id, det, bucket, self.span, s, score, influencers)
+            self.pending["early_records"].append({**row, "data_end": data_end})
+            self._stats["early_records"] += 1
 
     def _influencers(
-        self, bucket: datetime, t: float, det: Detector, dm: DetectorModels, records: list[Scored]
+        self,
+        bucket: datetime,
+        t: float,
+        det: Detector,
+        dm: DetectorModels,
+        records: list[Scored],
+        until: datetime | None = None,
     ) -> list[list[Influence]]:
         if not self.influencer_fields:
             return [[] for _ in records]
         feature = self.request.detectors[dm.detector_index]
         if det.spec.is_rare:
-            return self._rare_influencers(bucket, feature, records)
-        table = bucket_slice(self.con, self.request, feature, bucket, self.influencer_fields)
+            return self._rare_influencers(bucket, feature, records, until)
+        table = bucket_slice(
+            self.con, self.request, feature, bucket, self.influencer_fields, until=until
+        )
         cols = table.to_pydict()
         rows_of: dict[Key, list[int]] = defaultdict(list)
         for n, key in enumerate(zip(cols["partition"], cols["by"], cols["over"], strict=True)):
@@ -353,13 +406,17 @@ class BucketProcessor:
         return out
 
     def _rare_influencers(
-        self, bucket: datetime, feature: DetectorFeature, records: list[Scored]
+        self,
+        bucket: datetime,
+        feature: DetectorFeature,
+        records: list[Scored],
+        until: datetime | None = None,
     ) -> list[list[Influence]]:
         """Influencers of ``rare`` records from per-value event counts computed in SQL (the
         influence of a value is its share of the category's events, no rescoring needed)."""
         keys = [s.key for s in records]
         rows = bucket_influencer_counts(
-            self.con, self.request, feature, bucket, self.influencer_fields, keys
+            self.con, self.request, feature, bucket, self.influencer_fields, keys, until
         )
         counts: dict[Key, list[tuple[int, str, int]]] = defaultdict(list)
         for p, by, o, f, value, n in rows:
@@ -379,6 +436,7 @@ class BucketProcessor:
         """Write the queued rows (inside the caller's transaction)."""
         write_buckets(self.con, self.pending.pop("buckets", []))
         write_records(self.con, self.pending.pop("records", []))
+        write_early_records(self.con, self.pending.pop("early_records", []))
         write_influencers(self.con, self.pending.pop("influencers", []))
         write_model_plot(self.con, self.pending.pop("model_plot", []))
 

@@ -3,6 +3,7 @@
 :func:`record_row` turns one anomalous :class:`~trailspike.jobs.detectors.Scored` into a row of
 the ``records`` table; :func:`influencer_rows` turns the influencers found for a bucket's
 records into rows of ``influencers``; :func:`model_plot_row` gives the 95 % bounds row.
+:func:`on_anomalous_side`, :func:`plots` and :func:`plot_terms` decide which results get rows.
 
 Implementation decisions: an influencer value that explains several records of one bucket gets
 one influencer result, with the lowest of its probabilities. Its probability is the record's
@@ -19,7 +20,7 @@ from typing import Any
 
 from trailspike.jobs.detectors import Scored
 from trailspike.jobs.influence import Influence
-from trailspike.jobs.schema import Detector
+from trailspike.jobs.schema import Detector, JobConfig
 from trailspike.store.results import record_id
 
 
@@ -117,3 +118,37 @@ def model_plot_row(job_id: str, bucket: datetime, scored: Scored) -> dict[str, A
         "model_upper": scored.upper,
         "actual": scored.actual,
     }
+
+
+def on_anomalous_side(det: Detector, scored: Scored) -> bool:
+    """False for a ``high_*`` value at or below typical, or a ``low_*`` value at or above it.
+
+    One-sided functions only call higher (lower) than expected anomalous (Elastic's
+    ``E_OneSidedAbove``/``Below``). A multi-bucket view can still give such a bucket a small
+    probability, e.g. the quiet bucket right after a burst; a record saying "1 distinct message,
+    typically 2, critical" would only confuse, so none is written.
+    """
+    if scored.typical is None:
+        return True
+    side = det.spec.side
+    if side == "high":
+        return scored.actual > scored.typical
+    if side == "low":
+        return scored.actual < scored.typical
+    return True
+
+
+def plots(job: JobConfig, det: Detector) -> bool:
+    if det.spec.is_rare:
+        return False
+    config = job.model_plot_config
+    if config is not None and config.enabled:
+        return True
+    return not (det.by_field_name or det.over_field_name or det.partition_field_name)
+
+
+def plot_terms(job: JobConfig) -> set[str] | None:
+    config = job.model_plot_config
+    if config is None or not config.enabled or not config.terms:
+        return None
+    return {t.strip() for t in config.terms.split(",") if t.strip()}

@@ -49,8 +49,10 @@ from trailspike.core.timeutil import bucket_start, parse_duration, utcnow
 from trailspike.features.bucket_duckdb import bucket_event_counts, compute_features
 from trailspike.features.contract import FeatureRequest, feature_request
 from trailspike.features.query import compile_where
-from trailspike.jobs.bucket import BucketProcessor, JobModels, estimate_memory
+from trailspike.jobs.bucket import BucketProcessor, JobModels
+from trailspike.jobs.early import early_inputs, early_step
 from trailspike.jobs.loader import JobCollection, load_jobs
+from trailspike.jobs.memory import estimate_memory
 from trailspike.jobs.schema import JobConfig
 from trailspike.models.factory import dump_state, load_state
 from trailspike.store.results import load_job_state, save_job_state
@@ -182,10 +184,19 @@ def run_job(
     if window is None:
         return summary
     summary.start, summary.end, summary.status = window.begin, window.begin, "up to date"
-    if not window.chunks:
-        return summary
     models = load_state(stored.state) if stored is not None and stored.state else JobModels.new(job)
     processor = BucketProcessor(con, job, request, models, _renormalization_window(job, settings))
+    processor.early_step = early_step(job, settings)
+    if end is None:
+        # Live: data is complete up to now minus both delays; the open bucket gets early results.
+        known = (now or utcnow()) - parse_duration(str(settings["query_delay"]))
+        known -= parse_duration(str(settings.get("cloudtrail_delivery_delay", "0m")))
+        open_bucket = (window.end, known)
+    else:
+        open_bucket = None
+    if not window.chunks:
+        _score_open_bucket(con, job, request, processor, open_bucket)
+        return summary
     bar = _progress(job, window) if progress else None
     chunks = window.chunks if processor.zero_fills else _occupied(con, request, window)
     try:
@@ -196,6 +207,7 @@ def run_job(
         if summary.end is None or summary.end < window.end:
             _save_progress(con, job, processor.models, window.end)
             summary.end = window.end
+        _score_open_bucket(con, job, request, processor, open_bucket)
     finally:
         if bar is not None:
             bar[0].stop()
@@ -225,6 +237,35 @@ def _occupied(
     return [chunk for chunk in window.chunks if chunk[0] in occupied]
 
 
+def _score_open_bucket(
+    con: duckdb.DuckDBPyConnection,
+    job: JobConfig,
+    request: FeatureRequest,
+    processor: BucketProcessor,
+    open_bucket: tuple[datetime, datetime] | None,
+) -> None:
+    """Early results of the bucket not final yet, from the data known to be complete; the
+    models learn nothing, so the bucket is processed normally once it is final."""
+    step = processor.early_step
+    if step is None or open_bucket is None:
+        return
+    start, known = open_bucket
+    if known <= start:
+        return
+    early = early_inputs(con, job, request, start, start + job.bucket_span, step, until=known)
+    if start not in early:
+        return
+    rows = processor.group(compute_features(con, request, start, known)).get(start, {})
+    con.execute("BEGIN TRANSACTION")
+    try:
+        processor.score_open(start, rows, early[start])
+        processor.flush()
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def _save_progress(
     con: duckdb.DuckDBPyConnection, job: JobConfig, models: JobModels, until: datetime
 ) -> None:
@@ -248,10 +289,12 @@ def _run_chunk(
         features = compute_features(con, request, chunk_start, chunk_end)
         counts = bucket_event_counts(con, request, chunk_start, chunk_end)
         by_bucket = processor.group(features)
+        step = processor.early_step
+        early = early_inputs(con, job, request, chunk_start, chunk_end, step) if step else {}
         t = chunk_start
         while t < chunk_end:
             if processor.zero_fills or t in counts:
-                processor.process(t, by_bucket.get(t, {}), counts.get(t, 0))
+                processor.process(t, by_bucket.get(t, {}), counts.get(t, 0), early.get(t))
             t += job.bucket_span
         processor.flush()
         blob = dump_state(processor.models)

@@ -140,6 +140,9 @@ def build_alert_doc(
         "record_id": record.record_id,
         "record_score": record.record_score,
         "reason": reason,
+        # An early result saw only the first part of its bucket (trailspike.jobs.early).
+        "early_result": record.data_end is not None,
+        "data_end": iso(record.seen_until),
         **details,
     }
     return doc

@@ -53,10 +53,15 @@ class AnomalyRecord:
     influencers: list[dict[str, Any]] = field(default_factory=list)
     explanation: dict[str, Any] | None = None
     is_interim: bool = False
+    data_end: datetime | None = None  # an early result's data end; None for a final record
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> AnomalyRecord:
-        values = dict(zip(RECORD_COLUMNS, row, strict=True))
+        """From :data:`RECORD_COLUMNS` values, plus ``data_end`` for an early record."""
+        columns = (
+            RECORD_COLUMNS if len(row) == len(RECORD_COLUMNS) else (*RECORD_COLUMNS, "data_end")
+        )
+        values = dict(zip(columns, row, strict=True))
         values["influencers"] = _json_list(values["influencers"])
         explanation = values["explanation"]
         values["explanation"] = json.loads(explanation) if explanation else None
@@ -65,6 +70,11 @@ class AnomalyRecord:
     @property
     def bucket_end(self) -> datetime:
         return self.timestamp + timedelta(seconds=self.bucket_span)
+
+    @property
+    def seen_until(self) -> datetime:
+        """The end of the data this record rests on: its data end if early, else bucket end."""
+        return self.data_end or self.bucket_end
 
     def entity_fields(self) -> dict[str, str]:
         """The by/over/partition field names mapped to this record's values."""
@@ -221,9 +231,37 @@ def fetch_records(
     return [AnomalyRecord.from_row(r) for r in rows], int(total_row[0]) if total_row else 0
 
 
+def fetch_early_records(
+    con: duckdb.DuckDBPyConnection,
+    job_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    threshold: float,
+) -> list[AnomalyRecord]:
+    """Early records of ``job_ids`` (every data end) in ``[start, end]`` scoring ``>=
+    threshold``, by bucket and data end (:mod:`trailspike.jobs.early`)."""
+    if not job_ids:
+        return []
+    marks = ", ".join("?" for _ in job_ids)
+    rows = con.execute(
+        f"SELECT {', '.join(RECORD_COLUMNS)}, data_end FROM early_records "  # noqa: S608
+        f"WHERE job_id IN ({marks}) AND timestamp >= ? AND timestamp <= ? AND record_score >= ? "
+        "ORDER BY timestamp, data_end, record_id",
+        [*job_ids, start, end, threshold],
+    ).fetchall()
+    return [AnomalyRecord.from_row(r) for r in rows]
+
+
 def fetch_record(con: duckdb.DuckDBPyConnection, record_id: str) -> AnomalyRecord | None:
+    """The final record ``record_id``, or its latest early result while there is no final one."""
     row = con.execute(
         f"SELECT {', '.join(RECORD_COLUMNS)} FROM records WHERE record_id = ?",  # noqa: S608
         [record_id],
     ).fetchone()
+    if row is None:
+        row = con.execute(
+            f"SELECT {', '.join(RECORD_COLUMNS)}, data_end FROM early_records "  # noqa: S608
+            "WHERE record_id = ? ORDER BY data_end DESC LIMIT 1",
+            [record_id],
+        ).fetchone()
     return AnomalyRecord.from_row(row) if row else None

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,11 +32,12 @@ import pyarrow as pa
 from trailspike.core.settings import SETTINGS
 from trailspike.core.timeutil import bucket_start, parse_duration, parse_relative
 from trailspike.rules.alerts import alert_uuid, build_alert_doc, existing_ids, insert_alert
-from trailspike.rules.anomaly import AnomalyRecord, fetch_records
+from trailspike.rules.anomaly import AnomalyRecord
 from trailspike.rules.exceptions import ValueLists, first_matching_item, rule_exception_items
 from trailspike.rules.jobinfo import JobInfo, load_job_info
 from trailspike.rules.reason import explain
 from trailspike.rules.schema import ExceptionItem, MachineLearningRuleData
+from trailspike.rules.sources import RecordSource, query_source, replay_source
 from trailspike.rules.suppression import Suppressor, group_key
 
 Settings = Mapping[str, Any]
@@ -186,32 +186,17 @@ def job_warnings(plan: RulePlan, window_start: datetime) -> list[str]:
     return warnings
 
 
-RecordSource = Callable[[datetime, datetime], tuple[list[AnomalyRecord], int]]
-
-
-def final_record_end(plan: RulePlan, at: datetime, window_end: datetime) -> datetime:
-    """The latest record timestamp an execution at ``at`` could have seen live.
-
-    A live job writes a bucket only once it has ended and ``query_delay`` has passed; replaying
-    history that is already scored must not alert on a bucket before that moment.
-    """
-    spans = [job.bucket_span_seconds for job in plan.jobs.values() if job is not None]
-    delay = parse_duration(str(plan.settings["query_delay"]))
-    return min(window_end, at - timedelta(seconds=max(spans, default=0)) - delay)
-
-
 def run_executions(
     con: duckdb.DuckDBPyConnection,
     plan: RulePlan,
     times: Sequence[datetime],
     records_for: RecordSource,
     first_warning: str | None = None,
-    replay: bool = False,
 ) -> list[ExecutionResult]:
     """Execute ``plan.rule`` at each of ``times`` in one transaction (alerts and executions).
 
-    With ``replay`` (a backfill over history the jobs have already scored) an execution only
-    sees records whose bucket was final at its time, as it would have live.
+    ``records_for`` gives each execution its candidates (:mod:`.sources`: live from the store,
+    or in a backfill the records a live job would have written by then).
     """
     rule = plan.rule
     results: list[ExecutionResult] = []
@@ -224,7 +209,7 @@ def run_executions(
                 result.warnings.append(first_warning)
             result.warnings.extend(job_warnings(plan, start))
             result.warnings.extend(plan.static_warnings)
-            records, total = records_for(start, final_record_end(plan, at, end) if replay else end)
+            records, total = records_for(start, end, at)
             _raise_alerts(con, plan, at, result, records, total)
             results.append(result)
         _store_executions(con, results)
@@ -254,37 +239,6 @@ def _store_executions(con: duckdb.DuckDBPyConnection, results: Sequence[Executio
         con.unregister("_new_rule_executions")
 
 
-def _query_source(con: duckdb.DuckDBPyConnection, rule: MachineLearningRuleData) -> RecordSource:
-    def fetch(start: datetime, end: datetime) -> tuple[list[AnomalyRecord], int]:
-        return fetch_records(
-            con, rule.job_ids(), start, end, rule.anomaly_threshold, rule.max_signals
-        )
-
-    return fetch
-
-
-def _memory_source(
-    con: duckdb.DuckDBPyConnection, rule: MachineLearningRuleData, start: datetime, end: datetime
-) -> RecordSource:
-    """Read every candidate record of a backfill once; windows are then cut in memory.
-
-    Selection per window is the same as :func:`fetch_records`: in ``[start, end]``, best score
-    first (ties by time and id), at most ``max_signals``.
-    """
-    everything, _ = fetch_records(
-        con, rule.job_ids(), start, end, rule.anomaly_threshold, size=2**62
-    )
-    by_time = sorted(everything, key=lambda r: r.timestamp)
-    stamps = [r.timestamp for r in by_time]
-
-    def select(lo: datetime, hi: datetime) -> tuple[list[AnomalyRecord], int]:
-        inside = by_time[bisect_left(stamps, lo) : bisect_right(stamps, hi)]
-        inside.sort(key=lambda r: (-r.record_score, r.timestamp, r.record_id))
-        return inside[: rule.max_signals], len(inside)
-
-    return select
-
-
 def execute_rule(
     con: duckdb.DuckDBPyConnection,
     rule: MachineLearningRuleData,
@@ -311,7 +265,7 @@ def execute_rule(
     """
     cfg = settings if settings is not None else default_settings()
     plan = plan_rule(con, rule, cfg)
-    (result,) = run_executions(con, plan, [at], _query_source(con, rule))
+    (result,) = run_executions(con, plan, [at], query_source(con, rule, plan.last_bucket_end))
     return result
 
 
@@ -417,10 +371,11 @@ def backfill(
         plan = plan_rule(con, rule, cfg)
         first, _ = rule_window(rule, times[0])
         _, last = rule_window(rule, times[-1])
-        source = _memory_source(con, rule, first, last)
+        delay = parse_duration(str(cfg["query_delay"]))
+        source = replay_source(con, rule, first, last, delay)
         for i in range(0, len(times), BACKFILL_CHUNK):
             chunk = times[i : i + BACKFILL_CHUNK]
-            results.extend(run_executions(con, plan, chunk, source, replay=True))
+            results.extend(run_executions(con, plan, chunk, source))
             if progress is not None:
                 progress(len(results), total)
     return results
@@ -481,5 +436,9 @@ def run_due_rules(
         times, warning = due_times(con, rule, now, max_catchup)
         if times:
             plan = plan_rule(con, rule, cfg)
-            results.extend(run_executions(con, plan, times, _query_source(con, rule), warning))
+            results.extend(
+                run_executions(
+                    con, plan, times, query_source(con, rule, plan.last_bucket_end), warning
+                )
+            )
     return results

@@ -76,7 +76,8 @@ def build_filter(record: AnomalyRecord, job: JobInfo | None, with_terms: bool) -
     """The events that fed ``record``: its bucket, its datafeed filter and entity values."""
     flt = EventFilter()
     flt.clauses.append("ts >= ? AND ts < ?")
-    flt.params.extend([record.timestamp, record.bucket_end])
+    # An early result is explained by the events it saw, not the rest of its bucket.
+    flt.params.extend([record.timestamp, record.seen_until])
     if job is not None:
         if with_terms:
             for name, value in job.terms.items():
@@ -298,6 +299,9 @@ def _entity_text(record: AnomalyRecord) -> str:
 def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
     """One line a person can act on, from the record and :func:`summarise_events` output."""
     span = span_text(record.bucket_span)
+    if record.data_end is not None:
+        seen = int((record.data_end - record.timestamp).total_seconds())
+        span = f"the first {span_text(seen)} of {span} (early result)"
     where = _where_from(summary)
     principal = summary["principals"][0] if summary.get("principals") else None
     if record.function in DISTINCT_FUNCTIONS:

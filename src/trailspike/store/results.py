@@ -86,9 +86,11 @@ MODEL_PLOT_COLUMNS = (
     "model_upper",
     "actual",
 )
+EARLY_RECORD_COLUMNS = (*RECORD_COLUMNS, "data_end")
 _TABLES = {
     "buckets": BUCKET_COLUMNS,
     "records": RECORD_COLUMNS,
+    "early_records": EARLY_RECORD_COLUMNS,
     "influencers": INFLUENCER_COLUMNS,
     "model_plot": MODEL_PLOT_COLUMNS,
 }
@@ -137,6 +139,14 @@ def write_records(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]
     """Insert or replace record results (``created_at`` defaults to now)."""
     now = utcnow()
     return _insert(con, "records", [{"is_interim": False, "created_at": now, **r} for r in rows])
+
+
+def write_early_records(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert or replace early records (keyed by ``record_id`` and ``data_end``)."""
+    now = utcnow()
+    return _insert(
+        con, "early_records", [{"is_interim": True, "created_at": now, **r} for r in rows]
+    )
 
 
 def write_influencers(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
@@ -193,7 +203,7 @@ def save_job_state(
 
 def delete_job_results(con: duckdb.DuckDBPyConnection, job_id: str) -> None:
     """Forget a job: its results, model plot and state (for ``jobs reset``)."""
-    for table in ("records", "influencers", "buckets", "model_plot", "job_state"):
+    for table in ("records", "early_records", "influencers", "buckets", "model_plot", "job_state"):
         # Table names come from this fixed tuple.
         con.execute(f"DELETE FROM {table} WHERE job_id = ?", [job_id])  # noqa: S608
 

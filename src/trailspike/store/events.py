@@ -34,11 +34,14 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
 
 from trailspike.normalise import ecs_fields as f
 
+# DuckDB's rows per row group: commits that end on a multiple of it write each group once.
+ROW_GROUP_ROWS = 122_880
 # Insert order; the first 22 follow ``EVENT_COLUMNS`` (checked by a test) and ``event_row``.
 INSERT_COLUMNS: tuple[str, ...] = (
     *f.EVENT_COLUMNS.values(),
@@ -135,19 +138,75 @@ class EventBatch:
         return pa.table(arrays)
 
 
+class ColumnBatch:
+    """Column buffer of events (the fast path): one list per column, no row tuples to transpose.
+
+    Holds the same values as :class:`EventBatch` and gives an equal Arrow table; rows come from
+    :func:`trailspike.normalise.fast.fast_event`, which returns the typed columns directly, and
+    documents arrive as the UTF-8 bytes ``orjson.dumps`` made. Those are joined into one buffer
+    and wrapped as the Arrow string column without a copy per value: ``pa.array`` over 10k
+    ~1.7 KB documents took 5 µs per document, joining and wrapping 1.6 µs.
+    """
+
+    def __init__(self, source_file: str, now: datetime) -> None:
+        self.columns: list[list[Any]] = [[] for _ in range(len(INSERT_COLUMNS) - 3)]
+        self.docs: list[bytes] = []
+        self.source_file = source_file
+        self.now = now
+        self._appends = [column.append for column in self.columns]
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def add(self, row: tuple[Any, ...], doc_json: bytes) -> None:
+        """Append one event: its typed column values (``event_row`` order) and its document."""
+        for append, value in zip(self._appends, row, strict=True):
+            append(value)
+        self.docs.append(doc_json)
+
+    def to_arrow(self) -> pa.Table:
+        """The batch as an Arrow table, equal to :meth:`EventBatch.to_arrow` for the same rows."""
+        count = len(self)
+        arrays = {}
+        for name, values in zip(INSERT_COLUMNS, self.columns, strict=False):
+            arrays[name] = pa.array(values, type=_ARROW_TYPES.get(name, pa.string()))
+        arrays["doc"] = _string_array(self.docs)
+        arrays["source_file"] = pa.array([self.source_file] * count, pa.string())
+        arrays["ingested_at"] = pa.array([self.now] * count, _ARROW_TYPES["ingested_at"])
+        return pa.table(arrays)
+
+
+def _string_array(texts: list[bytes]) -> pa.Array:
+    """An Arrow string array over UTF-8 byte strings (orjson output is always valid UTF-8).
+
+    >>> _string_array([b"a", b"", "é".encode()]).to_pylist()
+    ['a', '', 'é']
+    """
+    joined = b"".join(texts)
+    if len(joined) >= 1 << 31:  # past 32-bit offsets: let Arrow split it
+        return pa.array([text.decode() for text in texts], pa.string())
+    offsets = np.zeros(len(texts) + 1, dtype=np.int32)
+    np.cumsum([len(text) for text in texts], out=offsets[1:])
+    return pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(joined))
+
+
 _ARROW_TYPES = {"source_as_number": pa.int64(), "ingested_at": pa.timestamp("us")}
 
 
-def insert_events(con: duckdb.DuckDBPyConnection, table: pa.Table) -> Counter[str]:
+def insert_events(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, keep: list[int] | None = None
+) -> Counter[str]:
     """Insert an Arrow table of events; returns the number newly stored per source file.
 
     Events whose ``event_id`` is already stored at the same time, or repeated within the table,
-    are skipped (duplicates); the caller derives them as ``rows - stored``.
+    are skipped (duplicates); the caller derives them as ``rows - stored``. ``keep`` is
+    :func:`new_rows` of ``table`` when the caller has already computed it.
     """
     stored: Counter[str] = Counter()
     if not table.num_rows:
         return stored
-    keep = new_rows(con, table)
+    if keep is None:
+        keep = new_rows(con, table)
     if len(keep) < table.num_rows:
         table = table.take(pa.array(keep, pa.int64()))
         if not table.num_rows:

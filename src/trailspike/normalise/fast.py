@@ -1,0 +1,220 @@
+"""CloudTrail record → (ECS document, typed column values) in one pass: the ingest fast path.
+
+:func:`fast_event` produces exactly what the reference path produces — :func:`to_ecs` for the
+document and :func:`trailspike.store.events.event_row` for the ``events`` columns — but in one
+pass over the record, with the column values taken while the document is built instead of dug
+out of it afterwards. ``tests/normalise/test_fast.py`` checks that both paths agree on real
+CloudTrail samples, demo-generator files, hand-made edge cases and random records.
+
+Implementation decisions:
+
+- Measured per record on the 1M-event benchmark corpus (single process, GC paused,
+  docs/ingest.md): ``to_ecs`` 17.4 µs, ``event_row`` on its result 9.0 µs, Arrow building from
+  row tuples 6.4 µs, ``check_record`` 2.7 µs, JSON decode 2.3 µs, document encode 4.2 µs. The
+  column plumbing cost as much as half the normalising, so this path fuses it.
+- The document is built as the reference builds it (same keys in the same order, so the same
+  JSON bytes), reusing the reference's helpers for the rarer parts (resources, TLS, console login,
+  user targets, Java map strings); only the hot common parts are written out here. Validation
+  stays :func:`check_record`, so quarantine reasons cannot differ.
+- Not done in DuckDB SQL: writing the documents into the store already costs ~17 µs per event
+  in the ingesting process (DuckDB compresses them single-threaded), more than this whole path
+  costs in a worker, and the byte-identical document (HashMap-ordered Java strings, uap-core user
+  agents, recursive null dropping, key order that depends on the data) has no SQL form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from trailspike.normalise.categories import CATEGORIES
+from trailspike.normalise.cloudtrail import (
+    _OBJECT_FIELDS,
+    _RENAMES,
+    ECS_VERSION,
+    FLATTENED_LIMIT,
+    _map_console_login,
+    _map_identity,
+    _map_resources,
+    _map_tls,
+    _map_user_targets,
+    drop_empty,
+    format_timestamp,
+    is_ip_address,
+    related_entities,
+)
+from trailspike.normalise.javamap import java_to_string
+from trailspike.normalise.useragent import parse_user_agent
+
+if TYPE_CHECKING:
+    from trailspike.normalise.geo import GeoEnricher
+
+Row = tuple[Any, ...]
+
+
+def _text(value: Any) -> str | None:
+    """A column value as the reference stores it: strings as they are, the rest as JSON.
+
+    >>> _text("a"), _text(None), _text({"k": 1}), _text(7)
+    ('a', None, '{"k":1}', '7')
+    """
+    if value is None or value.__class__ is str or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _event(rec: dict[str, Any], ct: dict[str, Any], flat: dict[str, Any]) -> dict[str, Any]:
+    """The ECS ``event`` object (the reference's ``_map_event`` on a fresh document)."""
+    event: dict[str, Any] = {"kind": "event", "module": "aws", "dataset": "aws.cloudtrail"}
+    if "eventSource" in rec:
+        event["provider"] = rec["eventSource"]
+    action = rec.get("eventName")
+    if "eventName" in rec:
+        event["action"] = action
+    if "eventID" in rec:
+        event["id"] = rec["eventID"]
+    event["outcome"] = "failure" if ("error_code" in ct or "error_message" in ct) else "success"
+    if action == "ConsoleLogin":
+        response = flat.get("response_elements")
+        if isinstance(response, dict):
+            login = response.get("ConsoleLogin")
+            if isinstance(login, str):
+                event["outcome"] = login.lower()
+    entry = CATEGORIES.get(action) if isinstance(action, str) else None
+    if entry is None:
+        event["type"] = ["info"]
+    else:
+        event["type"] = list(entry[1])
+        event["category"] = [entry[0]]
+    return event
+
+
+def fast_event(
+    record: dict[str, Any],
+    geo: GeoEnricher | None,
+    synthetic_id: Callable[[dict[str, Any]], str] | None = None,
+) -> tuple[dict[str, Any], Row]:
+    """The ECS document of a valid CloudTrail record and its ``events`` column values.
+
+    Parameters
+    ----------
+    record
+        A record that :func:`trailspike.ingest.validate.check_record` accepted.
+    geo
+        GeoIP enricher, or None to leave ``source.geo``/``source.as`` out.
+    synthetic_id
+        Makes ``event.id`` from the record when it has no ``eventID`` (the reference path's
+        :func:`trailspike.ingest.normalizer.synthetic_event_id`); None leaves it out.
+
+    Returns
+    -------
+    tuple
+        ``(document, row)``: the document equal to ``to_ecs(record, geo)`` (plus the synthetic
+        id), and the first 22 ``INSERT_COLUMNS`` values equal to ``event_row(document)``.
+
+    Examples
+    --------
+    >>> doc, row = fast_event({"eventTime": "2014-07-16T15:49:27Z", "eventID": "e1",
+    ...                        "eventName": "CreateUser", "errorCode": "AccessDenied"}, None)
+    >>> row[:5], doc["event"]["category"]
+    (('2014-07-16T15:49:27.000Z', 'e1', 'CreateUser', None, 'failure'), ['iam'])
+    """
+    rec = drop_empty(record)
+    doc: dict[str, Any] = {}
+    timestamp = format_timestamp(rec.get("eventTime"))
+    if timestamp:
+        doc["@timestamp"] = timestamp
+    doc["ecs"] = {"version": ECS_VERSION}
+    ct: dict[str, Any] = {}
+    for key, target in _RENAMES:
+        if key in rec:
+            ct[target] = rec[key]
+    related_user = _map_identity(rec, doc, ct)
+    cloud = doc.setdefault("cloud", {})
+    cloud["provider"] = "aws"
+    region = rec.get("awsRegion")
+    if region is not None:
+        cloud["region"] = region
+    provider = rec.get("eventSource")
+    if isinstance(provider, str) and provider.endswith(".amazonaws.com"):
+        cloud["service"] = {"name": provider.split(".", 1)[0]}
+    address = rec.get("sourceIPAddress")
+    ip = city = country = number = org = None
+    if isinstance(address, str):
+        source: dict[str, Any] = {"address": address}
+        if is_ip_address(address):
+            source["ip"] = ip = address
+            if geo is not None:
+                geo.enrich(source, address)
+                found = source.get("geo")
+                if found:
+                    city = found.get("city_name")
+                    country = found.get("country_iso_code")
+                as_ = source.get("as")
+                if as_:
+                    number = as_.get("number")
+                    org = (as_.get("organization") or {}).get("name")
+        doc["source"] = source
+    agent = rec.get("userAgent")
+    if isinstance(agent, str):
+        doc["user_agent"] = parse_user_agent(agent)
+    else:
+        agent = None
+    flattened: dict[str, Any] = {}
+    for key, target in _OBJECT_FIELDS:
+        if key in rec:
+            text = java_to_string(record[key])
+            ct[target] = text
+            if len(text) < FLATTENED_LIMIT:
+                flattened[target] = rec[key]
+    ct["flattened"] = flattened
+    if "resources" in rec:
+        _map_resources(rec, ct)
+    if "insightDetails" in rec:
+        flattened["insight_details"] = rec["insightDetails"]
+    if rec.get("eventName") == "ConsoleLogin":
+        _map_console_login(rec, flattened, ct)
+    event = doc["event"] = _event(rec, ct, flattened)
+    _map_user_targets(doc, flattened, related_user)
+    if "tlsDetails" in rec:
+        _map_tls(rec, doc)
+    related: dict[str, Any] = {}
+    if related_user:
+        related["user"] = related_user
+    entities = related_entities(rec)
+    if entities:
+        related["entity"] = entities
+    if related:
+        doc["related"] = related
+    doc["aws"] = {"cloudtrail": ct}
+    if "id" not in event and synthetic_id is not None:
+        event["id"] = synthetic_id(record)
+    ui = ct.get("user_identity") or {}
+    user = doc.get("user") or {}
+    row = (
+        timestamp,
+        event.get("id"),
+        event.get("action"),
+        event.get("provider"),
+        event["outcome"],
+        _text(ct.get("error_code")),
+        _text(ct.get("error_message")),
+        _text(ui.get("arn")),
+        _text(ui.get("type")),
+        _text(ui.get("access_key_id")),
+        _text(user.get("name")),
+        _text(user.get("id")),
+        address if isinstance(address, str) else None,
+        ip,
+        city,
+        country,
+        number if isinstance(number, int) else None,
+        org,
+        _text((cloud.get("account") or {}).get("id")),
+        _text(cloud.get("region")),
+        agent,
+        _text(flattened.get("request_parameters")),
+    )
+    return doc, row

@@ -1,0 +1,180 @@
+"""The fused fast path gives exactly the reference path's documents, bytes and column values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared_data import shared_path
+from trailspike.ingest.normalizer import Context, _fast_document, document_for
+from trailspike.ingest.reader import Entry, read_file
+from trailspike.normalise.geo import GeoEnricher
+from trailspike.store.events import event_row
+
+NOW = datetime(2026, 12, 1)
+
+
+def _geo() -> GeoEnricher:
+    return GeoEnricher(
+        str(shared_path("geoip", "GeoLite2-City-Test.mmdb")),
+        str(shared_path("geoip", "GeoLite2-ASN-Test.mmdb")),
+    )
+
+
+def _both(entry: Entry, geo: GeoEnricher | None) -> tuple[Any, Any]:
+    """(reference result, fast result), each (document JSON bytes or None, row or reason)."""
+    reference_entry = Entry(entry.kind, orjson.loads(orjson.dumps(entry.payload)), 1, 1)
+    doc, reason = document_for(reference_entry, geo)
+    reference = (orjson.dumps(doc), event_row(doc)) if doc is not None else (None, reason)
+    ctx = Context(geo, 1 << 20, 1000, NOW, True)  # type: ignore[arg-type]
+    fast_doc, row, reason = _fast_document(entry, ctx)
+    fast = (orjson.dumps(fast_doc), row) if fast_doc is not None else (None, reason)
+    return reference, fast
+
+
+def _assert_same(entries: list[Entry], geo: GeoEnricher | None) -> int:
+    compared = 0
+    for entry in entries:
+        reference, fast = _both(entry, geo)
+        assert fast == reference, entry.payload
+        compared += reference[0] is not None
+    return compared
+
+
+def _entries(path: Path) -> list[Entry]:
+    with path.open("rb") as stream:
+        return list(read_file(stream)[1])
+
+
+def test_shared_cloudtrail_samples_agree() -> None:
+    folder = shared_path("cloudtrail_samples")
+    files = [p for p in sorted(folder.rglob("*")) if p.suffix in (".jsonl", ".json", ".gz")]
+    entries = [entry for path in files for entry in _entries(path)]
+    geo = _geo()
+    assert _assert_same(entries, geo) > 500
+    assert _assert_same(entries, None) > 500
+
+
+def test_demo_world_files_agree(tmp_path: Path) -> None:
+    from trailspike.demo.generate import WorldParams, generate_world
+
+    generate_world(tmp_path, WorldParams(days=1, scale=0.05))
+    files = sorted(tmp_path.rglob("*.json.gz"))
+    entries = [entry for path in files[::4] for entry in _entries(path)]
+    assert _assert_same(entries, GeoEnricher()) > 300
+
+
+BASE: dict[str, Any] = {
+    "eventVersion": "1.08",
+    "userIdentity": {
+        "type": "AssumedRole",
+        "principalId": "AROAEXAMPLE:alice",
+        "arn": "arn:aws:sts::123456789012:assumed-role/admin/alice",
+        "accountId": "123456789012",
+        "accessKeyId": "ASIAEXAMPLE",
+        "sessionContext": {
+            "attributes": {"creationDate": "2026-01-01T09:00:00Z", "mfaAuthenticated": "true"},
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAEXAMPLE",
+                "arn": "arn:aws:iam::123456789012:role/admin",
+                "accountId": "123456789012",
+                "userName": "admin",
+            },
+        },
+    },
+    "eventTime": "2026-01-01T10:00:00Z",
+    "eventSource": "iam.amazonaws.com",
+    "eventName": "CreateUser",
+    "awsRegion": "us-east-1",
+    "sourceIPAddress": "89.160.20.156",
+    "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.1.0 botocore/2.0",
+    "requestParameters": {"userName": "bob", "tags": [{"key": "team", "value": "x"}]},
+    "responseElements": {"user": {"userId": "AIDABOB", "userName": "bob"}},
+    "eventID": "00000000-0000-4000-8000-000000000001",
+    "eventType": "AwsApiCall",
+    "recipientAccountId": "123456789012",
+}
+EDGE_CASES: list[dict[str, Any]] = [
+    {},  # the base record itself
+    {"eventID": None},  # no eventID: synthetic id
+    {"eventID": ""},
+    {"userIdentity": None, "userAgent": None, "requestParameters": None, "awsRegion": ""},
+    {"responseElements": None, "errorCode": "AccessDenied", "errorMessage": "Denied ☃ ünï"},
+    {"userIdentity": {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}},
+    {"userIdentity": {"type": "IAMUser", "userName": "", "arn": 7, "principalId": ["p"]}},
+    {"sourceIPAddress": "2001:db8::1"},
+    {"sourceIPAddress": "2a02:cf40::1"},
+    {"sourceIPAddress": "ec2.amazonaws.com"},
+    {"sourceIPAddress": "AWS Internal"},
+    {"sourceIPAddress": "10.0.0.1"},
+    {"requestParameters": {"k" + str(i): "v" * 200 for i in range(300)}},  # ~65 KB string form
+    {"requestParameters": {"a": None, "b": "", "c": {"d": []}, "e": 1.5e10, "f": True}},
+    {"requestParameters": {"bucketName": "b", "roleArn": "arn:r", "keyId": "k"}},
+    {"eventName": "ConsoleLogin", "eventSource": "signin.amazonaws.com"},
+    {
+        "eventName": "ConsoleLogin",
+        "additionalEventData": {"MFAUsed": "Yes", "LoginTo": "https://x", "MobileVersion": "No"},
+        "responseElements": {"ConsoleLogin": "Failure"},
+    },
+    {"resources": [{"ARN": "arn:a", "accountId": "1", "type": "T"}, {"ARN": "arn:a"}, "x"]},
+    {"tlsDetails": {"tlsVersion": "TLSv1.2", "cipherSuite": "c", "clientProvidedHostHeader": "h"}},
+    {"tlsDetails": {"tlsVersion": "weird"}},
+    {"insightDetails": {"state": "Start"}, "eventCategory": "Insight"},
+    {"sharedEventID": "s1", "vpcEndpointId": "vpce-1", "readOnly": False},
+    {"eventTime": "2021-05-20 15:53:47Z"},
+    {"eventTime": "2022-02-08T09:23:37.123+11:00"},
+    {"eventTime": "yesterday"},
+    {"eventName": 7},
+    {"acsRegion": "cn-hangzhou"},
+    {"sourceIPAddress": "300.1.2.3"},
+    {"eventSource": "ec2.amazonaws.com", "eventName": "RunInstances", "awsRegion": "eu-west-1"},
+    {"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0 Safari/537.36"},
+    {"requestParameters": {"newUserName": "carol", "groupName": "admins", "userName": "bob"}},
+    {"responseElements": {"group": {"groupId": "AGPA1"}}},
+    {"requestParameters": "a string, not an object", "serviceEventDetails": [1, None, ""]},
+]
+
+
+@pytest.mark.parametrize("overrides", EDGE_CASES, ids=range(len(EDGE_CASES)))
+def test_hand_made_edge_cases_agree(overrides: dict[str, Any]) -> None:
+    record = {**BASE, **overrides}
+    entry = Entry("record", record, 1, 1)
+    reference, fast = _both(entry, _geo())
+    assert fast == reference
+    assert _both(entry, None)[1] == _both(entry, None)[0]
+
+
+def test_other_shapes_take_the_reference_path() -> None:
+    ecs = {"@timestamp": "2026-01-01T00:00:00Z", "event": {"action": "X"}, "user": {"name": "u"}}
+    for entry in (Entry("ecs", ecs, 1, 1), Entry("bad", "bad JSON: x", 1, 1)):
+        reference, fast = _both(entry, None)
+        assert fast == reference
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+KEYS = [*sorted(BASE), "errorCode", "errorMessage", "resources", "tlsDetails", "readOnly"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), json_values, max_size=8), st.booleans())
+def test_random_records_agree(overrides: dict[str, Any], from_base: bool) -> None:
+    record = {**BASE, **overrides} if from_base else overrides
+    reference, fast = _both(Entry("record", record, 1, 1), None)
+    assert fast == reference

@@ -7,6 +7,7 @@ history per second and model memory per job.
 
     .venv/bin/python benchmarks/jobs.py                 # 2M events, temporary store
     .venv/bin/python benchmarks/jobs.py --events 200000 --db /tmp/bench.duckdb
+    .venv/bin/python benchmarks/jobs.py --early-results off   # Elastic's final-only results
 
 The figure is wall time of ``run_jobs`` (features in DuckDB, models in Python, result writes);
 generating the corpus is not counted. ``cpu s`` is the process CPU time of the same call (all
@@ -87,6 +88,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--db", type=Path, default=None, help="store (default: a temp file)")
     parser.add_argument("--jobs", nargs="*", default=list(JOBS))
+    parser.add_argument(
+        "--early-results",
+        default=None,
+        help="setting early_results for the run (e.g. off; default: the setting's default)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "bench.duckdb"
@@ -98,7 +104,11 @@ def main() -> None:
         else:
             print(f"using the {have:,} events already in {path}")
         total = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
-        settings = load_settings(environ={}, config_path=Path("/nonexistent.toml"))
+        overrides = {} if args.early_results is None else {"early_results": args.early_results}
+        settings = load_settings(
+            environ={}, config_path=Path("/nonexistent.toml"), overrides=overrides
+        )
+        print(f"early_results = {settings['early_results']}")
         print(f"{'job':38} {'events':>10} {'buckets':>8} {'records':>8} {'seconds':>8} "
               f"{'cpu s':>7} {'events/s':>10} {'models':>7} {'memory MiB':>10} "
               f"{'limit MiB':>9}")  # fmt: skip

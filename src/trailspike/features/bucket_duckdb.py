@@ -14,6 +14,7 @@ filter values) is a bound parameter, in the order the fragments are joined.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -287,7 +288,7 @@ def bucket_influencer_counts(
     bucket_start: datetime,
     influencers: tuple[str, ...],
     keys: list[tuple[str, str, str]],
-    until: datetime | None = None,
+    until: datetime | Sequence[datetime] | None = None,
 ) -> list[tuple[str, str, str, int, str, int]]:
     """Events per influencer value for some series of one bucket.
 
@@ -295,24 +296,29 @@ def bucket_influencer_counts(
     ``keys`` (a ``rare`` detector's anomalous categories, say); null values are left out. The
     series' events are picked in SQL (a semi-join on the wanted keys, one scan) and counted
     here: there are few of them, so no raw slice of the whole bucket reaches Python. ``until``
-    keeps only events before it.
+    keeps only events before it: one time for all keys, or one per key (early results).
     """
     if not keys or not influencers:
         return []
-    sql = _Sql().add("WITH rows AS (SELECT")
+    end = bucket_start + timedelta(seconds=request.bucket_span_seconds)
+    if until is None or isinstance(until, datetime):
+        untils = [end if until is None else min(end, until)] * len(keys)
+    else:
+        untils = list(until)
+    sql = _Sql().add("WITH rows AS (SELECT ts,")
     for name, split in zip(("k_p", "k_by", "k_over"), det.split_fields(), strict=True):
         expr, params = _split_expr(split, det.use_null)
         sql.add(f"{expr} AS {name},", params)
     for n, field in enumerate(influencers):
         expr, params = field_sql(field)
         sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n + 1 < len(influencers) else ''}", params)
-    end = _slice_end(request, bucket_start, until)
     _where(sql, request, det, bucket_start, end)
     sql.add(
         "), wanted AS (SELECT unnest(?::VARCHAR[]) AS k_p, unnest(?::VARCHAR[]) AS k_by, "
-        "unnest(?::VARCHAR[]) AS k_over) SELECT * FROM rows SEMI JOIN wanted "
-        "USING (k_p, k_by, k_over)",
-        [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
+        "unnest(?::VARCHAR[]) AS k_over, unnest(?::TIMESTAMP[]) AS k_until) "
+        "SELECT rows.* EXCLUDE (ts) FROM rows JOIN wanted USING (k_p, k_by, k_over) "
+        "WHERE rows.ts < wanted.k_until",
+        [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], untils],
     )
     counted: Counter[tuple[str, str, str, int, str]] = Counter()
     for row in con.execute(sql.text, sql.params).fetchall():

@@ -332,35 +332,55 @@ class BucketProcessor:
             index = dm.detector_index
             if det.spec.is_rare:
                 first = early.first_seen.get(index, {})
-                by_end: dict[datetime, list[tuple[Scored, float]]] = defaultdict(list)
-                for s, score in self._candidates(det, scored):
-                    if s.key in first and (seen := seen_by(first[s.key][0])) <= limit:
-                        # What was known then: the events of the first minute, not the hour's.
-                        by_end[seen].append((replace(s, actual=float(first[s.key][1])), score))
-                for data_end, found in sorted(by_end.items()):
-                    self._queue_early_rows(bucket, t, det, dm, found, data_end)
+                seen = [
+                    # What was known then: the events of the first minute, not the hour's.
+                    (replace(s, actual=float(first[s.key][1])), score, end)
+                    for s, score in self._candidates(det, scored)
+                    if s.key in first and (end := seen_by(first[s.key][0])) <= limit
+                ]
+                self._queue_rare_early(bucket, det, dm, seen)
                 continue
             for data_end, rows in sorted(early.cuts.items()):
                 if index in rows and data_end < limit:
                     _, partial = dm.score_for_results(det, self.job.filters, t, rows[index])
                     found = self._candidates(det, partial)
-                    self._queue_early_rows(bucket, t, det, dm, found, data_end)
+                    if found:
+                        records = [s for s, _ in found]
+                        explained = self._influencers(bucket, t, det, dm, records, data_end)
+                        self._queue_early_rows(
+                            bucket, det, found, explained, [data_end] * len(found)
+                        )
+
+    def _queue_rare_early(
+        self,
+        bucket: datetime,
+        det: Detector,
+        dm: DetectorModels,
+        seen: list[tuple[Scored, float, datetime]],
+    ) -> None:
+        """Early records of rare categories, each explained by the events before its own data
+        end, all in one query for the bucket."""
+        if not seen:
+            return
+        records, ends = [s for s, _, _ in seen], [end for _, _, end in seen]
+        explained: list[list[Influence]] = [[] for _ in seen]
+        if self.influencer_fields:
+            feature = self.request.detectors[dm.detector_index]
+            explained = self._rare_influencers(bucket, feature, records, ends)
+        found = [(s, score) for s, score, _ in seen]
+        self._queue_early_rows(bucket, det, found, explained, ends)
 
     def _queue_early_rows(
         self,
         bucket: datetime,
-        t: float,
         det: Detector,
-        dm: DetectorModels,
         found: list[tuple[Scored, float]],
-        data_end: datetime,
+        explained: list[list[Influence]],
+        ends: list[datetime],
     ) -> None:
-        if not found:
-            return
-        explained = self._influencers(bucket, t, det, dm, [s for s, _ in found], data_end)
-        for (s, score), influencers in zip(found, explained, strict=True):
+        for (s, score), influencers, end in zip(found, explained, ends, strict=True):
             row = record_row(self.job.job_id, det, bucket, self.span, s, score, influencers)
-            self.pending["early_records"].append({**row, "data_end": data_end})
+            self.pending["early_records"].append({**row, "data_end": end})
             self._stats["early_records"] += 1
 
     def _influencers(
@@ -410,10 +430,11 @@ class BucketProcessor:
         bucket: datetime,
         feature: DetectorFeature,
         records: list[Scored],
-        until: datetime | None = None,
+        until: datetime | list[datetime] | None = None,
     ) -> list[list[Influence]]:
         """Influencers of ``rare`` records from per-value event counts computed in SQL (the
-        influence of a value is its share of the category's events, no rescoring needed)."""
+        influence of a value is its share of the category's events, no rescoring needed);
+        ``until``: events before it only, one time or one per record."""
         keys = [s.key for s in records]
         rows = bucket_influencer_counts(
             self.con, self.request, feature, bucket, self.influencer_fields, keys, until

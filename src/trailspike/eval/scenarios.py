@@ -354,7 +354,16 @@ def render_scorecard(card: Scorecard) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    scenarios = Table(title="Scenarios", title_justify="left")
+    scenarios = Table(
+        title="Scenarios",
+        title_justify="left",
+        caption=(
+            "Delay: from the scenario's start to the first rule run that could see the alert "
+            "(its data end + query_delay). CloudTrail's own delivery delay (typically 5-15 min) "
+            "comes on top for every rule alike."
+        ),
+        caption_justify="left",
+    )
     for column in (
         "#",
         "scenario",

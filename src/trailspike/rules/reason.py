@@ -263,6 +263,15 @@ def short(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def plural(n: int, noun: str) -> str:
+    """``n`` and ``noun``, with an s unless ``n`` is 1.
+
+    >>> plural(1, "event"), plural(3, "event")
+    ('1 event', '3 events')
+    """
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _number(value: float | None) -> str:
     if value is None:
         return "?"
@@ -313,7 +322,8 @@ def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
             text += f"; {principal.get('distinct', principal['count'])} of them {where}"
     elif record.function in RARE_FUNCTIONS:
         what = f"{record.by_field_name or 'value'} {short(record.by_field_value, 80)}"
-        text = f"rare {what}{_entity_text(record)}: {summary['event_count']} events in {span}"
+        events = plural(int(summary["event_count"]), "event")
+        text = f"rare {what}{_entity_text(record)}: {events} in {span}"
         if where:
             text += f", {where}"
     elif record.function in COUNT_FUNCTIONS:
@@ -334,7 +344,8 @@ def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
     if templates and record.function not in RARE_FUNCTIONS:
         top = templates[0]
         code = f"{short(top['error_code'], 40)} " if top.get("error_code") else ""
-        text += f"; mostly {code}{short(top['template'], 100)!r} ({top['messages']} messages)"
+        messages = plural(int(top["messages"]), "message")
+        text += f"; mostly {code}{short(top['template'], 100)!r} ({messages})"
     return f"{text}; record score {record.record_score:.0f}"
 
 

@@ -13,6 +13,7 @@ from trailspike.features.bucket_duckdb import (
     bucket_influencer_counts,
     bucket_slice,
     compute_features,
+    influencer_counts,
 )
 from trailspike.features.contract import FEATURE_SCHEMA, DetectorFeature, FeatureRequest
 from trailspike.features.query import parse_query
@@ -169,3 +170,32 @@ def test_influencer_counts_match_the_raw_slice(events: duckdb.DuckDBPyConnection
     got = bucket_influencer_counts(events, request, rare, T0, fields, wanted)
     assert {row[:5]: row[5] for row in got} == dict(expected)
     assert bucket_influencer_counts(events, request, rare, T0, fields, []) == []
+
+
+def test_influencer_counts_of_many_buckets_equal_one_query_per_bucket(
+    events: duckdb.DuckDBPyConnection,
+) -> None:
+    rare = DetectorFeature(
+        0, "rare", by_field_name="event.action", partition_field_name="user.name"
+    )
+    request = FeatureRequest("j", 900, (rare,))
+    fields = ("source.ip", "user.name")
+    span = timedelta(minutes=15)
+    buckets = [T0 + n * span for n in range(4)]
+    wanted: list[tuple[datetime, tuple[str, str, str], datetime | None]] = []
+    for b in buckets:
+        keys = {(r["partition"], r["by"], r["over"]) for r in
+                bucket_slice(events, request, rare, b, fields).to_pylist()}  # fmt: skip
+        for key in sorted(keys):
+            wanted += [(b, key, None), (b, key, b + timedelta(minutes=2))]
+    assert len({b for b, _, _ in wanted}) >= 2, "the fixture must spread over buckets"
+    got: Counter[tuple[int, int, str]] = Counter()
+    for n, f, value, count in influencer_counts(events, request, rare, fields, wanted):
+        got[(n, f, value)] += count
+    expected: Counter[tuple[int, int, str]] = Counter()
+    for n, (b, key, until) in enumerate(wanted):
+        one = bucket_influencer_counts(events, request, rare, b, fields, [key], until)
+        for _, _, _, f, value, count in one:
+            expected[(n, f, value)] += count
+    assert got == expected and sum(got.values()) > 0
+    assert influencer_counts(events, request, rare, fields, []) == []

@@ -25,14 +25,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from trailspike.features.bucket_duckdb import bucket_influencer_counts, bucket_slice
-from trailspike.features.contract import DetectorFeature, FeatureRequest
+from trailspike.features.bucket_duckdb import bucket_slice
+from trailspike.features.contract import FeatureRequest
 from trailspike.jobs.detectors import RECORD_PROBABILITY, DetectorModels, Key, Scored
 from trailspike.jobs.early import EarlyBucket, eligible, seen_by
-from trailspike.jobs.influence import Influence, find_influencers, rare_influencers
+from trailspike.jobs.explain import Explanations, PendingRecord
+from trailspike.jobs.influence import Influence, find_influencers
 from trailspike.jobs.memory import estimate_memory
 from trailspike.jobs.records import (
-    influencer_probability,
     model_plot_row,
     on_anomalous_side,
     plot_terms,
@@ -97,6 +97,9 @@ class BucketProcessor:
         self.pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._stats = self._zero_stats()
         self.early_step: timedelta | None = None  # set by the runner (jobs/early.py)
+        self.explanations = Explanations(
+            con, request, job.job_id, self.span, self.influencer_fields
+        )
 
     @staticmethod
     def _zero_stats() -> dict[str, Any]:
@@ -191,34 +194,16 @@ class BucketProcessor:
             for p in observed:
                 observe(p)
         top = 0.0
-        influencer_best: dict[tuple[str, str], tuple[float, float]] = {}
+        records: list[PendingRecord] = []
         for det, dm, _, scored in scored_all:
-            top = max(top, self._records(bucket, t, det, dm, scored, influencer_best))
+            top = max(top, self._records(bucket, t, det, dm, scored, records))
             if plots(self.job, det):
                 self._queue_plots(bucket, scored)
         for det, dm, values, scored in scored_all:
             skip = {s.key for s in scored if "skip_model_update" in s.actions}
             dm.learn(det, t, values, skip)
-        best = list(influencer_best.items())
-        influencer_scores: list[float] = (
-            norm.normalize_many([b[1][0] for b in best], [b[1][1] for b in best]).tolist()
-            if best
-            else []
-        )
-        for ((name, value), (p, conf)), score in zip(best, influencer_scores, strict=True):
-            self.pending["influencers"].append(
-                {
-                    "job_id": self.job.job_id,
-                    "timestamp": bucket,
-                    "bucket_span": self.span,
-                    "influencer_field_name": name,
-                    "influencer_field_value": value,
-                    "influencer_score": score,
-                    "initial_influencer_score": score,
-                    "probability": p,
-                    "score_confidence": conf,
-                }
-            )
+        # Influencer scores use the normaliser as it is now (a copy if the rows wait for flush).
+        self.explanations.add_bucket(bucket, records, norm, self.pending)
         self.pending["buckets"].append(
             {
                 "job_id": self.job.job_id,
@@ -243,39 +228,25 @@ class BucketProcessor:
         det: Detector,
         dm: DetectorModels,
         scored: list[Scored],
-        influencer_best: dict[tuple[str, str], tuple[float, float]],
+        records: list[PendingRecord],
     ) -> float:
-        """Queue the detector's anomalous records; returns the highest score."""
-        found_all = self._anomalies(bucket, t, det, dm, scored)
-        for s, score, found in found_all:
-            self.pending["records"].append(
-                record_row(self.job.job_id, det, bucket, self.span, s, score, found)
-            )
-            for inf in found:
-                p = influencer_probability(s.probability, inf.influence)
-                key = (inf.field, inf.value)
-                if key not in influencer_best or p < influencer_best[key][0]:
-                    influencer_best[key] = (p, s.confidence)
-            self._stats["records"] += 1
-            self._stats["max_score"] = max(self._stats["max_score"], score)
-        return max((score for _, score, _ in found_all), default=0.0)
+        """Add the detector's anomalous records to ``records``; returns the highest score.
 
-    def _anomalies(
-        self,
-        bucket: datetime,
-        t: float,
-        det: Detector,
-        dm: DetectorModels,
-        scored: list[Scored],
-        until: datetime | None = None,
-    ) -> list[tuple[Scored, float, list[Influence]]]:
-        """The results that make records: anomalous, with a score, and their influencers
-        (from the events before ``until`` only, for an early result)."""
+        A ``rare`` record's influencers are counted later, with the other buckets of the flush
+        (:mod:`trailspike.jobs.explain`); others are found now, against the models before they
+        learn the bucket."""
         keep = self._candidates(det, scored)
         if not keep:
-            return []
-        explained = self._influencers(bucket, t, det, dm, [s for s, _ in keep], until)
-        return [(s, score, found) for (s, score), found in zip(keep, explained, strict=True)]
+            return 0.0
+        if det.spec.is_rare and self.influencer_fields:
+            explained: list[list[Influence] | None] = [None] * len(keep)
+        else:
+            explained = list(self._influencers(bucket, t, det, dm, [s for s, _ in keep]))
+        for (s, score), found in zip(keep, explained, strict=True):
+            records.append(PendingRecord(det, s, score, found))
+            self._stats["records"] += 1
+            self._stats["max_score"] = max(self._stats["max_score"], score)
+        return max(score for _, score in keep)
 
     def _candidates(self, det: Detector, scored: list[Scored]) -> list[tuple[Scored, float]]:
         """Anomalous results (on the function's side) with their score, if above 0."""
@@ -359,16 +330,11 @@ class BucketProcessor:
         seen: list[tuple[Scored, float, datetime]],
     ) -> None:
         """Early records of rare categories, each explained by the events before its own data
-        end, all in one query for the bucket."""
-        if not seen:
-            return
-        records, ends = [s for s, _, _ in seen], [end for _, _, end in seen]
-        explained: list[list[Influence]] = [[] for _ in seen]
-        if self.influencer_fields:
-            feature = self.request.detectors[dm.detector_index]
-            explained = self._rare_influencers(bucket, feature, records, ends)
-        found = [(s, score) for s, score, _ in seen]
-        self._queue_early_rows(bucket, det, found, explained, ends)
+        end (counted at flush with the other records waiting, :mod:`trailspike.jobs.explain`)."""
+        found: list[Influence] | None = None if self.influencer_fields else []
+        records = [PendingRecord(det, s, score, found, end) for s, score, end in seen]
+        self._stats["early_records"] += len(records)
+        self.explanations.add_early(bucket, records, self.pending)
 
     def _queue_early_rows(
         self,
@@ -395,8 +361,6 @@ class BucketProcessor:
         if not self.influencer_fields:
             return [[] for _ in records]
         feature = self.request.detectors[dm.detector_index]
-        if det.spec.is_rare:
-            return self._rare_influencers(bucket, feature, records, until)
         table = bucket_slice(
             self.con, self.request, feature, bucket, self.influencer_fields, until=until
         )
@@ -425,25 +389,6 @@ class BucketProcessor:
             out.append(find_influencers(det.spec, base, xs, columns, rescore))
         return out
 
-    def _rare_influencers(
-        self,
-        bucket: datetime,
-        feature: DetectorFeature,
-        records: list[Scored],
-        until: datetime | list[datetime] | None = None,
-    ) -> list[list[Influence]]:
-        """Influencers of ``rare`` records from per-value event counts computed in SQL (the
-        influence of a value is its share of the category's events, no rescoring needed);
-        ``until``: events before it only, one time or one per record."""
-        keys = [s.key for s in records]
-        rows = bucket_influencer_counts(
-            self.con, self.request, feature, bucket, self.influencer_fields, keys, until
-        )
-        counts: dict[Key, list[tuple[int, str, int]]] = defaultdict(list)
-        for p, by, o, f, value, n in rows:
-            counts[(p, by, o)].append((f, value, n))
-        return [rare_influencers(self.influencer_fields, counts.get(k, [])) for k in keys]
-
     def _queue_plots(self, bucket: datetime, scored: list[Scored]) -> None:
         for s in scored:
             if s.typical is None:
@@ -455,6 +400,7 @@ class BucketProcessor:
     # ------------------------------------------------------------------ output
     def flush(self) -> None:
         """Write the queued rows (inside the caller's transaction)."""
+        self.explanations.resolve(self.pending)
         write_buckets(self.con, self.pending.pop("buckets", []))
         write_records(self.con, self.pending.pop("records", []))
         write_early_records(self.con, self.pending.pop("early_records", []))

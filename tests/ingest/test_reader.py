@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ingest_helpers import record
 
-from trailspike.ingest.reader import read_file
+from trailspike.ingest.reader import FileReader, read_file
 
 
 def entries_of(data: bytes):
@@ -102,3 +102,26 @@ def test_any_bytes_are_read_without_crashing(data: bytes, packed: bool) -> None:
         assert entry.kind in ("record", "ecs", "bad")
         if entry.kind == "bad":
             assert isinstance(entry.payload, str) and entry.payload
+
+
+def test_s3_objects_are_decoded_record_by_record_with_the_same_result() -> None:
+    from trailspike.ingest.reader import split_records
+
+    tricky = [
+        {"eventVersion": "1.08", "userAgent": 'x},{"eventVersion":"9"} y', "n": 1},
+        {"eventVersion": "1.08", "requestParameters": {"a": [{"eventVersion": 1}, {"b": 2}]}},
+        {"eventVersion": "1.08", "errorMessage": "ünïcödé ☃ \u2028", "big": 1.5e300},
+        {"eventVersion": "1.09"},
+    ]
+    data = orjson.dumps({"Records": tricky})
+    assert split_records(data) == tricky
+    # A nested list of objects cut at the same pattern: the pieces do not decode, so the
+    # whole value is decoded instead, and the entries are the same either way.
+    nested = [{"eventVersion": "1", "a": [{"eventVersion": 2}, {"eventVersion": 3}]}]
+    assert split_records(orjson.dumps({"Records": nested})) is None
+    for records in (tricky, nested, [{"eventVersion": "1"}, 3, {"eventTime": "t"}]):
+        raw = orjson.dumps({"Records": records})
+        got = [(e.kind, e.payload, e.line, e.index, e.snippet) for e in entries_of(raw)[1]]
+        whole = FileReader(io.BytesIO(b""))._entries_from_value(orjson.loads(raw), 1, raw)
+        assert got == [(e.kind, e.payload, e.line, e.index, e.snippet) for e in whole]
+        assert len(got) == len(records)

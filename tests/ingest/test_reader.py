@@ -5,6 +5,7 @@ import io
 import json
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ingest_helpers import record
@@ -105,7 +106,7 @@ def test_any_bytes_are_read_without_crashing(data: bytes, packed: bool) -> None:
 
 
 def test_s3_objects_are_decoded_record_by_record_with_the_same_result() -> None:
-    from trailspike.ingest.reader import split_records
+    from trailspike.ingest.reader import s3_records
 
     tricky = [
         {"eventVersion": "1.08", "userAgent": 'x},{"eventVersion":"9"} y', "n": 1},
@@ -114,12 +115,14 @@ def test_s3_objects_are_decoded_record_by_record_with_the_same_result() -> None:
         {"eventVersion": "1.09"},
     ]
     data = orjson.dumps({"Records": tricky})
-    assert split_records(data) == tricky
+    assert list(s3_records(data) or []) == tricky
     # A nested list of objects cut at the same pattern: the pieces do not decode, so the
     # whole value is decoded instead, and the entries are the same either way.
     nested = [{"eventVersion": "1", "a": [{"eventVersion": 2}, {"eventVersion": 3}]}]
-    assert split_records(orjson.dumps({"Records": nested})) is None
-    for records in (tricky, nested, [{"eventVersion": "1"}, 3, {"eventTime": "t"}]):
+    with pytest.raises(ValueError):
+        list(s3_records(orjson.dumps({"Records": nested})) or [])
+    late = [{"eventVersion": "1"}, {"eventVersion": "2"}, *nested, {"eventVersion": "3"}]
+    for records in (tricky, nested, late, [{"eventVersion": "1"}, 3, {"eventTime": "t"}]):
         raw = orjson.dumps({"Records": records})
         got = [(e.kind, e.payload, e.line, e.index, e.snippet) for e in entries_of(raw)[1]]
         whole = FileReader(io.BytesIO(b""))._entries_from_value(orjson.loads(raw), 1, raw)

@@ -16,6 +16,7 @@ record that starts with ``{"eventVersion"`` (how CloudTrail writes them).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import zlib
@@ -66,6 +67,7 @@ class FileReader:
         self.damage: str | None = None
         self.digest = False
         self._index = 0
+        self._whole_file = False  # the first line began a document spanning the file
 
     def _raw_chunks(self) -> Iterator[bytes]:
         while True:
@@ -139,21 +141,24 @@ class FileReader:
             stripped = line.strip()
             if not stripped:
                 continue
-            records = split_records(stripped)
+            done = 0
+            records = s3_records(stripped)
             if records is not None:
-                for record in records:
-                    self._index += 1
-                    yield Entry("record", record, number, self._index)
-                break
-            try:
-                value = orjson.loads(stripped)
-            except orjson.JSONDecodeError as exc:
-                if stripped[:1] in (b"{", b"[") and complete:
-                    yield from self._document(line, lines)
-                    return
-                yield self._bad(_json_reason(exc, complete), number, stripped)
-                break
-            yield from self._entries_from_value(value, number, stripped)
+                try:
+                    for record in records:
+                        self._index += 1
+                        done += 1
+                        yield Entry("record", record, number, self._index)
+                except ValueError:
+                    # A piece did not decode: decode the value whole; its first ``done``
+                    # entries are the records already given.
+                    self._index -= done
+                else:
+                    break
+            first = self._first_value(number, line, stripped, complete, lines)
+            yield from itertools.islice(first, done, None)
+            if self._whole_file:
+                return
             break
         else:
             return
@@ -167,6 +172,26 @@ class FileReader:
                 yield self._bad(_json_reason(exc, complete), number, stripped)
                 continue
             yield from self._entries_from_value(value, number, stripped)
+
+    def _first_value(
+        self,
+        number: int,
+        line: bytes,
+        stripped: bytes,
+        complete: bool,
+        lines: Iterator[tuple[int, bytes, bool]],
+    ) -> Iterator[Entry]:
+        """Entries of the first line, or of the whole file when it is one JSON document."""
+        try:
+            value = orjson.loads(stripped)
+        except orjson.JSONDecodeError as exc:
+            if stripped[:1] in (b"{", b"[") and complete:
+                self._whole_file = True
+                yield from self._document(line, lines)
+                return
+            yield self._bad(_json_reason(exc, complete), number, stripped)
+            return
+        yield from self._entries_from_value(value, number, stripped)
 
     def _document(self, first: bytes, rest: Iterator[tuple[int, bytes, bool]]) -> Iterator[Entry]:
         data = b"\n".join([first, *(line for _, line, _ in rest)])
@@ -216,29 +241,35 @@ _BETWEEN = b'},{"eventVersion"'
 _RECORD_START = b'{"eventVersion"'
 
 
-def split_records(data: bytes) -> list[dict[str, Any]] | None:
-    """The records of a one-line S3 delivery object, decoded one by one; None if it is not one.
+def s3_records(data: bytes) -> Iterator[dict[str, Any]] | None:
+    """The records of a one-line S3 delivery object, decoded one at a time; None if not one.
 
     CloudTrail writes ``{"Records":[{"eventVersion":…},{"eventVersion":…}]}``. Cutting at
     ``},{"eventVersion"`` and decoding each piece on its own holds one record's decoding state
-    at a time: decoding the whole 10 MB object at once peaked at ~120 MB above its result. The
-    cut pattern cannot occur inside a JSON string (its quote would end the string), and it could
-    only cut a nested array wrongly into pieces that do not decode; so when every piece decodes
-    to an object, the pieces are exactly the records. Otherwise (or for any other shape) None,
-    and the caller decodes the whole value as before.
+    at a time: decoding a whole 10 MB object at once peaked ~120 MB above its result, and kept
+    every record alive until the file was done. The cut pattern cannot occur inside a JSON
+    string (its quote would end the string); at a nested level it leaves pieces with unclosed
+    brackets, which do not decode. So every piece before the first one that does not decode is
+    exactly a record; at that piece the iterator raises ``ValueError`` and the caller decodes
+    the whole value instead.
 
-    >>> split_records(b'{"Records":[{"eventVersion":"1"},{"eventVersion":"2","x":[]}]}')
+    >>> list(s3_records(b'{"Records":[{"eventVersion":"1"},{"eventVersion":"2","x":[]}]}'))
     [{'eventVersion': '1'}, {'eventVersion': '2', 'x': []}]
-    >>> split_records(b'{"Records":[{"eventVersion":"1","a":[{"eventVersion":2},{"eventVersion"'
-    ...               b':3}]}]}')
-    >>> split_records(b'{"Records":[]}') is None
+    >>> nested = s3_records(b'{"Records":[{"eventVersion":"1","a":[{"eventVersion":2},'
+    ...                     b'{"eventVersion":3}]}]}')
+    >>> list(nested)
+    Traceback (most recent call last):
+    ValueError: not one record: b'{"eventVersion":"1","a":[{"eventVersion":2}'
+    >>> s3_records(b'{"Records":[]}') is None
     True
     """
     if not (data.startswith(_S3_START) and data.endswith(b"]}")):
         return None
-    parts = data[len(b'{"Records":[') : -2].split(_BETWEEN)
+    return _pieces(data[len(b'{"Records":[') : -2].split(_BETWEEN))
+
+
+def _pieces(parts: list[bytes]) -> Iterator[dict[str, Any]]:
     last = len(parts) - 1
-    records: list[dict[str, Any]] = []
     for index, part in enumerate(parts):
         # The cut took the "}" off every part but the last and '{"eventVersion"' off all but
         # the first.
@@ -248,11 +279,11 @@ def split_records(data: bytes) -> list[dict[str, Any]] | None:
         try:
             record = orjson.loads(text)
         except orjson.JSONDecodeError:
-            return None
+            record = None
         if not isinstance(record, dict):
-            return None
-        records.append(record)
-    return records
+            raise ValueError(f"not one record: {text[:60]!r}")
+        parts[index] = b""  # free the piece once decoded
+        yield record
 
 
 def _json_reason(exc: orjson.JSONDecodeError, complete: bool) -> str:

@@ -14,6 +14,7 @@ from trailspike.features.bucket_duckdb import (
     bucket_slice,
     compute_features,
     influencer_counts,
+    influencer_shares,
 )
 from trailspike.features.contract import FEATURE_SCHEMA, DetectorFeature, FeatureRequest
 from trailspike.features.query import parse_query
@@ -181,6 +182,12 @@ def test_influencer_counts_of_many_buckets_equal_one_query_per_bucket(
     request = FeatureRequest("j", 900, (rare,))
     fields = ("source.ip", "user.name")
     span = timedelta(minutes=15)
+    for n, ip in enumerate(["9.9.9.1", "9.9.9.1", "9.9.9.2"]):  # shares 2/3 and 1/3
+        events.execute(
+            "INSERT INTO events (event_id, ts, event_action, user_name, source_ip, doc, "
+            "ingested_at) VALUES (?, ?, 'Z', 'u9', ?, '{}', now())",
+            [f"share{n}", T0 + span + timedelta(minutes=n + 1), ip],
+        )
     buckets = [T0 + n * span for n in range(4)]
     wanted: list[tuple[datetime, tuple[str, str, str], datetime | None]] = []
     for b in buckets:
@@ -199,3 +206,18 @@ def test_influencer_counts_of_many_buckets_equal_one_query_per_bucket(
             expected[(n, f, value)] += count
     assert got == expected and sum(got.values()) > 0
     assert influencer_counts(events, request, rare, fields, []) == []
+    # Shares: each value's events over its field's, the division Python does, from the cutoff.
+    totals: Counter[tuple[int, int]] = Counter()
+    for (n, f, _), count in got.items():
+        totals[(n, f)] += count
+    for cutoff in (0.0, 0.4, 0.6):
+        shares = influencer_shares(events, request, rare, fields, wanted, cutoff)
+        want = {
+            (n, f, v): c / totals[(n, f)]
+            for (n, f, v), c in got.items()
+            if c / totals[(n, f)] >= cutoff
+        }
+        assert {(n, f, v): share for n, f, v, share in shares} == want
+    assert any(
+        share < 1.0 for *_, share in influencer_shares(events, request, rare, fields, wanted, 0)
+    )

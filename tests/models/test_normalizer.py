@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from trailspike.models.normalizer import (
+    DEFAULT_HALF_LIFE,
     KNOT_POINTS,
+    MAX_RAW,
     ScoreNormalizer,
     knot_score,
     probability_cap,
@@ -98,3 +100,23 @@ def test_severity_bands() -> None:
         "warning",
         "low",
     ]
+
+
+@pytest.mark.parametrize("half_life", [DEFAULT_HALF_LIFE, 1.0])
+def test_observe_many_gives_the_history_of_observe_one_by_one(half_life: float) -> None:
+    # half_life 1 doubles the weight per observation, so the rescale at 1e100 happens
+    # (several times) inside one batch and must fall after the same observation.
+    rng = np.random.default_rng(7)
+    probabilities = np.concatenate(
+        [rng.uniform(0, 1, 900), 10.0 ** -rng.uniform(1, 120, 300), [0.035, 0.0, 1.0]]
+    )
+    rng.shuffle(probabilities)
+    one, many = ScoreNormalizer(half_life=half_life), ScoreNormalizer(half_life=half_life)
+    for p in probabilities.tolist():
+        one.observe(p)
+    many.observe_many(probabilities[:500])
+    many.observe_many([])
+    many.observe_many(probabilities[500:].tolist())
+    assert np.array_equal(one.counts, many.counts)
+    assert (one.weight, one.max_raw) == (many.weight, many.max_raw)
+    assert one.total > 0 and one.max_raw == MAX_RAW

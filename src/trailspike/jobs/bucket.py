@@ -189,10 +189,7 @@ class BucketProcessor:
         if early is not None:
             # Before the normaliser observes this bucket: a live run had not seen it either.
             self._queue_early(bucket, t, early, [(d, m, s) for d, m, _, s in scored_all])
-        observe = norm.observe
-        for observed in observed_all:
-            for p in observed:
-                observe(p)
+        norm.observe_many([p for observed in observed_all for p in observed])
         top = 0.0
         records: list[PendingRecord] = []
         for det, dm, _, scored in scored_all:

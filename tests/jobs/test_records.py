@@ -1,0 +1,43 @@
+"""Result rows: the JSON columns written directly are the text json.dumps gives."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trailspike.jobs.detectors import Scored
+from trailspike.jobs.influence import Influence
+from trailspike.jobs.records import explanation, explanation_json, influencers_json
+
+FIELDS = ("user.name", "source.ip", "source.geo.city_name")
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(FIELDS), st.text(), st.floats(0.4, 1.0)), min_size=1, max_size=8
+    )
+)
+def test_influencers_json_is_json_dumps(found: list[tuple[str, str, float]]) -> None:
+    influences = [Influence(f, v, i) for f, v, i in found]
+    grouped: dict[str, list[str]] = {}
+    for inf in influences:
+        grouped.setdefault(inf.field, []).append(inf.value)
+    expected = json.dumps(
+        [{"influencer_field_name": k, "influencer_field_values": v} for k, v in grouped.items()]
+    )
+    assert influencers_json(influences) == expected
+    assert influencers_json([]) is None
+
+
+@given(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.one_of(st.none(), st.floats(0, 10)),
+    st.one_of(st.none(), st.floats(-1, 1)),
+)
+def test_explanation_json_is_json_dumps(
+    confidence: float, typical: float | None, impact: float | None
+) -> None:
+    scored = Scored(0, ("", "A", ""), 2.0, 1e-5, confidence, typical, 0.0, 5.0, impact)
+    assert explanation_json(scored) == json.dumps(explanation(scored))

@@ -3,30 +3,36 @@
 For every source file: skip it if ``ingested_files`` says it was read completely with the same
 size and mtime/ETag (unless ``force``); otherwise mark it incomplete, read, validate and normalise
 its records (:mod:`.normalizer`), and insert the rows. A transaction commits the rows together
-with the quarantine rows and the completion marks of the files they finish. A killed run
-therefore leaves its unfinished files marked incomplete; the next run re-reads them and the
-events already stored count as duplicates instead of being stored twice.
+with the quarantine rows and the completion marks of the files whose rows it holds in full. A
+killed run therefore leaves its unfinished files marked incomplete; the next run re-reads them
+and the events already stored count as duplicates instead of being stored twice.
 
-Implementation decisions:
+Implementation decisions (figures: docs/ingest.md, ``benchmarks/ingest.py``):
 
-- Records are normalised one by one in Python (:func:`to_ecs`), not in DuckDB SQL: parity with
-  Elastic needs Java ``Map.toString`` strings in HashMap order, uap-core user-agent parsing, the
-  categorisation table and recursive null dropping. Measured at 1M events (docs/ingest.md):
-  ~98 µs of CPU per event across processes, 17.7x the ``zcat`` wall time on the 2-core machine
-  at load 1.7, peak RSS 659 MB. DuckDB's ``read_json_objects`` path reads at zcat speed; a SQL
-  mapping that matches this one field for field is the way to the 1.0x goal and is not built.
+- Records are normalised in Python, not in DuckDB SQL: parity with Elastic needs Java
+  ``Map.toString`` strings in HashMap order, uap-core user-agent parsing, the categorisation
+  table and recursive null dropping, and the stored document must be byte-identical whichever
+  path made it. The fused fast path (:mod:`trailspike.normalise.fast`) is the default; the
+  reference path (``ingest_fast_path = false``) is kept as its yardstick. Writing the documents
+  into DuckDB costs ~8 µs per event in this process on its own, more than twice ``zcat``'s
+  whole time per event, so no normaliser could bring ingest to ``zcat`` speed while the store
+  keeps each event's JSON document.
 - Several files or S3 objects are read and normalised in parallel worker processes
   (``ingest_workers``; 0 = one per CPU; each worker has its own boto3 client) while this process
   inserts, with a bounded number of files in flight; standard input and files over 256 MB are
   streamed here.
 - Rows wait in this process (Arrow tables, zero-copy concatenated) until ``ingest_batch_size``
-  rows are pending, then go into the store as one insert in the transaction that commits them
-  (:func:`insert_events`); one insert per file cost a statement per ~400-event demo file and
-  made this process, not the workers, the bottleneck (200 demo files: 54 s -> 11 s in-process).
-- DuckDB is capped at ``INGEST_MEMORY_LIMIT`` (256 MB) while ingesting. Memory no longer grows
-  with the store: the events table has no ART index (migration 0010), which took ~100 bytes per
-  stored event and ran the 512 MB cap out at a few million events. Lowering the cap from 512 to
-  256 MB cut this process's peak RSS on 133k demo events from 790 to 559 MB at the same speed.
+  rows are pending, then go into the store as one insert (:func:`insert_events`); one insert per
+  file cost a statement per ~400-event demo file (200 demo files: 54 s -> 11 s in-process).
+- Commits fall on DuckDB's row-group boundaries (``ROW_GROUP_ROWS``): every commit recompresses
+  the store's partly filled last row group, so committing every 50k rows compressed each
+  document ~2.5 times (store cost 15-18 -> 8 µs/event on 300k benchmark events). The price is
+  memory: up to one row group of uncommitted rows (~230 MB uncompressed) waits in DuckDB. DuckDB
+  runs one thread while ingesting: a second made inserts cost more CPU, not less time.
+- DuckDB is capped at ``INGEST_MEMORY_LIMIT`` (128 MB) while ingesting; the uncommitted rows
+  beyond it spill to DuckDB's temporary file. 256 -> 128 MB cut this process's peak RSS on 300k
+  events from ~830 to ~690 MB for ~2 µs/event more CPU. Memory does not grow with the store:
+  the events table has no ART index (migration 0010).
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from trailspike.store.events import ROW_GROUP_ROWS, insert_events, new_rows
 # Files larger than this are streamed in this process rather than handed whole to a worker.
 WORKER_FILE_LIMIT = 256 << 20
 # DuckDB's memory limit during ingest; the rest of the 1 GB budget is Python and Arrow buffers.
-INGEST_MEMORY_LIMIT = "256MB"
+INGEST_MEMORY_LIMIT = "128MB"
 # Below this much input, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 8 << 20
 

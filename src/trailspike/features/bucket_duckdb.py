@@ -66,6 +66,20 @@ def _split_expr(field: str | None, use_null: bool) -> tuple[str, list[Any]]:
     return f"CAST({expr} AS VARCHAR)", params
 
 
+def _add_split_columns(
+    sql: _Sql,
+    det: DetectorFeature,
+    names: tuple[str, str, str] = ("partition", "by", "over"),
+    trailing_comma: bool = True,
+) -> None:
+    """Select the detector's partition, by and over fields (the series key) as ``names``."""
+    columns = list(zip(names, det.split_fields(), strict=True))
+    for n, (name, field) in enumerate(columns):
+        expr, params = _split_expr(field, det.use_null)
+        comma = "," if trailing_comma or n + 1 < len(columns) else ""
+        sql.add(f"{expr} AS {name}{comma}", params)
+
+
 def _where(
     sql: _Sql, request: FeatureRequest, det: DetectorFeature | None, start: datetime, end: datetime
 ) -> None:
@@ -101,9 +115,7 @@ def detector_features(
     sql.add("SELECT ?::VARCHAR AS job_id, ?::INTEGER AS detector_index,", [request.job_id])
     sql.params.append(det.detector_index)
     sql.add(f"{bucket} AS bucket_start,", bparams)
-    for name, field in zip(("partition", "by", "over"), det.split_fields(), strict=True):
-        expr, params = _split_expr(field, det.use_null)
-        sql.add(f"{expr} AS {name},", params)
+    _add_split_columns(sql, det)
     template = _AGGREGATES[det.spec.aggregate]
     if "{f}" in template and det.field_name:
         fexpr, fparams = field_sql(det.field_name)
@@ -194,9 +206,7 @@ def early_features(
     sql = _Sql()
     bucket, bparams = _bucket_expr(request)
     sql.add(f"WITH e AS (SELECT {bucket} AS b, ts,", bparams)
-    for name, field in zip(("partition", "by", "over"), det.split_fields(), strict=True):
-        expr, params = _split_expr(field, det.use_null)
-        sql.add(f"{expr} AS {name},", params)
+    _add_split_columns(sql, det)
     fexpr, fparams = field_sql(det.field_name) if det.field_name else ("NULL", [])
     sql.add(f"{fexpr} AS f", fparams)
     _where(sql, request, det, start, end)
@@ -232,9 +242,7 @@ def first_seen(
     sql = _Sql()
     bucket, bparams = _bucket_expr(request)
     sql.add(f"WITH e AS (SELECT {bucket} AS b,", bparams)
-    for name, field in zip(("partition", "by", "over"), det.split_fields(), strict=True):
-        expr, params = _split_expr(field, det.use_null)
-        sql.add(f"{expr} AS {name},", params)
+    _add_split_columns(sql, det)
     sql.add("ts")
     _where(sql, request, det, start, end)
     sql.add(
@@ -266,9 +274,8 @@ def bucket_slice(
     sql = _Sql()
     fexpr, fparams = field_sql(det.field_name) if det.field_name else ("NULL", [])
     sql.add(f"SELECT CAST({fexpr} AS VARCHAR) AS x", fparams)
-    for name, split in zip(("partition", "by", "over"), det.split_fields(), strict=True):
-        expr, params = _split_expr(split, det.use_null)
-        sql.add(f", {expr} AS {name}", params)
+    sql.add(",")
+    _add_split_columns(sql, det, trailing_comma=False)
     for n, field in enumerate(influencers):
         expr, params = field_sql(field)
         sql.add(f", CAST({expr} AS VARCHAR) AS i{n}", params)
@@ -387,9 +394,7 @@ def _influencer_counts_sql(
     ends = [b + span if end is None else min(b + span, end) for b, _, end in wanted]
     bucket, bparams = _bucket_expr(request)
     sql = _Sql().add(f"WITH rows AS (SELECT {bucket} AS k_b, ts,", bparams)
-    for name, split in zip(("k_p", "k_by", "k_over"), det.split_fields(), strict=True):
-        expr, params = _split_expr(split, det.use_null)
-        sql.add(f"{expr} AS {name},", params)
+    _add_split_columns(sql, det, ("k_p", "k_by", "k_over"))
     columns = [f"i{n}" for n in range(len(influencers))]
     for n, field in enumerate(influencers):
         expr, params = field_sql(field)

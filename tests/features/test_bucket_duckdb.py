@@ -13,6 +13,8 @@ from trailspike.features.bucket_duckdb import (
     bucket_influencer_counts,
     bucket_slice,
     compute_features,
+    first_seen,
+    first_seen_of,
     influencer_counts,
     influencer_shares,
 )
@@ -221,3 +223,19 @@ def test_influencer_counts_of_many_buckets_equal_one_query_per_bucket(
     assert any(
         share < 1.0 for *_, share in influencer_shares(events, request, rare, fields, wanted, 0)
     )
+
+
+def test_first_seen_of_some_series_equals_first_seen_of_all(
+    events: duckdb.DuckDBPyConnection,
+) -> None:
+    rare = DetectorFeature(
+        0, "rare", by_field_name="event.action", partition_field_name="user.name"
+    )
+    request = FeatureRequest("j", 900, (rare,))
+    every = first_seen(events, request, rare, T0, T0 + timedelta(hours=2))
+    assert len({b for b, *_ in every}) >= 2, "the fixture must spread over buckets"
+    wanted = [(b, (p, by, over)) for b, p, by, over in sorted(every)]
+    wanted.append((T0, ("nobody", "A", "")))  # no events: left out
+    got = first_seen_of(events, request, rare, wanted)
+    assert got == {n: every[(b, *key)] for n, (b, key) in enumerate(wanted[:-1])}
+    assert first_seen_of(events, request, rare, []) == {}

@@ -97,6 +97,9 @@ class BucketProcessor:
         self.pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._stats = self._zero_stats()
         self.early_step: timedelta | None = None  # set by the runner (jobs/early.py)
+        # Set by the runner for history: rare early records of buckets processed without
+        # ``first_seen`` find their first events at flush (jobs/explain.py).
+        self.defer_rare_early = False
         self.explanations = Explanations(
             con, request, job.job_id, self.span, self.influencer_fields
         )
@@ -186,8 +189,9 @@ class BucketProcessor:
             observed, scored = dm.score_for_results(det, self.job.filters, t, values)
             scored_all.append((det, dm, values, scored))
             observed_all.append(observed)
-        if early is not None:
+        if early is not None or self.defer_rare_early:
             # Before the normaliser observes this bucket: a live run had not seen it either.
+            early = early if early is not None else EarlyBucket()
             self._queue_early(bucket, t, early, [(d, m, s) for d, m, _, s in scored_all])
         norm.observe_many([p for observed in observed_all for p in observed])
         top = 0.0
@@ -298,15 +302,23 @@ class BucketProcessor:
             if not eligible(det.function):
                 continue
             index = dm.detector_index
+            unexplained: list[Influence] | None = None if self.influencer_fields else []
+            if det.spec.is_rare and self._defers(early, index):
+                candidates = self._candidates(det, scored)
+                deferred = [PendingRecord(det, s, v, unexplained) for s, v in candidates]
+                self._queue_rare_early(bucket, deferred)
+                continue
             if det.spec.is_rare:
                 first = early.first_seen.get(index, {})
                 seen = [
                     # What was known then: the events of the first minute, not the hour's.
-                    (replace(s, actual=float(first[s.key][1])), score, end)
+                    PendingRecord(
+                        det, replace(s, actual=float(first[s.key][1])), score, unexplained, end
+                    )
                     for s, score in self._candidates(det, scored)
                     if s.key in first and (end := seen_by(first[s.key][0])) <= limit
                 ]
-                self._queue_rare_early(bucket, det, dm, seen)
+                self._queue_rare_early(bucket, seen)
                 continue
             for data_end, rows in sorted(early.cuts.items()):
                 if index in rows and data_end < limit:
@@ -319,17 +331,15 @@ class BucketProcessor:
                             bucket, det, found, explained, [data_end] * len(found)
                         )
 
-    def _queue_rare_early(
-        self,
-        bucket: datetime,
-        det: Detector,
-        dm: DetectorModels,
-        seen: list[tuple[Scored, float, datetime]],
-    ) -> None:
+    def _defers(self, early: EarlyBucket, index: int) -> bool:
+        """Whether a rare detector's early records wait for their first events until flush:
+        in history (the whole bucket is known), when ``first_seen`` was not computed."""
+        return self.defer_rare_early and early.until is None and index not in early.first_seen
+
+    def _queue_rare_early(self, bucket: datetime, records: list[PendingRecord]) -> None:
         """Early records of rare categories, each explained by the events before its own data
-        end (counted at flush with the other records waiting, :mod:`trailspike.jobs.explain`)."""
-        found: list[Influence] | None = None if self.influencer_fields else []
-        records = [PendingRecord(det, s, score, found, end) for s, score, end in seen]
+        end; the influencers (and, without a ``data_end``, the first events) are found at flush
+        with the other records waiting (:mod:`trailspike.jobs.explain`)."""
         self._stats["early_records"] += len(records)
         self.explanations.add_early(bucket, records, self.pending)
 

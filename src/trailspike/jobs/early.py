@@ -104,10 +104,13 @@ def early_inputs(
     end: datetime,
     step: timedelta,
     until: datetime | None = None,
+    rare: bool = True,
 ) -> dict[datetime, EarlyBucket]:
     """Early-result inputs of the eligible detectors for buckets in ``[start, end)``.
 
-    ``until`` drops what a live run could not know yet (cut-offs after it).
+    ``until`` drops what a live run could not know yet (cut-offs after it). ``rare=False``
+    leaves out ``first_seen`` (history runs find it for the anomalous categories only, at
+    flush: :mod:`trailspike.jobs.explain`).
     """
     out: dict[datetime, EarlyBucket] = {}
 
@@ -119,6 +122,8 @@ def early_inputs(
             continue
         index = feature.detector_index
         if det.spec.is_rare:
+            if not rare:
+                continue
             for (b, p, by, over), seen in first_seen(con, request, feature, start, end).items():
                 bucket(b).first_seen.setdefault(index, {})[(p, by, over)] = seen
             continue

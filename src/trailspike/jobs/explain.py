@@ -30,9 +30,10 @@ from typing import Any
 
 import duckdb
 
-from trailspike.features.bucket_duckdb import influencer_shares
+from trailspike.features.bucket_duckdb import first_seen_of, influencer_shares
 from trailspike.features.contract import FeatureRequest
 from trailspike.jobs.detectors import Scored
+from trailspike.jobs.early import seen_by
 from trailspike.jobs.influence import INFLUENCE_CUTOFF, Influence
 from trailspike.jobs.records import influencer_probability, record_row
 from trailspike.jobs.schema import Detector
@@ -83,6 +84,7 @@ class Explanations:
         self.fields = influencer_fields
         self.buckets: list[_PendingBucket] = []
         self.early: list[tuple[datetime, PendingRecord]] = []
+        self.first_unknown: list[tuple[datetime, PendingRecord]] = []
 
     def add_bucket(
         self,
@@ -100,16 +102,20 @@ class Explanations:
         self.buckets.append(_PendingBucket(bucket, records, frozen))
 
     def add_early(self, bucket: datetime, records: list[PendingRecord], out: Rows) -> None:
-        """Queue early record rows (each with its ``data_end``) into ``out``, now or at
-        :meth:`resolve`."""
+        """Queue early record rows into ``out``, now or at :meth:`resolve`. A record without
+        ``data_end`` gets it at :meth:`resolve` from its category's first event in the bucket
+        (the end of that minute), and its ``actual`` from the events of that minute."""
         for record in records:
-            if record.found is None:
+            if record.data_end is None:
+                self.first_unknown.append((bucket, record))
+            elif record.found is None:
                 self.early.append((bucket, record))
             else:
                 out["early_records"].append(self._early_row(bucket, record))
 
     def resolve(self, out: Rows) -> None:
         """Count the influencers of every waiting record and queue all their rows into ``out``."""
+        self._find_first_seen(out)
         if not self.buckets and not self.early:
             return
         waiting: dict[int, list[tuple[datetime, PendingRecord]]] = defaultdict(list)
@@ -126,6 +132,28 @@ class Explanations:
         for bucket, record in self.early:
             out["early_records"].append(self._early_row(bucket, record))
         self.buckets, self.early = [], []
+
+    def _find_first_seen(self, out: Rows) -> None:
+        """Give the early records waiting for it their data end and first-minute ``actual``
+        (as :func:`trailspike.jobs.early.early_inputs` gives them bucket by bucket)."""
+        by_detector: dict[int, list[tuple[datetime, PendingRecord]]] = defaultdict(list)
+        for bucket, record in self.first_unknown:
+            by_detector[record.scored.detector_index].append((bucket, record))
+        self.first_unknown = []
+        for index, items in by_detector.items():
+            feature = self.request.detectors[index]
+            wanted = [(b, r.scored.key) for b, r in items]
+            seen = first_seen_of(self.con, self.request, feature, wanted)
+            for n, (bucket, record) in enumerate(items):
+                if n not in seen:
+                    continue  # no event in the bucket: nothing was known early
+                first, events = seen[n]
+                record.scored = replace(record.scored, actual=float(events))
+                record.data_end = seen_by(first)
+                if record.found is None:
+                    self.early.append((bucket, record))
+                else:
+                    out["early_records"].append(self._early_row(bucket, record))
 
     def _count(self, index: int, items: list[tuple[datetime, PendingRecord]]) -> None:
         """Find the influencers of ``items`` (records of detector ``index``): the values with

@@ -187,6 +187,7 @@ def run_job(
     models = load_state(stored.state) if stored is not None and stored.state else JobModels.new(job)
     processor = BucketProcessor(con, job, request, models, _renormalization_window(job, settings))
     processor.early_step = early_step(job, settings)
+    processor.defer_rare_early = processor.early_step is not None
     if end is None:
         # Live: data is complete up to now minus both delays; the open bucket gets early results.
         known = (now or utcnow()) - parse_duration(str(settings["query_delay"]))
@@ -290,7 +291,12 @@ def _run_chunk(
         counts = bucket_event_counts(con, request, chunk_start, chunk_end)
         by_bucket = processor.group(features)
         step = processor.early_step
-        early = early_inputs(con, job, request, chunk_start, chunk_end, step) if step else {}
+        # Rare categories' first events are looked up at flush, for the anomalous ones only.
+        early = (
+            early_inputs(con, job, request, chunk_start, chunk_end, step, rare=False)
+            if step
+            else {}
+        )
         t = chunk_start
         while t < chunk_end:
             if processor.zero_fills or t in counts:

@@ -1,10 +1,14 @@
 """Turn the entries of one file into storable rows and quarantine rows (in-process or in workers).
 
 :func:`process_stream` reads one file (:mod:`.reader`), validates each record
-(:mod:`.validate`), normalises it (:func:`to_ecs` with GeoIP) and yields :class:`Chunk` objects of
-at most ``batch_size`` events as Arrow tables, plus the quarantined records. The same code runs in
-the ingesting process and in worker processes (:func:`process_path`), so results do not depend on
-how many workers ran.
+(:mod:`.validate`), normalises it with GeoIP and yields :class:`Chunk` objects of at most
+``batch_size`` events as Arrow tables, plus the quarantined records. The same code runs in the
+ingesting process and in worker processes (:func:`process_path`), so results do not depend on
+how many workers ran. CloudTrail records take the fused fast path
+(:func:`trailspike.normalise.fast.fast_event`, document and column values in one pass, collected
+in a :class:`ColumnBatch`) unless ``ingest_fast_path`` is off; ECS documents and the reference
+path use :func:`to_ecs`/:func:`document_for` and :func:`event_row`. Both give equal tables
+(tests/ingest/test_fastpath.py, tests/normalise/test_fast.py).
 
 Implementation decisions: a record without ``eventID`` (test fixtures, hand-made exports) gets a
 stable synthetic id, ``sha256:`` plus the hash of its canonical JSON, written to ``event.id`` too,

@@ -468,3 +468,7 @@ def _read_parallel(
                 for chunk, last in _with_last(chunks):
                     run.add_chunk(chunk, last)
             bar.advance()
+        # Let the workers finish before the with-block terminates the pool: terminating a
+        # running pool let its maintenance thread spawn a replacement worker (~100 MB, 0.2 s).
+        pool.close()
+        pool.join()

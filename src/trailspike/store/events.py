@@ -139,7 +139,7 @@ class EventBatch:
 
 
 class ColumnBatch:
-    """Column buffer of events (the fast path): one list per column, no row tuples to transpose.
+    """Buffer of events for the fast path: column-value tuples and encoded documents.
 
     Holds the same values as :class:`EventBatch` and gives an equal Arrow table; rows come from
     :func:`trailspike.normalise.fast.fast_event`, which returns the typed columns directly, and
@@ -149,26 +149,27 @@ class ColumnBatch:
     """
 
     def __init__(self, source_file: str, now: datetime) -> None:
-        self.columns: list[list[Any]] = [[] for _ in range(len(INSERT_COLUMNS) - 3)]
+        self.rows: list[tuple[Any, ...]] = []
         self.docs: list[bytes] = []
         self.source_file = source_file
         self.now = now
-        self._appends = [column.append for column in self.columns]
 
     def __len__(self) -> int:
         return len(self.docs)
 
     def add(self, row: tuple[Any, ...], doc_json: bytes) -> None:
         """Append one event: its typed column values (``event_row`` order) and its document."""
-        for append, value in zip(self._appends, row, strict=True):
-            append(value)
+        self.rows.append(row)
         self.docs.append(doc_json)
 
     def to_arrow(self) -> pa.Table:
         """The batch as an Arrow table, equal to :meth:`EventBatch.to_arrow` for the same rows."""
         count = len(self)
+        width = len(INSERT_COLUMNS) - 3
+        # One C-level transpose beats 22 list appends per row (~2 µs per event).
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * width
         arrays = {}
-        for name, values in zip(INSERT_COLUMNS, self.columns, strict=False):
+        for name, values in zip(INSERT_COLUMNS[:width], columns, strict=True):
             arrays[name] = pa.array(values, type=_ARROW_TYPES.get(name, pa.string()))
         arrays["doc"] = _string_array(self.docs)
         arrays["source_file"] = pa.array([self.source_file] * count, pa.string())

@@ -41,3 +41,30 @@ def test_explanation_json_is_json_dumps(
 ) -> None:
     scored = Scored(0, ("", "A", ""), 2.0, 1e-5, confidence, typical, 0.0, 5.0, impact)
     assert explanation_json(scored) == json.dumps(explanation(scored))
+
+
+def test_record_columns_are_the_record_rows_as_columns() -> None:
+    from datetime import datetime
+
+    from trailspike.jobs.loader import load_jobs
+    from trailspike.jobs.records import record_columns, record_row
+
+    dets = [
+        job.analysis_config.detectors[0]
+        for job in (load_jobs().get("rare_method_for_a_username"), load_jobs().get(
+            "high_distinct_count_error_message"))
+    ]  # fmt: skip
+    scored = [
+        Scored(0, ("alice", "DeleteTrail", ""), 1.0, 1e-6, 0.9),
+        Scored(0, ("", "", ""), 12.0, 1e-5, 1.0, 2.0, 0.0, 5.0, 0.3, 1e-4, 1e-5),
+    ]
+    found = [[Influence("user.name", "alice", 1.0)], []]
+    buckets = [datetime(2026, 1, 5, 10), datetime(2026, 1, 5, 10, 15)]
+    rows = [
+        record_row("j", d, b, 900, s, score, f)
+        for d, b, s, score, f in zip(dets, buckets, scored, [80.0, 55.5], found, strict=True)
+    ]
+    columns = record_columns("j", 900, buckets, dets, scored, [80.0, 55.5], found)
+    assert set(columns) == set(rows[0])
+    assert [{c: columns[c][n] for c in columns} for n in range(2)] == rows
+    assert rows[0]["partition_field_value"] == "alice" and rows[1]["by_field_value"] is None

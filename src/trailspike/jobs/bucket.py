@@ -48,6 +48,7 @@ from trailspike.store.results import (
     write_early_records,
     write_influencers,
     write_model_plot,
+    write_record_columns,
     write_records,
 )
 
@@ -341,7 +342,7 @@ class BucketProcessor:
         end; the influencers (and, without a ``data_end``, the first events) are found at flush
         with the other records waiting (:mod:`trailspike.jobs.explain`)."""
         self._stats["early_records"] += len(records)
-        self.explanations.add_early(bucket, records, self.pending)
+        self.explanations.add_early(bucket, records)
 
     def _queue_early_rows(
         self,
@@ -413,6 +414,10 @@ class BucketProcessor:
         write_early_records(self.con, self.pending.pop("early_records", []))
         write_influencers(self.con, self.pending.pop("influencers", []))
         write_model_plot(self.con, self.pending.pop("model_plot", []))
+        for early in (False, True):
+            columns = self.explanations.take_columns(early)
+            if columns is not None:
+                write_record_columns(self.con, columns, early=early)
 
     def renormalize(self, end: datetime) -> None:
         """Recompute current scores of the job's results in the window ending at ``end``."""

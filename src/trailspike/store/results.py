@@ -118,8 +118,17 @@ def record_id(
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    columns = _TABLES[table]
-    data = pa.table({c: [row.get(c) for row in rows] for c in columns})
+    columns = {c: [row.get(c) for row in rows] for c in _TABLES[table]}
+    return _insert_columns(con, table, columns, len(rows))
+
+
+def _insert_columns(
+    con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list[Any]], n: int
+) -> int:
+    """Insert ``n`` rows given as columns (a column left out is null)."""
+    if n == 0:
+        return 0
+    data = pa.table({c: columns.get(c, [None] * n) for c in _TABLES[table]})
     view = f"_ts_insert_{table}"
     con.register(view, data)
     try:
@@ -127,7 +136,18 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str,
         con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM {view}")  # noqa: S608
     finally:
         con.unregister(view)
-    return len(rows)
+    return n
+
+
+def write_record_columns(
+    con: duckdb.DuckDBPyConnection, columns: dict[str, list[Any]], *, early: bool = False
+) -> int:
+    """:func:`write_records` (``early``: :func:`write_early_records`) for rows given as columns
+    (``record_id`` must be one), which the jobs build without a dict per row."""
+    n = len(columns["record_id"])
+    table = "early_records" if early else "records"
+    extra: dict[str, list[Any]] = {"is_interim": [early] * n, "created_at": [utcnow()] * n}
+    return _insert_columns(con, table, {**extra, **columns}, n)
 
 
 def write_buckets(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:

@@ -5,8 +5,12 @@ Thin click commands over :mod:`trailspike.jobs.loader` and :mod:`trailspike.jobs
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,9 +18,13 @@ from typing import TYPE_CHECKING
 import click
 
 from trailspike.cli.options import db_option, resolve_settings, setting_option
+from trailspike.core.errors import ConfigError
 from trailspike.core.timeutil import parse_relative, parse_time, utcnow
 
 if TYPE_CHECKING:
+    import duckdb
+
+    from trailspike.features.source import FeatureFn
     from trailspike.jobs.loader import JobCollection
 
 
@@ -148,6 +156,19 @@ def validate(paths: tuple[str, ...]) -> None:
 @db_option
 @job_files_option
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a TTY).")
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Where the bucket aggregation runs: DuckDB, or Spark (pip install trailspike[spark]).",
+)
+@click.option(
+    "--events-parquet",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --engine spark: events already in Parquet (default: export the store's).",
+)
 @setting_option
 def run(
     job_ids: tuple[str, ...],
@@ -156,6 +177,8 @@ def run(
     db: str | None,
     job_files: tuple[str, ...],
     progress: bool | None,
+    engine: str,
+    events_parquet: Path | None,
     setting_pairs: tuple[tuple[str, str], ...],
 ) -> None:
     """Run jobs over the stored events (all jobs if none named) and store their results.
@@ -165,10 +188,14 @@ def run(
     ingested. A job resumes where its last run
     stopped, so running this every few minutes processes each bucket exactly once.
 
+    With --engine spark the per-bucket aggregation runs on Spark (local mode, one query per
+    job) over the events in Parquet; models, influencers and results stay here.
+
     \b
     Examples:
       trailspike jobs run
       trailspike jobs run high_distinct_count_error_message --start 2026-01-01 --end 2026-01-22
+      trailspike jobs run --engine spark
     """
     from trailspike.jobs.runner import run_jobs
     from trailspike.store.db import open_store
@@ -178,15 +205,17 @@ def run(
     show_bar = sys.stderr.isatty() if progress is None else progress
     con = open_store(settings["db"])
     try:
-        summaries = run_jobs(
-            con,
-            list(job_ids) or None,
-            start=parse_when(start),
-            end=parse_when(end),
-            settings=settings,
-            progress=show_bar,
-            jobs=collection,
-        )
+        with _feature_engine(con, engine, events_parquet) as features:
+            summaries = run_jobs(
+                con,
+                list(job_ids) or None,
+                start=parse_when(start),
+                end=parse_when(end),
+                settings=settings,
+                progress=show_bar,
+                jobs=collection,
+                features=features,
+            )
     finally:
         con.close()
     for s in summaries:
@@ -205,6 +234,28 @@ def run(
         )
     if any(s.status == "error" for s in summaries):
         sys.exit(2)
+
+
+@contextmanager
+def _feature_engine(
+    con: duckdb.DuckDBPyConnection, engine: str, parquet: Path | None
+) -> Iterator[FeatureFn]:
+    """The feature rows' source for ``engine``; a Spark session lives for the run only."""
+    from trailspike.features.bucket_duckdb import compute_features
+
+    if engine == "duckdb":
+        yield compute_features
+        return
+    if importlib.util.find_spec("pyspark") is None:
+        raise ConfigError("--engine spark needs pyspark: pip install 'trailspike[spark]'")
+    from trailspike.features.source import spark_features
+
+    with tempfile.TemporaryDirectory(prefix="trailspike-spark-") as tmp:
+        source = spark_features(con, Path(tmp), parquet)
+        try:
+            yield source
+        finally:
+            source.spark.stop()
 
 
 @jobs.command("reset")

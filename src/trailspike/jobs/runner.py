@@ -49,6 +49,7 @@ from trailspike.core.timeutil import bucket_start, parse_duration, utcnow
 from trailspike.features.bucket_duckdb import bucket_event_counts, compute_features
 from trailspike.features.contract import FeatureRequest, feature_request
 from trailspike.features.query import compile_where
+from trailspike.features.source import FeatureFn
 from trailspike.jobs.bucket import BucketProcessor, JobModels
 from trailspike.jobs.early import early_inputs, early_step
 from trailspike.jobs.loader import JobCollection, load_jobs
@@ -156,6 +157,7 @@ def run_job(
     settings: Mapping[str, Any] | None = None,
     progress: bool = False,
     commit_interval: timedelta = DEFAULT_COMMIT_INTERVAL,
+    features: FeatureFn = compute_features,
 ) -> JobRunSummary:
     """Process the final buckets of one job not processed yet; see :func:`run_jobs`."""
     settings = load_settings() if settings is None else settings
@@ -202,7 +204,7 @@ def run_job(
     chunks = window.chunks if processor.zero_fills else _occupied(con, request, window)
     try:
         for chunk_start, chunk_end in chunks:
-            _run_chunk(con, job, request, processor, chunk_start, chunk_end, summary)
+            _run_chunk(con, job, request, processor, chunk_start, chunk_end, summary, features)
             if bar is not None:
                 bar[0].update(bar[1], completed=(chunk_end - window.begin) / job.bucket_span)
         if summary.end is None or summary.end < window.end:
@@ -283,11 +285,12 @@ def _run_chunk(
     chunk_start: datetime,
     chunk_end: datetime,
     summary: JobRunSummary,
+    features_of: FeatureFn = compute_features,
 ) -> None:
     """Process one chunk of buckets in one transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
-        features = compute_features(con, request, chunk_start, chunk_end)
+        features = features_of(con, request, chunk_start, chunk_end)
         counts = bucket_event_counts(con, request, chunk_start, chunk_end)
         by_bucket = processor.group(features)
         step = processor.early_step
@@ -348,6 +351,7 @@ def run_jobs(
     jobs: JobCollection | None = None,
     commit_interval: timedelta = DEFAULT_COMMIT_INTERVAL,
     keep_going: bool = True,
+    features: FeatureFn = compute_features,
 ) -> list[JobRunSummary]:
     """Run jobs over the stored events and store their results.
 
@@ -372,6 +376,9 @@ def run_jobs(
         The job definitions (default: the shipped ones).
     commit_interval
         Event time processed per transaction.
+    features
+        Where feature rows come from: DuckDB over the store (default), or e.g.
+        :class:`~trailspike.features.source.SparkFeatures`.
     keep_going
         When a job cannot run (its definition changed since its models were built, its state
         cannot be read), record that in its summary (``status="error"``) and run the others;
@@ -398,6 +405,7 @@ def run_jobs(
                 settings=settings,
                 progress=progress,
                 commit_interval=commit_interval,
+                features=features,
             )
         except TrailspikeError as exc:
             if not keep_going:

@@ -100,3 +100,18 @@ def test_fetch_record_falls_back_to_the_latest_early_result(
     add_records(store, spike_record(T0, 95.0))
     final = fetch_record(store, rid)
     assert final is not None and final.data_end is None and final.record_score == 95.0
+
+
+def test_anomaly_records_view_has_one_row_per_anomaly(store: duckdb.DuckDBPyConnection) -> None:
+    add_early(store, T0, T0 + timedelta(minutes=5), 60.0)
+    add_early(store, T0, T0 + timedelta(minutes=10), 70.0)
+    rid = spike_record(T0, 0)["record_id"]
+    rows = store.execute(
+        "SELECT record_score, is_interim FROM anomaly_records WHERE record_id = ?", [rid]
+    ).fetchall()
+    assert rows == [(70.0, True)]  # the latest early result while the bucket is open
+    add_records(store, spike_record(T0, 95.0))
+    rows = store.execute(
+        "SELECT record_score, is_interim FROM anomaly_records WHERE record_id = ?", [rid]
+    ).fetchall()
+    assert rows == [(95.0, False)]  # then the final record alone

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -255,13 +255,15 @@ def fetch_early_records(
 def fetch_record(con: duckdb.DuckDBPyConnection, record_id: str) -> AnomalyRecord | None:
     """The final record ``record_id``, or its latest early result while there is no final one."""
     row = con.execute(
-        f"SELECT {', '.join(RECORD_COLUMNS)} FROM records WHERE record_id = ?",  # noqa: S608
+        f"SELECT {', '.join(RECORD_COLUMNS)} FROM anomaly_records WHERE record_id = ?",  # noqa: S608
         [record_id],
     ).fetchone()
     if row is None:
-        row = con.execute(
-            f"SELECT {', '.join(RECORD_COLUMNS)}, data_end FROM early_records "  # noqa: S608
-            "WHERE record_id = ? ORDER BY data_end DESC LIMIT 1",
-            [record_id],
-        ).fetchone()
-    return AnomalyRecord.from_row(row) if row else None
+        return None
+    record = AnomalyRecord.from_row(row)
+    if not record.is_interim:
+        return record
+    end = con.execute(
+        "SELECT max(data_end) FROM early_records WHERE record_id = ?", [record_id]
+    ).fetchone()
+    return replace(record, data_end=end[0] if end else None)

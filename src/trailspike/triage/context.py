@@ -181,15 +181,7 @@ def _load_alert(con: duckdb.DuckDBPyConnection, alert_uuid: str) -> dict[str, An
 
 def _load_record(con: duckdb.DuckDBPyConnection, record_id: str) -> dict[str, Any]:
     """The final record, or while its bucket is open the latest early result of it."""
-    rows = run_query(con, Query("SELECT * FROM records WHERE record_id = ?", (record_id,)))
-    if not rows:
-        rows = run_query(
-            con,
-            Query(
-                "SELECT * FROM early_records WHERE record_id = ? ORDER BY data_end DESC LIMIT 1",
-                (record_id,),
-            ),
-        )
+    rows = run_query(con, Query("SELECT * FROM anomaly_records WHERE record_id = ?", (record_id,)))
     return rows[0] if rows else {}
 
 

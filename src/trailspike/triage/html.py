@@ -74,7 +74,7 @@ def _record_of(con: duckdb.DuckDBPyConnection, record_id: str) -> dict[str, Any]
         con,
         Query(
             "SELECT detector_index, partition_field_value, by_field_value, bucket_span "
-            "FROM records WHERE record_id = ?",
+            "FROM anomaly_records WHERE record_id = ?",
             (record_id,),
         ),
     )

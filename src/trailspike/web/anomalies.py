@@ -189,7 +189,7 @@ def influencer_swimlane(
 
 def record(con: duckdb.DuckDBPyConnection, record_id: str) -> Row | None:
     """One anomaly record with its influencers decoded."""
-    row = fetch_one(con, "SELECT * FROM records WHERE record_id = ?", [record_id])
+    row = fetch_one(con, "SELECT * FROM anomaly_records WHERE record_id = ?", [record_id])
     if row is not None:
         row["influencers"] = parse_influencers(row["influencers"])
     return row

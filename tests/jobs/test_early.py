@@ -128,3 +128,26 @@ def test_live_run_reports_the_open_bucket_from_the_data_known_so_far(store):
         "SELECT count(*) FROM records WHERE timestamp >= ?", [rows[0]["timestamp"]]
     )
     assert final_rows.fetchone() == (0,)
+
+
+def test_live_rule_alerts_on_a_rare_error_code_before_its_hour_ends(store):
+    from trailspike.rules.engine import execute_rule
+    from trailspike.rules.loader import load_rules
+
+    insert_events(store, baseline_events(8))
+    first = DAY8 + timedelta(hours=3, minutes=4)
+    insert_events(store, [{**burst(first, 1)[0], "error_code": "InvalidClientTokenId"}])
+    shipped = load_rules().get("19de8096-e2b0-4bd8-80c9-34a820813fff")  # Rare AWS Error Code
+    # One error code in eight days of history: a new one scores 29 here (p 1.4e-3).
+    rule = shipped.model_copy(update={"anomaly_threshold": 25})
+    # The service at 03:30 knows the data up to 03:13 (query delay and delivery delay).
+    now = DAY8 + timedelta(hours=3, minutes=30)
+    run_jobs(store, ["rare_error_code"], now=now, settings=SETTINGS)
+    result = execute_rule(store, rule, now, SETTINGS)
+    assert len(result.alerts_created) == 1  # 27 minutes before the hour's bucket is final
+    (doc,) = store.execute("SELECT doc FROM alerts").fetchone()
+    assert '"early_result": true' in doc and "InvalidClientTokenId" in doc
+    # Once the hour is final, the final record is the same anomaly: no second alert.
+    later = DAY8 + timedelta(hours=4, minutes=30)
+    run_jobs(store, ["rare_error_code"], now=later, settings=SETTINGS)
+    assert execute_rule(store, rule, later, SETTINGS).alerts_created == []

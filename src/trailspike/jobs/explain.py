@@ -27,6 +27,7 @@ Implementation decisions:
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -155,7 +156,9 @@ class Explanations:
                 if n not in seen:
                     continue  # no event in the bucket: nothing was known early
                 first, events = seen[n]
-                record.scored = replace(record.scored, actual=float(events))
+                # A copy: the final record shares the Scored (dataclasses.replace was 5x slower).
+                record.scored = copy.copy(record.scored)
+                record.scored.actual = float(events)
                 record.data_end = seen_by(first)
                 if record.found is None:
                     self.early.append((bucket, record))

@@ -218,7 +218,15 @@ class CategoryModel:
     def _add(self, used: list[tuple[str, int]], slot: int | None) -> None:
         """Count the bucket's categories (each at most once per call) in one array step."""
         pop = self.population
-        ids = np.array([pop.id_of(category) for category, _ in used], dtype=np.int64)
+        # Known categories by one dict lookup each; new ones numbered in order, as id_of does.
+        get = pop.ids.get
+        known = [get(category) for category, _ in used]
+        if None in known:
+            known = [
+                pop.id_of(category) if i is None else i
+                for (category, _), i in zip(used, known, strict=True)
+            ]
+        ids = np.array(known, dtype=np.int64)
         top = int(ids.max()) + 1
         if top > self.c.shape[0]:
             self.c = _grown(self.c, top)

@@ -17,6 +17,7 @@ from trailspike.features.bucket_duckdb import (
     first_seen_of,
     influencer_counts,
     influencer_shares,
+    record_evidence,
 )
 from trailspike.features.contract import FEATURE_SCHEMA, DetectorFeature, FeatureRequest
 from trailspike.features.query import parse_query
@@ -239,3 +240,28 @@ def test_first_seen_of_some_series_equals_first_seen_of_all(
     got = first_seen_of(events, request, rare, wanted)
     assert got == {n: every[(b, *key)] for n, (b, key) in enumerate(wanted[:-1])}
     assert first_seen_of(events, request, rare, []) == {}
+
+
+def test_record_evidence_of_early_and_final_records_in_one_query(
+    events: duckdb.DuckDBPyConnection,
+) -> None:
+    rare = DetectorFeature(
+        0, "rare", by_field_name="event.action", partition_field_name="user.name"
+    )
+    request = FeatureRequest("j", 3600, (rare,))
+    fields = ("source.ip", "user.name")
+    every = first_seen(events, request, rare, T0, T0 + timedelta(hours=2))
+    keys = [(b, (p, by, over)) for b, p, by, over in sorted(every)]
+    wanted = [(b, k, None, flag) for b, k in keys for flag in (False, True)]
+    firsts, shares = record_evidence(events, request, rare, fields, wanted, 0.0)
+    # Flagged: the first event, and the shares of the events before the end of its minute.
+    assert firsts == {n: every[(b, *k)] for n, (b, k, _, flag) in enumerate(wanted) if flag}
+    minute_end = {
+        n: firsts[n][0].replace(second=0, microsecond=0) + timedelta(minutes=1) for n in firsts
+    }
+    separate = [(b, k, minute_end.get(n), False) for n, (b, k, _, _) in enumerate(wanted)]
+    assert sorted(shares) == sorted(
+        record_evidence(events, request, rare, fields, separate, 0.0)[1]
+    )
+    assert {n for n, *_ in shares} == set(range(len(wanted)))
+    assert record_evidence(events, request, rare, (), wanted, 0.0) == (firsts, [])

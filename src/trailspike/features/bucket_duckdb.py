@@ -280,36 +280,97 @@ def first_seen_of(
     ...                               (datetime(2026, 1, 1, 10), ("u2", "Get", ""))])
     {0: (datetime.datetime(2026, 1, 1, 10, 1, 10), 2)}
     """
+    return record_evidence(con, request, det, (), [(b, k, None, True) for b, k in wanted], 1.0)[0]
+
+
+Evidence = tuple[datetime, tuple[str, str, str], datetime | None, bool]
+"""What :func:`record_evidence` looks at for one record: (bucket start, (partition, by, over),
+until or None, whether to stop at the end of the minute of the series' first event)."""
+
+
+def record_evidence(
+    con: duckdb.DuckDBPyConnection,
+    request: FeatureRequest,
+    det: DetectorFeature,
+    influencers: tuple[str, ...],
+    wanted: Sequence[Evidence],
+    cutoff: float,
+) -> tuple[dict[int, tuple[datetime, int]], list[tuple[int, int, str, float]]]:
+    """First events and influencer shares of many records of one detector, in one statement.
+
+    ``wanted[n]`` selects the events of a series in a bucket before ``until`` (None: the
+    bucket's end) or, when its flag is set, before the end of the minute of the series' first
+    event in the bucket (an early record of a rare category, known from then). Returns, for
+    the flagged ones, ``n: (first event time, events of that minute)`` (:func:`first_seen_of`;
+    a series without events is left out) and, for all, ``(n, influencer index, value, share)``
+    for the values holding at least ``cutoff`` of their field's events among those selected
+    (:func:`influencer_shares`). One scan serves a whole flush of final and early records.
+    """
     if not wanted:
-        return {}
+        return {}, []
     span = timedelta(seconds=request.bucket_span_seconds)
+    ends = [b + span if end is None else min(b + span, end) for b, _, end, _ in wanted]
+    columns = [f"i{n}" for n in range(len(influencers))]
     bucket, bparams = _bucket_expr(request)
     sql = _Sql().add(f"WITH rows AS (SELECT {bucket} AS k_b, ts,", bparams)
-    names = ("k_p", "k_by", "k_over")
-    for n, (name, split) in enumerate(zip(names, det.split_fields(), strict=True)):
-        expr, params = _split_expr(split, det.use_null)
-        sql.add(f"{expr} AS {name}{',' if n < 2 else ''}", params)
-    _where(sql, request, det, min(b for b, _ in wanted), max(b for b, _ in wanted) + span)
+    _add_split_columns(sql, det, ("k_p", "k_by", "k_over"), trailing_comma=bool(influencers))
+    for n, field in enumerate(influencers):
+        expr, params = field_sql(field)
+        sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n + 1 < len(influencers) else ''}", params)
+    _where(sql, request, det, min(b for b, *_ in wanted), max(ends))
     sql.add(
         "), wanted AS (SELECT unnest(?::BIGINT[]) AS k_n, unnest(?::TIMESTAMP[]) AS k_b, "
         "unnest(?::VARCHAR[]) AS k_p, unnest(?::VARCHAR[]) AS k_by, "
-        "unnest(?::VARCHAR[]) AS k_over), "
-        "joined AS MATERIALIZED (SELECT k_n, ts FROM rows JOIN wanted "
-        "USING (k_b, k_p, k_by, k_over)), "
-        "firsts AS (SELECT k_n, min(ts) AS first FROM joined GROUP BY k_n) "
-        "SELECT k_n, first, count(*) FILTER "
-        "(WHERE ts < date_trunc('minute', first) + INTERVAL 1 MINUTE) "
-        "FROM joined JOIN firsts USING (k_n) GROUP BY k_n, first",
+        "unnest(?::VARCHAR[]) AS k_over, unnest(?::TIMESTAMP[]) AS k_until, "
+        "unnest(?::BOOLEAN[]) AS k_first), joined AS MATERIALIZED (SELECT k_n, k_first, ts",
         [
             list(range(len(wanted))),
-            [b for b, _ in wanted],
-            [k[0] for _, k in wanted],
-            [k[1] for _, k in wanted],
-            [k[2] for _, k in wanted],
+            [b for b, *_ in wanted],
+            [k[0] for _, k, *_ in wanted],
+            [k[1] for _, k, *_ in wanted],
+            [k[2] for _, k, *_ in wanted],
+            ends,
+            [first for *_, first in wanted],
         ],
     )
-    rows = con.execute(sql.text, sql.params).fetchall()
-    return {int(n): (first, int(events)) for n, first, events in rows}
+    sql.add("".join(f", {c}" for c in columns)).add(
+        "FROM rows JOIN wanted USING (k_b, k_p, k_by, k_over) WHERE rows.ts < wanted.k_until), "
+        "firsts AS (SELECT k_n, min(ts) AS first FROM joined WHERE k_first GROUP BY k_n), "
+        "kept AS MATERIALIZED (SELECT joined.* FROM joined LEFT JOIN firsts USING (k_n) "
+        "WHERE NOT k_first OR ts < date_trunc('minute', first) + INTERVAL 1 MINUTE)"
+    )
+    if columns:
+        sql.add(", counts AS (")
+        _add_field_counts(sql, columns, "kept")
+        sql.add(
+            "), shared AS (SELECT k_n, f, v, CAST(events AS DOUBLE) / "
+            "CAST(sum(events) OVER (PARTITION BY k_n, f) AS DOUBLE) AS share FROM counts) "
+            "SELECT k_n, f, v, share, NULL::TIMESTAMP AS first, NULL::BIGINT AS events "
+            "FROM shared WHERE share >= ? UNION ALL",
+            [cutoff],
+        )
+    sql.add(
+        "SELECT k_n, -1 AS f, NULL::VARCHAR AS v, NULL::DOUBLE AS share, first, count(*) "
+        "FROM kept JOIN firsts USING (k_n) GROUP BY k_n, first"
+    )
+    firsts: dict[int, tuple[datetime, int]] = {}
+    shares: list[tuple[int, int, str, float]] = []
+    for n, f, v, share, first, events in con.execute(sql.text, sql.params).fetchall():
+        if f < 0:
+            firsts[int(n)] = (first, int(events))
+        else:
+            shares.append((int(n), int(f), str(v), float(share)))
+    return firsts, shares
+
+
+def _add_field_counts(sql: _Sql, columns: list[str], source: str) -> None:
+    """Events per (k_n, value) of each influencer column of ``source``, one UNION ALL branch
+    per column. Column and CTE names are this module's own; nothing from the data enters."""
+    for n, column in enumerate(columns):
+        sql.add("UNION ALL" if n else "").add(
+            f"SELECT k_n, {n} AS f, {column} AS v, count(*) AS events"
+        )
+        sql.add(f"FROM {source} WHERE {column} IS NOT NULL GROUP BY k_n, {column}")
 
 
 def bucket_slice(
@@ -426,18 +487,10 @@ def influencer_shares(
     few values that qualify (at most two per field at ml-cpp's 0.4) instead of every count.
     The share is ``events / total`` in double precision, the division Python would do.
     """
-    if not wanted or not influencers:
+    if not influencers:
         return []
-    sql = _Sql().add("WITH counts AS (")
-    inner = _influencer_counts_sql(request, det, influencers, wanted)
-    sql.add(inner.text, inner.params).add(
-        "), shared AS (SELECT k_n, f, v, CAST(events AS DOUBLE) / "
-        "CAST(sum(events) OVER (PARTITION BY k_n, f) AS DOUBLE) AS share FROM counts) "
-        "SELECT k_n, f, v, share FROM shared WHERE share >= ?",
-        [cutoff],
-    )
-    rows = con.execute(sql.text, sql.params).fetchall()
-    return [(int(n), int(f), str(v), float(share)) for n, f, v, share in rows]
+    evidence = [(b, k, until, False) for b, k, until in wanted]
+    return record_evidence(con, request, det, influencers, evidence, cutoff)[1]
 
 
 def _influencer_counts_sql(
@@ -476,10 +529,5 @@ def _influencer_counts_sql(
     )
     # Column names come from range(len(influencers)) and the other SQL from the whitelisted
     # fields; nothing from the data enters the text (every value is a bound parameter).
-    for n, column in enumerate(columns):
-        # One count per influencer field, all from the materialised join.
-        sql.add("UNION ALL" if n else "").add(
-            f"SELECT k_n, {n} AS f, {column} AS v, count(*) AS events"
-        )
-        sql.add(f"FROM joined WHERE {column} IS NOT NULL GROUP BY k_n, {column}")
+    _add_field_counts(sql, columns, "joined")
     return sql

@@ -4,11 +4,10 @@ A ``rare`` record's influencers are its events' shares per influencer value (see
 :func:`trailspike.jobs.influence.rare_influencers`): they depend on the events only, not on the
 models, so they need not be found while the bucket is processed. :class:`Explanations` holds
 the records until the processor flushes, then, in one query per detector for all buckets of the
-flush, finds when each anomalous category of a history run was first seen (its early record's
-data end, :func:`trailspike.features.bucket_duckdb.first_seen_of`) and the influencer shares
-of every waiting record, final and early
-(:func:`trailspike.features.bucket_duckdb.influencer_shares`). All records' rows are built as
-columns (:func:`trailspike.jobs.records.record_columns`).
+flush (:func:`trailspike.features.bucket_duckdb.record_evidence`), finds when each anomalous
+category of a history run was first seen (its early record's data end) and the influencer
+shares of every waiting record, final and early. All records' rows are built as columns
+(:func:`trailspike.jobs.records.record_columns`).
 
 Implementation decisions:
 
@@ -35,7 +34,7 @@ from typing import Any
 
 import duckdb
 
-from trailspike.features.bucket_duckdb import first_seen_of, influencer_shares
+from trailspike.features.bucket_duckdb import record_evidence
 from trailspike.features.contract import FeatureRequest
 from trailspike.jobs.detectors import Scored
 from trailspike.jobs.early import seen_by
@@ -121,65 +120,52 @@ class Explanations:
                 self.finished[True].append((bucket, record))
 
     def resolve(self, out: Rows) -> None:
-        """Count the influencers of every waiting record; queue the influencer rows into
-        ``out`` (the records' rows: :meth:`take_columns`)."""
-        self._find_first_seen()
-        if not self.buckets and not self.early:
-            return
-        waiting: dict[int, list[tuple[datetime, PendingRecord]]] = defaultdict(list)
+        """Find the first events and influencers of every waiting record (one query per
+        detector); queue the influencer rows into ``out`` (the records' rows:
+        :meth:`take_columns`)."""
+        waiting: dict[int, list[tuple[datetime, PendingRecord, bool]]] = defaultdict(list)
         for pending in self.buckets:
             for record in pending.records:
                 if record.found is None:
-                    waiting[record.scored.detector_index].append((pending.bucket, record))
+                    waiting[record.scored.detector_index].append((pending.bucket, record, False))
         for bucket, record in self.early:
-            waiting[record.scored.detector_index].append((bucket, record))
+            waiting[record.scored.detector_index].append((bucket, record, False))
+        for bucket, record in self.first_unknown:
+            waiting[record.scored.detector_index].append((bucket, record, True))
         for index, items in waiting.items():
-            self._count(index, items)
+            self._explain(index, items)
         for pending in self.buckets:
             self._bucket_rows(pending.bucket, pending.records, pending.normalizer, out)
-        for bucket, record in self.early:
-            self.finished[True].append((bucket, record))
-        self.buckets, self.early = [], []
+        self.buckets, self.early, self.first_unknown = [], [], []
 
-    def _find_first_seen(self) -> None:
-        """Give the early records waiting for it their data end and first-minute ``actual``
-        (as :func:`trailspike.jobs.early.early_inputs` gives them bucket by bucket)."""
-        by_detector: dict[int, list[tuple[datetime, PendingRecord]]] = defaultdict(list)
-        for bucket, record in self.first_unknown:
-            by_detector[record.scored.detector_index].append((bucket, record))
-        self.first_unknown = []
-        for index, items in by_detector.items():
-            feature = self.request.detectors[index]
-            wanted = [(b, r.scored.key) for b, r in items]
-            seen = first_seen_of(self.con, self.request, feature, wanted)
-            for n, (bucket, record) in enumerate(items):
-                if n not in seen:
+    def _explain(self, index: int, items: list[tuple[datetime, PendingRecord, bool]]) -> None:
+        """Explain ``items`` (records of detector ``index``; the flag: an early record whose
+        data end is the end of the minute of its category's first event, found here with its
+        ``actual``, the events of that minute). Influencers are the values with at least
+        :data:`INFLUENCE_CUTOFF` of their field's events (as ``rare_influencers``, with the
+        shares computed in SQL)."""
+        feature = self.request.detectors[index]
+        wanted = [(b, r.scored.key, r.data_end, first) for b, r, first in items]
+        fields = self.fields
+        firsts, shares = record_evidence(
+            self.con, self.request, feature, fields, wanted, INFLUENCE_CUTOFF
+        )
+        found: list[list[Influence]] = [[] for _ in items]
+        for n, field, value, share in shares:
+            found[n].append(Influence(fields[field], value, share))
+        for n, (bucket, record, first) in enumerate(items):
+            if first:
+                if n not in firsts:
                     continue  # no event in the bucket: nothing was known early
-                first, events = seen[n]
+                seen, events = firsts[n]
                 # A copy: the final record shares the Scored (dataclasses.replace was 5x slower).
                 record.scored = copy.copy(record.scored)
                 record.scored.actual = float(events)
-                record.data_end = seen_by(first)
-                if record.found is None:
-                    self.early.append((bucket, record))
-                else:
-                    self.finished[True].append((bucket, record))
-
-    def _count(self, index: int, items: list[tuple[datetime, PendingRecord]]) -> None:
-        """Find the influencers of ``items`` (records of detector ``index``): the values with
-        at least :data:`INFLUENCE_CUTOFF` of their field's events (as ``rare_influencers``,
-        with the shares computed in SQL)."""
-        feature = self.request.detectors[index]
-        wanted = [(b, r.scored.key, r.data_end) for b, r in items]
-        found: list[list[Influence]] = [[] for _ in items]
-        fields = self.fields
-        for n, field, value, share in influencer_shares(
-            self.con, self.request, feature, fields, wanted, INFLUENCE_CUTOFF
-        ):
-            found[n].append(Influence(fields[field], value, share))
-        for (_, record), influences in zip(items, found, strict=True):
-            influences.sort(key=_most_influential)
-            record.found = influences
+                record.data_end = seen_by(seen)
+            found[n].sort(key=_most_influential)
+            record.found = found[n]
+            if record.data_end is not None:  # early records; final ones go per bucket
+                self.finished[True].append((bucket, record))
 
     def take_columns(self, early: bool) -> dict[str, list[Any]] | None:
         """The explained final (``early``: early) records' rows as columns, or None; they are

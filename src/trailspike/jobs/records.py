@@ -161,24 +161,10 @@ def record_columns(
         "typical": [s.typical for s in scored],
         "actual": [s.actual for s in scored],
         "multi_bucket_impact": [s.multi_bucket_impact for s in scored],
-        "influencers": _influencers_json_many(found),
+        "influencers": [influencers_json(f) for f in found],
         "explanation": [explanation_json(s) for s in scored],
         "score_confidence": [s.confidence for s in scored],
     }
-
-
-def _influencers_json_many(found: Sequence[list[Influence]]) -> list[str | None]:
-    """:func:`influencers_json` of each list; equal lists (a user's records name the same user
-    and addresses again and again) are encoded once."""
-    cache: dict[tuple[Influence, ...], str | None] = {}
-    out = []
-    for influences in found:
-        key = tuple(influences)
-        text = cache.get(key, "")
-        if text == "":
-            text = cache[key] = influencers_json(influences)
-        out.append(text)
-    return out
 
 
 def influencer_probability(record_probability: float, influence: float) -> float:

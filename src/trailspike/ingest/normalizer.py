@@ -148,6 +148,7 @@ def process_stream(stream: IO[bytes], path: str, ctx: Context) -> Iterator[Chunk
     with gc_paused():
         for entry in entries:
             chunk.records += 1
+            row: Row | None = None
             if ctx.fast:
                 doc, row, reason = _fast_document(entry, ctx)
             else:
@@ -158,7 +159,8 @@ def process_stream(stream: IO[bytes], path: str, ctx: Context) -> Iterator[Chunk
                 text = None if len(encoded) <= ctx.max_bytes else encoded.decode()
                 if text is None or len(text) <= ctx.max_bytes:
                     if isinstance(batch, ColumnBatch):
-                        batch.add(row, encoded)  # type: ignore[arg-type]
+                        assert row is not None  # the fast path gives a row with every document
+                        batch.add(row, encoded)
                     else:
                         batch.add(doc, encoded.decode() if text is None else text, path, ctx.now)
                     if len(batch) >= ctx.batch_size:

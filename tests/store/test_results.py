@@ -16,6 +16,7 @@ from trailspike.store.results import (
     update_scores,
     write_buckets,
     write_influencers,
+    write_record_columns,
     write_records,
 )
 
@@ -131,3 +132,31 @@ def test_job_state_round_trip_and_delete(store) -> None:
     write_records(store, [record(T0, 90.0)])
     delete_job_results(store, "j")
     assert load_job_state(store, "j") is None and query_records(store) == []
+
+
+def test_a_batch_overlapping_stored_rows_replaces_them_and_a_new_range_is_appended(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    hour = timedelta(hours=1)
+    write_records(store, [record(T0, 10.0), record(T0 + hour, 20.0)])  # nothing stored: INSERT
+    # Overlaps the stored range: the stored row of T0+1h is replaced, T0+2h is added.
+    write_records(store, [record(T0 + hour, 25.0), record(T0 + 2 * hour, 30.0)])
+    # Another job at the same times cannot collide with job j's rows.
+    other = {**record(T0, 40.0), "job_id": "k", "record_id": record_id("k", T0, 900, 0, by="x")}
+    write_records(store, [other])
+    rows = store.execute(
+        "SELECT job_id, timestamp, record_score FROM records ORDER BY job_id, timestamp"
+    ).fetchall()
+    assert rows == [
+        ("j", T0, 10.0),
+        ("j", T0 + hour, 25.0),
+        ("j", T0 + 2 * hour, 30.0),
+        ("k", T0, 40.0),
+    ]
+    columns = {c: [v] for c, v in {**record(T0 + hour, 50.0), "data_end": T0 + 1.5 * hour}.items()}
+    for score in (50.0, 60.0):  # the second write replaces the first early record
+        columns["record_score"] = [score]
+        assert write_record_columns(store, columns, early=True) == 1
+    assert store.execute("SELECT record_score, is_interim FROM early_records").fetchall() == [
+        (60.0, True)
+    ]

@@ -17,13 +17,16 @@ functions get no record for a value on the expected side of typical (see
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from trailspike.features.bucket_duckdb import bucket_slice
 from trailspike.features.contract import FeatureRequest
@@ -39,6 +42,7 @@ from trailspike.jobs.records import (
     plots,
     record_row,
 )
+from trailspike.jobs.rows import RareRows, rare_groups, run_starts
 from trailspike.jobs.schema import Detector, JobConfig
 from trailspike.models.factory import ScoreNormalizer, new_normalizer
 from trailspike.store.results import (
@@ -55,7 +59,14 @@ from trailspike.store.results import (
 EPOCH = datetime(1970, 1, 1)
 MAX_ANOMALOUS_PROBABILITY = RECORD_PROBABILITY
 DAY = 86400
-BucketRows = dict[int, dict[Key, float]]
+BucketRows = dict[int, Mapping[Key, float]]
+
+
+def _codes(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """Integer codes of a text column (equal text, equal code), for finding runs."""
+    indices = pc.dictionary_encode(column).combine_chunks().indices
+    codes: npt.NDArray[np.int64] = pc.fill_null(indices, -1).to_numpy().astype(np.int64)
+    return codes
 
 
 @dataclass
@@ -95,6 +106,9 @@ class BucketProcessor:
         self.influencer_fields = tuple(job.analysis_config.influencers)
         self.plot_terms = plot_terms(job)
         self.zero_fills = any(d.spec.zero_fill for d in job.analysis_config.detectors)
+        self.rare_detectors = frozenset(
+            i for i, d in enumerate(job.analysis_config.detectors) if d.spec.is_rare
+        )
         self.pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._stats = self._zero_stats()
         self.early_step: timedelta | None = None  # set by the runner (jobs/early.py)
@@ -146,11 +160,13 @@ class BucketProcessor:
         return stats
 
     @staticmethod
-    def group(features: pa.Table) -> dict[datetime, BucketRows]:
+    def group(features: pa.Table, rare: frozenset[int] = frozenset()) -> dict[datetime, BucketRows]:
         """Feature rows grouped by bucket start, then detector, then series key.
 
         Rows come sorted by detector and bucket, so each (detector, bucket) run is found with
-        one array comparison and turned into its dict in one step (no per-row Python).
+        one array comparison and turned into its mapping in one step (no per-row Python). For
+        the detectors in ``rare`` the mapping is a :class:`~trailspike.jobs.rows.RareRows`
+        holding the per-partition groups its models want.
         """
         out: dict[datetime, BucketRows] = {}
         if features.num_rows == 0:
@@ -163,11 +179,23 @@ class BucketProcessor:
         starts = features["bucket_start"].take(bounds[:-1]).to_pylist()
         cols = features.select(["partition", "by", "over", "value"]).to_pydict()
         parts, bys, overs, values = cols["partition"], cols["by"], cols["over"], cols["value"]
+        if rare:
+            codes = [_codes(features[name]) for name in ("partition", "over")]
+            runs = run_starts(codes[0], codes[1])
+            counts = features["value"].to_numpy().astype(np.int64).tolist()
         for start, lo, hi in zip(starts, bounds[:-1], bounds[1:], strict=True):
+            index = int(detector[lo])
+            bucket_rows = out.setdefault(start, {})
+            if index in rare and index not in bucket_rows:
+                groups = rare_groups(parts, bys, overs, counts, runs, lo, hi)
+                bucket_rows[index] = RareRows(groups, (parts, bys, overs, values), lo, hi)
+                continue
             keys = zip(parts[lo:hi], bys[lo:hi], overs[lo:hi], strict=True)
             rows = dict(zip(keys, values[lo:hi], strict=True))
-            # Unsorted input (not what compute_features returns) still groups correctly.
-            out.setdefault(start, {}).setdefault(int(detector[lo]), {}).update(rows)
+            if index in bucket_rows:
+                # Unsorted input (not what compute_features returns) still groups correctly.
+                rows = {**bucket_rows[index], **rows}
+            bucket_rows[index] = rows
         return out
 
     # ------------------------------------------------------------------ one bucket
@@ -183,7 +211,7 @@ class BucketProcessor:
         t = self._start_bucket(bucket)
         norm = self.models.normalizer
         detectors = self.job.analysis_config.detectors
-        scored_all: list[tuple[Detector, DetectorModels, dict[Key, float], list[Scored]]] = []
+        scored_all: list[tuple[Detector, DetectorModels, Mapping[Key, float], list[Scored]]] = []
         observed_all: list[list[float]] = []
         for det, dm in zip(detectors, self.models.detectors, strict=True):
             values = dm.fill_zeros(det, rows.get(dm.detector_index, {}))

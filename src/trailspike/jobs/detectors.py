@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from trailspike.jobs.custom_rules import rule_actions
+from trailspike.jobs.rows import RareRows
 from trailspike.jobs.schema import Detector
 from trailspike.models.base import RareModel, SeriesModel
 from trailspike.models.factory import (
@@ -122,7 +123,7 @@ class DetectorModels:
             return 0.0
         return max(0.0, min(1.0, (t - self.first_t) / max(DAY, 24 * self.bucket_span)))
 
-    def fill_zeros(self, det: Detector, values: dict[Key, float]) -> dict[Key, float]:
+    def fill_zeros(self, det: Detector, values: Mapping[Key, float]) -> Mapping[Key, float]:
         """Add a 0 for every known non-population series missing from the bucket, if the
         function counts empty buckets as 0."""
         if not det.spec.zero_fill or det.over_field_name:
@@ -205,7 +206,8 @@ class DetectorModels:
         keep_all: bool,
     ) -> tuple[list[float], list[Scored]]:
         confidence = self.confidence(t)
-        groups = _rare_groups(values)
+        # Feature rows of a chunk come grouped already (jobs/rows.py); others are grouped here.
+        groups = values.groups if isinstance(values, RareRows) else _rare_groups(values)
         self._grouped = (values, groups)
         if not groups:
             return [], []

@@ -258,7 +258,8 @@ def _score_open_bucket(
     early = early_inputs(con, job, request, start, start + job.bucket_span, step, until=known)
     if start not in early:
         return
-    rows = processor.group(compute_features(con, request, start, known)).get(start, {})
+    features = compute_features(con, request, start, known)
+    rows = processor.group(features, processor.rare_detectors).get(start, {})
     con.execute("BEGIN TRANSACTION")
     try:
         processor.score_open(start, rows, early[start])
@@ -292,7 +293,7 @@ def _run_chunk(
     try:
         features = features_of(con, request, chunk_start, chunk_end)
         counts = bucket_event_counts(con, request, chunk_start, chunk_end)
-        by_bucket = processor.group(features)
+        by_bucket = processor.group(features, processor.rare_detectors)
         step = processor.early_step
         # Rare categories' first events are looked up at flush, for the anomalous ones only.
         early = (

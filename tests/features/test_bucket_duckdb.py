@@ -265,3 +265,25 @@ def test_record_evidence_of_early_and_final_records_in_one_query(
     )
     assert {n for n, *_ in shares} == set(range(len(wanted)))
     assert record_evidence(events, request, rare, (), wanted, 0.0) == (firsts, [])
+    # Per record, most influential first: share, then field name, then value (Python's order).
+    names = {0: "source.ip", 1: "user.name"}
+    for n in range(len(wanted)):
+        mine = [(f, v, share) for m, f, v, share in shares if m == n]
+        assert mine == sorted(mine, key=lambda x: (-x[2], names[x[0]], x[1]))
+    tied = [(T0, ("u9", "Z", ""), None, False)]
+    for n, ip in enumerate(["9.9.9.2", "9.9.9.1", "9.9.9.3", "9.9.9.3"]):  # 1/4, 1/4, 2/4
+        events.execute(
+            "INSERT INTO events (event_id, ts, event_action, user_name, source_ip, doc, "
+            "ingested_at) VALUES (?, ?, 'Z', 'u9', ?, '{}', now())",
+            [f"tie{n}", T0 + timedelta(minutes=n + 1), ip],
+        )
+    three = ("user.name", "source.ip", "event.action")
+    _, got = record_evidence(events, request, rare, three, tied, 0.0)
+    # Ties at 1.0 go by field name (event.action < user.name), ties at 1/4 by value.
+    assert [(f, v, share) for _, f, v, share in got] == [
+        (2, "Z", 1.0),
+        (0, "u9", 1.0),
+        (1, "9.9.9.3", 0.5),
+        (1, "9.9.9.1", 0.25),
+        (1, "9.9.9.2", 0.25),
+    ]

@@ -304,7 +304,8 @@ def record_evidence(
     the flagged ones, ``n: (first event time, events of that minute)`` (:func:`first_seen_of`;
     a series without events is left out) and, for all, ``(n, influencer index, value, share)``
     for the values holding at least ``cutoff`` of their field's events among those selected
-    (:func:`influencer_shares`). One scan serves a whole flush of final and early records.
+    (:func:`influencer_shares`), per record most influential first: by share, then field
+    name, then value. One scan serves a whole flush of final and early records.
     """
     if not wanted:
         return {}, []
@@ -352,6 +353,10 @@ def record_evidence(
     sql.add(
         "SELECT k_n, -1 AS f, NULL::VARCHAR AS v, NULL::DOUBLE AS share, first, count(*) "
         "FROM kept JOIN firsts USING (k_n) GROUP BY k_n, first"
+        # Most influential first, as Python sorts them: share, then field name, then value
+        # (VARCHAR compares by code point, like str).
+        " ORDER BY k_n, share DESC, list_extract(?::VARCHAR[], f + 1), v",
+        [list(influencers) or [""]],
     )
     firsts: dict[int, tuple[datetime, int]] = {}
     shares: list[tuple[int, int, str, float]] = []
@@ -359,7 +364,7 @@ def record_evidence(
         if f < 0:
             firsts[int(n)] = (first, int(events))
         else:
-            shares.append((int(n), int(f), str(v), float(share)))
+            shares.append((n, f, v, share))  # BIGINT, INTEGER, VARCHAR, DOUBLE already
     return firsts, shares
 
 

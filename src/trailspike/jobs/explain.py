@@ -46,11 +46,6 @@ from trailspike.models.normalizer import ScoreNormalizer
 Rows = dict[str, list[dict[str, Any]]]
 
 
-def _most_influential(inf: Influence) -> tuple[float, str, str]:
-    """The order of :func:`trailspike.jobs.influence.rare_influencers`."""
-    return (-inf.influence, inf.field, inf.value)
-
-
 @dataclass
 class PendingRecord:
     """A record waiting for its row: ``found`` is None until its influencers are counted;
@@ -162,8 +157,7 @@ class Explanations:
                 record.scored = copy.copy(record.scored)
                 record.scored.actual = float(events)
                 record.data_end = seen_by(seen)
-            found[n].sort(key=_most_influential)
-            record.found = found[n]
+            record.found = found[n]  # in rare_influencers' order already (SQL sorts)
             if record.data_end is not None:  # early records; final ones go per bucket
                 self.finished[True].append((bucket, record))
 

@@ -414,6 +414,48 @@ def _map_tls(rec: dict[str, Any], doc: dict[str, Any]) -> None:
         doc["tls"] = tls
 
 
+def open_document(rec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """The start of a record's ECS document, shared by :func:`to_ecs` and the ingest fast path:
+    ``@timestamp``, ``ecs``, the renamed ``aws.cloudtrail`` keys, identity and ``cloud``.
+
+    Returns the document, its ``aws.cloudtrail`` object (not attached yet) and the related
+    user names found so far.
+    """
+    doc: dict[str, Any] = {}
+    timestamp = format_timestamp(rec.get("eventTime"))
+    if timestamp:
+        doc["@timestamp"] = timestamp
+    doc["ecs"] = {"version": ECS_VERSION}
+    ct: dict[str, Any] = {}
+    for key, target in _RENAMES:
+        if key in rec:
+            ct[target] = rec[key]
+    related_user = _map_identity(rec, doc, ct)
+    cloud = doc.setdefault("cloud", {})
+    cloud["provider"] = "aws"
+    if "awsRegion" in rec:
+        cloud["region"] = rec["awsRegion"]
+    provider = rec.get("eventSource")
+    if isinstance(provider, str) and provider.endswith(".amazonaws.com"):
+        cloud["service"] = {"name": provider.split(".", 1)[0]}
+    return doc, ct, related_user
+
+
+def close_document(
+    rec: dict[str, Any], doc: dict[str, Any], ct: dict[str, Any], related_user: list[str]
+) -> None:
+    """The end of a record's ECS document: ``related`` and ``aws.cloudtrail`` attached."""
+    related: dict[str, Any] = {}
+    if related_user:
+        related["user"] = related_user
+    entities = related_entities(rec)
+    if entities:
+        related["entity"] = entities
+    if related:
+        doc["related"] = related
+    doc["aws"] = {"cloudtrail": ct}
+
+
 def to_ecs(record: dict[str, Any], geo: GeoEnricher | None = None) -> dict[str, Any]:
     """Normalise one CloudTrail record into a nested ECS document, as Elastic's pipeline does.
 
@@ -438,23 +480,7 @@ def to_ecs(record: dict[str, Any], geo: GeoEnricher | None = None) -> dict[str, 
     ('failure', ['iam'], {'address': 'AWS Internal'}, False)
     """
     rec = drop_empty(record)
-    doc: dict[str, Any] = {}
-    timestamp = format_timestamp(rec.get("eventTime"))
-    if timestamp:
-        doc["@timestamp"] = timestamp
-    doc["ecs"] = {"version": ECS_VERSION}
-    ct: dict[str, Any] = {}
-    for key, target in _RENAMES:
-        if key in rec:
-            ct[target] = rec[key]
-    related_user = _map_identity(rec, doc, ct)
-    cloud = doc.setdefault("cloud", {})
-    cloud["provider"] = "aws"
-    if "awsRegion" in rec:
-        cloud["region"] = rec["awsRegion"]
-    provider = rec.get("eventSource")
-    if isinstance(provider, str) and provider.endswith(".amazonaws.com"):
-        cloud["service"] = {"name": provider.split(".", 1)[0]}
+    doc, ct, related_user = open_document(rec)
     _map_source(rec, doc, geo)
     agent = rec.get("userAgent")
     if isinstance(agent, str):
@@ -467,13 +493,5 @@ def to_ecs(record: dict[str, Any], geo: GeoEnricher | None = None) -> dict[str, 
     _map_event(rec, doc, ct, flattened)
     _map_user_targets(doc, flattened, related_user)
     _map_tls(rec, doc)
-    related: dict[str, Any] = {}
-    if related_user:
-        related["user"] = related_user
-    entities = related_entities(rec)
-    if entities:
-        related["entity"] = entities
-    if related:
-        doc["related"] = related
-    doc["aws"] = {"cloudtrail": ct}
+    close_document(rec, doc, ct, related_user)
     return doc

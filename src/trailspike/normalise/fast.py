@@ -36,18 +36,15 @@ import orjson
 from trailspike.normalise.categories import CATEGORIES
 from trailspike.normalise.cloudtrail import (
     _OBJECT_FIELDS,
-    _RENAMES,
-    ECS_VERSION,
     FLATTENED_LIMIT,
     _map_console_login,
-    _map_identity,
     _map_resources,
     _map_tls,
     _map_user_targets,
+    close_document,
     drop_empty,
-    format_timestamp,
     is_ip_address,
-    related_entities,
+    open_document,
 )
 from trailspike.normalise.javamap import java_to_string
 from trailspike.normalise.useragent import parse_user_agent
@@ -126,24 +123,9 @@ def fast_event(
     (('2014-07-16T15:49:27.000Z', 'e1', 'CreateUser', None, 'failure'), ['iam'])
     """
     rec = drop_empty(record)
-    doc: dict[str, Any] = {}
-    timestamp = format_timestamp(rec.get("eventTime"))
-    if timestamp:
-        doc["@timestamp"] = timestamp
-    doc["ecs"] = {"version": ECS_VERSION}
-    ct: dict[str, Any] = {}
-    for key, target in _RENAMES:
-        if key in rec:
-            ct[target] = rec[key]
-    related_user = _map_identity(rec, doc, ct)
-    cloud = doc.setdefault("cloud", {})
-    cloud["provider"] = "aws"
-    region = rec.get("awsRegion")
-    if region is not None:
-        cloud["region"] = region
-    provider = rec.get("eventSource")
-    if isinstance(provider, str) and provider.endswith(".amazonaws.com"):
-        cloud["service"] = {"name": provider.split(".", 1)[0]}
+    doc, ct, related_user = open_document(rec)
+    timestamp = doc.get("@timestamp")
+    cloud = doc["cloud"]
     address = rec.get("sourceIPAddress")
     ip = city = country = number = org = None
     if isinstance(address, str):
@@ -184,15 +166,7 @@ def fast_event(
     _map_user_targets(doc, flattened, related_user)
     if "tlsDetails" in rec:
         _map_tls(rec, doc)
-    related: dict[str, Any] = {}
-    if related_user:
-        related["user"] = related_user
-    entities = related_entities(rec)
-    if entities:
-        related["entity"] = entities
-    if related:
-        doc["related"] = related
-    doc["aws"] = {"cloudtrail": ct}
+    close_document(rec, doc, ct, related_user)
     if "id" not in event and synthetic_id is not None:
         event["id"] = synthetic_id(record)
     ui = ct.get("user_identity") or {}

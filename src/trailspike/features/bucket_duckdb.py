@@ -1,9 +1,10 @@
 """Per-bucket feature rows computed in DuckDB SQL over the ``events`` table.
 
 :func:`compute_features` runs one ``GROUP BY`` per detector over a time range and returns the
-Arrow table of :mod:`trailspike.features.contract`. :func:`bucket_event_counts` gives each
-bucket's ``event_count`` (events the datafeed selects), and :func:`bucket_slice` returns the raw
-rows of one series in one bucket, which influencer analysis needs.
+Arrow table of :mod:`trailspike.features.contract`; :func:`bucket_event_counts` gives each
+bucket's ``event_count`` (events the datafeed selects). The SQL builder here (:class:`SqlBuilder`,
+:func:`where_clause`, :func:`add_split_columns`) is shared with :mod:`.evidence`, which reads the
+events behind anomalies (partial buckets, first events, influencer counts).
 
 Implementation decisions: buckets come from ``time_bucket(span, ts, TIMESTAMP '1970-01-01')``
 so they align to the Unix epoch like :func:`trailspike.core.timeutil.bucket_start`. SQL text is
@@ -13,8 +14,6 @@ filter values) is a bound parameter, in the order the fragments are joined.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +28,7 @@ from trailspike.features.contract import (
 )
 from trailspike.features.query import compile_where, field_sql
 
-_AGGREGATES = {
+AGGREGATES = {
     "count": "count(*)",
     "rare": "count(*)",
     "distinct": "count(DISTINCT {f})",
@@ -40,14 +39,14 @@ _AGGREGATES = {
 }
 
 
-class _Sql:
+class SqlBuilder:
     """SQL text and its bound parameters, built in step so their order always matches."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.params: list[Any] = []
 
-    def add(self, text: str, params: list[Any] | None = None) -> _Sql:
+    def add(self, text: str, params: list[Any] | None = None) -> SqlBuilder:
         self.parts.append(text)
         self.params += params or []
         return self
@@ -57,7 +56,7 @@ class _Sql:
         return " ".join(self.parts)
 
 
-def _split_expr(field: str | None, use_null: bool) -> tuple[str, list[Any]]:
+def split_expr(field: str | None, use_null: bool) -> tuple[str, list[Any]]:
     if field is None:
         return "''", []
     expr, params = field_sql(field)
@@ -66,8 +65,8 @@ def _split_expr(field: str | None, use_null: bool) -> tuple[str, list[Any]]:
     return f"CAST({expr} AS VARCHAR)", params
 
 
-def _add_split_columns(
-    sql: _Sql,
+def add_split_columns(
+    sql: SqlBuilder,
     det: DetectorFeature,
     names: tuple[str, str, str] = ("partition", "by", "over"),
     trailing_comma: bool = True,
@@ -75,13 +74,17 @@ def _add_split_columns(
     """Select the detector's partition, by and over fields (the series key) as ``names``."""
     columns = list(zip(names, det.split_fields(), strict=True))
     for n, (name, field) in enumerate(columns):
-        expr, params = _split_expr(field, det.use_null)
+        expr, params = split_expr(field, det.use_null)
         comma = "," if trailing_comma or n + 1 < len(columns) else ""
         sql.add(f"{expr} AS {name}{comma}", params)
 
 
-def _where(
-    sql: _Sql, request: FeatureRequest, det: DetectorFeature | None, start: datetime, end: datetime
+def where_clause(
+    sql: SqlBuilder,
+    request: FeatureRequest,
+    det: DetectorFeature | None,
+    start: datetime,
+    end: datetime,
 ) -> None:
     where, params = compile_where(request.where)
     sql.add("FROM events WHERE ts >= ? AND ts < ? AND", [start, end]).add(where, params)
@@ -97,7 +100,7 @@ def _where(
                 sql.add(f"AND {expr} IS NOT NULL", fparams)
 
 
-def _bucket_expr(request: FeatureRequest) -> tuple[str, list[Any]]:
+def bucket_expr(request: FeatureRequest) -> tuple[str, list[Any]]:
     span = timedelta(seconds=request.bucket_span_seconds)
     return "time_bucket(?::INTERVAL, ts, TIMESTAMP '1970-01-01')", [span]
 
@@ -110,19 +113,19 @@ def detector_features(
     end: datetime,
 ) -> pa.Table:
     """Feature rows of one detector for buckets in ``[start, end)``."""
-    sql = _Sql()
-    bucket, bparams = _bucket_expr(request)
+    sql = SqlBuilder()
+    bucket, bparams = bucket_expr(request)
     sql.add("SELECT ?::VARCHAR AS job_id, ?::INTEGER AS detector_index,", [request.job_id])
     sql.params.append(det.detector_index)
     sql.add(f"{bucket} AS bucket_start,", bparams)
-    _add_split_columns(sql, det)
-    template = _AGGREGATES[det.spec.aggregate]
+    add_split_columns(sql, det)
+    template = AGGREGATES[det.spec.aggregate]
     if "{f}" in template and det.field_name:
         fexpr, fparams = field_sql(det.field_name)
         sql.add(f"CAST({template.format(f=fexpr)} AS DOUBLE) AS value", fparams)
     else:
         sql.add(f"CAST({template} AS DOUBLE) AS value")
-    _where(sql, request, det, start, end)
+    where_clause(sql, request, det, start, end)
     sql.add("GROUP BY ALL HAVING value IS NOT NULL ORDER BY 3, 4, 5, 6")
     table = con.sql(sql.text, params=sql.params).to_arrow_table()
     return table.cast(FEATURE_SCHEMA)
@@ -159,380 +162,9 @@ def bucket_event_counts(
     con: duckdb.DuckDBPyConnection, request: FeatureRequest, start: datetime, end: datetime
 ) -> dict[datetime, int]:
     """Events the datafeed selects, per bucket start, for buckets in ``[start, end)``."""
-    sql = _Sql()
-    bucket, bparams = _bucket_expr(request)
+    sql = SqlBuilder()
+    bucket, bparams = bucket_expr(request)
     sql.add(f"SELECT {bucket} AS b, count(*)", bparams)
-    _where(sql, request, None, start, end)
+    where_clause(sql, request, None, start, end)
     sql.add("GROUP BY ALL")
     return {b: int(n) for b, n in con.execute(sql.text, sql.params).fetchall()}
-
-
-def _slice_end(request: FeatureRequest, bucket_start: datetime, until: datetime | None) -> datetime:
-    end = bucket_start + timedelta(seconds=request.bucket_span_seconds)
-    return end if until is None else min(end, until)
-
-
-def early_features(
-    con: duckdb.DuckDBPyConnection,
-    request: FeatureRequest,
-    det: DetectorFeature,
-    start: datetime,
-    end: datetime,
-    step: timedelta,
-) -> pa.Table:
-    """Feature rows of one detector from the first part of each bucket in ``[start, end)``.
-
-    For every bucket and every cut-off ``bucket + k * step`` inside it (``k >= 1``), the value
-    over the events before the cut-off: the feature rows columns plus ``data_end`` (the
-    cut-off). Events are joined to the cut-offs they precede in one statement, so a chunk of a
-    day costs one scan whatever the number of cut-offs.
-
-    >>> from trailspike.store.db import open_store
-    >>> from trailspike.features.contract import DetectorFeature, FeatureRequest
-    >>> con = open_store(":memory:")
-    >>> _ = con.execute("INSERT INTO events (event_id, ts, error_message, doc, ingested_at) "
-    ...     "VALUES ('a', '2026-01-01 10:01', 'm1', '{}', now()), "
-    ...     "('b', '2026-01-01 10:20', 'm2', '{}', now()), "
-    ...     "('c', '2026-01-01 10:50', 'm1', '{}', now())")
-    >>> det = DetectorFeature(0, "high_distinct_count", "aws.cloudtrail.error_message")
-    >>> req = FeatureRequest("j", 3600, (det,))
-    >>> t = early_features(con, req, det, datetime(2026, 1, 1), datetime(2026, 1, 2),
-    ...                    timedelta(minutes=15))
-    >>> [(r["data_end"].minute, r["value"]) for r in t.to_pylist()]
-    [(15, 1.0), (30, 2.0), (45, 2.0)]
-    """
-    span = request.bucket_span_seconds
-    cuts = int(span // step.total_seconds())
-    sql = _Sql()
-    bucket, bparams = _bucket_expr(request)
-    sql.add(f"WITH e AS (SELECT {bucket} AS b, ts,", bparams)
-    _add_split_columns(sql, det)
-    fexpr, fparams = field_sql(det.field_name) if det.field_name else ("NULL", [])
-    sql.add(f"{fexpr} AS f", fparams)
-    _where(sql, request, det, start, end)
-    sql.add(
-        '), cut AS (SELECT b, b + k * ?::INTERVAL AS data_end, "partition", "by", "over", f '
-        "FROM e JOIN range(1, ?) r(k) ON e.ts < e.b + k * ?::INTERVAL) "
-        "SELECT ?::VARCHAR AS job_id, ?::INTEGER AS detector_index, b AS bucket_start, "
-        '"partition", "by", "over",',
-        [step, cuts, step, request.job_id, det.detector_index],
-    )
-    # The aggregate comes from the fixed _AGGREGATES table; values are bound parameters.
-    aggregate = _AGGREGATES[det.spec.aggregate].format(f="f")
-    sql.add(f"CAST({aggregate} AS DOUBLE) AS value, data_end FROM cut")
-    sql.add("GROUP BY ALL HAVING value IS NOT NULL ORDER BY data_end, 3, 4, 5, 6")
-    table = con.sql(sql.text, params=sql.params).to_arrow_table()
-    columns = [table[name].cast(FEATURE_SCHEMA.field(name).type) for name in FEATURE_SCHEMA.names]
-    return pa.table(
-        [*columns, table["data_end"].cast(pa.timestamp("us"))],
-        names=[*FEATURE_SCHEMA.names, "data_end"],
-    )
-
-
-def first_seen(
-    con: duckdb.DuckDBPyConnection,
-    request: FeatureRequest,
-    det: DetectorFeature,
-    start: datetime,
-    end: datetime,
-) -> dict[tuple[datetime, str, str, str], tuple[datetime, int]]:
-    """When each series of a detector first had an event in each bucket of ``[start, end)``,
-    and how many events it had by the end of that minute:
-    ``(bucket start, partition, by, over) -> (first event time, events)``."""
-    sql = _Sql()
-    bucket, bparams = _bucket_expr(request)
-    sql.add(f"WITH e AS (SELECT {bucket} AS b,", bparams)
-    _add_split_columns(sql, det)
-    sql.add("ts")
-    _where(sql, request, det, start, end)
-    sql.add(
-        '), f AS (SELECT *, min(ts) OVER (PARTITION BY b, "partition", "by", "over") AS first '
-        'FROM e) SELECT b, "partition", "by", "over", first, '
-        "count(*) FILTER (WHERE ts < date_trunc('minute', first) + INTERVAL 1 MINUTE) "
-        "FROM f GROUP BY ALL"
-    )
-    rows = con.execute(sql.text, sql.params).fetchall()
-    return {(b, p, by, o): (ts, int(n)) for b, p, by, o, ts, n in rows}
-
-
-def first_seen_of(
-    con: duckdb.DuckDBPyConnection,
-    request: FeatureRequest,
-    det: DetectorFeature,
-    wanted: Sequence[tuple[datetime, tuple[str, str, str]]],
-) -> dict[int, tuple[datetime, int]]:
-    """:func:`first_seen` for some series only: ``wanted[n]`` = ``(bucket start, (partition,
-    by, over))`` -> ``n: (first event time, events by the end of that minute)``; a series
-    without events in its bucket is left out. One statement for any number of buckets, so the
-    early records of a chunk's anomalous categories cost one scan instead of a Python dict of
-    every series of every bucket.
-
-    >>> from trailspike.store.db import open_store
-    >>> con = open_store(":memory:")
-    >>> _ = con.execute("INSERT INTO events (event_id, ts, event_action, user_name, doc, "
-    ...     "ingested_at) VALUES ('a', '2026-01-01 10:01:10', 'Get', 'u1', '{}', now()), "
-    ...     "('b', '2026-01-01 10:01:50', 'Get', 'u1', '{}', now()), "
-    ...     "('c', '2026-01-01 10:20', 'Get', 'u1', '{}', now())")
-    >>> det = DetectorFeature(0, "rare", by_field_name="event.action",
-    ...                       partition_field_name="user.name")
-    >>> req = FeatureRequest("j", 3600, (det,))
-    >>> first_seen_of(con, req, det, [(datetime(2026, 1, 1, 10), ("u1", "Get", "")),
-    ...                               (datetime(2026, 1, 1, 10), ("u2", "Get", ""))])
-    {0: (datetime.datetime(2026, 1, 1, 10, 1, 10), 2)}
-    """
-    return record_evidence(con, request, det, (), [(b, k, None, True) for b, k in wanted], 1.0)[0]
-
-
-Evidence = tuple[datetime, tuple[str, str, str], datetime | None, bool]
-"""What :func:`record_evidence` looks at for one record: (bucket start, (partition, by, over),
-until or None, whether to stop at the end of the minute of the series' first event)."""
-
-
-def record_evidence(
-    con: duckdb.DuckDBPyConnection,
-    request: FeatureRequest,
-    det: DetectorFeature,
-    influencers: tuple[str, ...],
-    wanted: Sequence[Evidence],
-    cutoff: float,
-) -> tuple[dict[int, tuple[datetime, int]], list[tuple[int, int, str, float]]]:
-    """First events and influencer shares of many records of one detector, in one statement.
-
-    ``wanted[n]`` selects the events of a series in a bucket before ``until`` (None: the
-    bucket's end) or, when its flag is set, before the end of the minute of the series' first
-    event in the bucket (an early record of a rare category, known from then). Returns, for
-    the flagged ones, ``n: (first event time, events of that minute)`` (:func:`first_seen_of`;
-    a series without events is left out) and, for all, ``(n, influencer index, value, share)``
-    for the values holding at least ``cutoff`` of their field's events among those selected
-    (:func:`influencer_shares`), per record most influential first: by share, then field
-    name, then value. One scan serves a whole flush of final and early records.
-    """
-    if not wanted:
-        return {}, []
-    span = timedelta(seconds=request.bucket_span_seconds)
-    ends = [b + span if end is None else min(b + span, end) for b, _, end, _ in wanted]
-    columns = [f"i{n}" for n in range(len(influencers))]
-    bucket, bparams = _bucket_expr(request)
-    sql = _Sql().add(f"WITH rows AS (SELECT {bucket} AS k_b, ts,", bparams)
-    _add_split_columns(sql, det, ("k_p", "k_by", "k_over"), trailing_comma=bool(influencers))
-    for n, field in enumerate(influencers):
-        expr, params = field_sql(field)
-        sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n + 1 < len(influencers) else ''}", params)
-    _where(sql, request, det, min(b for b, *_ in wanted), max(ends))
-    sql.add(
-        "), wanted AS (SELECT unnest(?::BIGINT[]) AS k_n, unnest(?::TIMESTAMP[]) AS k_b, "
-        "unnest(?::VARCHAR[]) AS k_p, unnest(?::VARCHAR[]) AS k_by, "
-        "unnest(?::VARCHAR[]) AS k_over, unnest(?::TIMESTAMP[]) AS k_until, "
-        "unnest(?::BOOLEAN[]) AS k_first), joined AS MATERIALIZED (SELECT k_n, k_first, ts",
-        [
-            list(range(len(wanted))),
-            [b for b, *_ in wanted],
-            [k[0] for _, k, *_ in wanted],
-            [k[1] for _, k, *_ in wanted],
-            [k[2] for _, k, *_ in wanted],
-            ends,
-            [first for *_, first in wanted],
-        ],
-    )
-    sql.add("".join(f", {c}" for c in columns)).add(
-        "FROM rows JOIN wanted USING (k_b, k_p, k_by, k_over) WHERE rows.ts < wanted.k_until), "
-        "firsts AS (SELECT k_n, min(ts) AS first FROM joined WHERE k_first GROUP BY k_n), "
-        "kept AS MATERIALIZED (SELECT joined.* FROM joined LEFT JOIN firsts USING (k_n) "
-        "WHERE NOT k_first OR ts < date_trunc('minute', first) + INTERVAL 1 MINUTE)"
-    )
-    if columns:
-        sql.add(", counts AS (")
-        _add_field_counts(sql, columns, "kept")
-        sql.add(
-            "), shared AS (SELECT k_n, f, v, CAST(events AS DOUBLE) / "
-            "CAST(sum(events) OVER (PARTITION BY k_n, f) AS DOUBLE) AS share FROM counts) "
-            "SELECT k_n, f, v, share, NULL::TIMESTAMP AS first, NULL::BIGINT AS events "
-            "FROM shared WHERE share >= ? UNION ALL",
-            [cutoff],
-        )
-    sql.add(
-        "SELECT k_n, -1 AS f, NULL::VARCHAR AS v, NULL::DOUBLE AS share, first, count(*) "
-        "FROM kept JOIN firsts USING (k_n) GROUP BY k_n, first"
-        # Most influential first, as Python sorts them: share, then field name, then value
-        # (VARCHAR compares by code point, like str).
-        " ORDER BY k_n, share DESC, list_extract(?::VARCHAR[], f + 1), v",
-        [list(influencers) or [""]],
-    )
-    firsts: dict[int, tuple[datetime, int]] = {}
-    shares: list[tuple[int, int, str, float]] = []
-    for n, f, v, share, first, events in con.execute(sql.text, sql.params).fetchall():
-        if f < 0:
-            firsts[int(n)] = (first, int(events))
-        else:
-            shares.append((n, f, v, share))  # BIGINT, INTEGER, VARCHAR, DOUBLE already
-    return firsts, shares
-
-
-def _add_field_counts(sql: _Sql, columns: list[str], source: str) -> None:
-    """Events per (k_n, value) of each influencer column of ``source``, one UNION ALL branch
-    per column. Column and CTE names are this module's own; nothing from the data enters."""
-    for n, column in enumerate(columns):
-        sql.add("UNION ALL" if n else "").add(
-            f"SELECT k_n, {n} AS f, {column} AS v, count(*) AS events"
-        )
-        sql.add(f"FROM {source} WHERE {column} IS NOT NULL GROUP BY k_n, {column}")
-
-
-def bucket_slice(
-    con: duckdb.DuckDBPyConnection,
-    request: FeatureRequest,
-    det: DetectorFeature,
-    bucket_start: datetime,
-    influencers: tuple[str, ...],
-    key: tuple[str, str, str] | None = None,
-    until: datetime | None = None,
-) -> pa.Table:
-    """Raw rows of a detector in one bucket, optionally of one series only.
-
-    Columns: ``x`` (the detector's field as text, or null when it has none), ``partition``,
-    ``by`` and ``over`` (the series key, as in feature rows) and ``i0``, ``i1``, … holding each
-    influencer field as text, in the order given. ``key`` = (partition, by, over) keeps only
-    that series. ``until`` keeps only events before it (an early result's partial bucket).
-    """
-    sql = _Sql()
-    fexpr, fparams = field_sql(det.field_name) if det.field_name else ("NULL", [])
-    sql.add(f"SELECT CAST({fexpr} AS VARCHAR) AS x", fparams)
-    sql.add(",")
-    _add_split_columns(sql, det, trailing_comma=False)
-    for n, field in enumerate(influencers):
-        expr, params = field_sql(field)
-        sql.add(f", CAST({expr} AS VARCHAR) AS i{n}", params)
-    end = _slice_end(request, bucket_start, until)
-    _where(sql, request, det, bucket_start, end)
-    for split, value in zip(det.split_fields(), key or ("", "", ""), strict=True):
-        if split is not None and key is not None:
-            expr, params = _split_expr(split, det.use_null)
-            sql.add(f"AND {expr} = ?", [*params, value])
-    return con.sql(sql.text, params=sql.params).to_arrow_table()
-
-
-def bucket_influencer_counts(
-    con: duckdb.DuckDBPyConnection,
-    request: FeatureRequest,
-    det: DetectorFeature,
-    bucket_start: datetime,
-    influencers: tuple[str, ...],
-    keys: list[tuple[str, str, str]],
-    until: datetime | Sequence[datetime] | None = None,
-) -> list[tuple[str, str, str, int, str, int]]:
-    """Events per influencer value for some series of one bucket.
-
-    Returns ``(partition, by, over, influencer index, value, events)`` for the series in
-    ``keys`` (a ``rare`` detector's anomalous categories, say); null values are left out.
-    ``until`` keeps only events before it: one time for all keys, or one per key (early
-    results). One bucket's case of :func:`influencer_counts`.
-    """
-    if not keys or not influencers:
-        return []
-    if until is None or isinstance(until, datetime):
-        untils: list[datetime | None] = [until] * len(keys)
-    else:
-        untils = list(until)
-    wanted = [(bucket_start, key, end) for key, end in zip(keys, untils, strict=True)]
-    counted: Counter[tuple[str, str, str, int, str]] = Counter()
-    for n, field, value, events in influencer_counts(con, request, det, influencers, wanted):
-        counted[(*keys[n], field, value)] += events
-    return [(*key, n) for key, n in counted.items()]
-
-
-def influencer_counts(
-    con: duckdb.DuckDBPyConnection,
-    request: FeatureRequest,
-    det: DetectorFeature,
-    influencers: tuple[str, ...],
-    wanted: Sequence[tuple[datetime, tuple[str, str, str], datetime | None]],
-) -> list[tuple[int, int, str, int]]:
-    """Events per influencer value for many (bucket, series, data end) of one detector at once.
-
-    ``wanted[n]`` = ``(bucket start, (partition, by, over), until)``: the series' events in
-    that bucket before ``until`` (None: the whole bucket). Returns ``(n, influencer index,
-    value, events)``; null values are left out. One statement for any number of buckets: the
-    events of the covered range are semi-joined to the wanted series and counted in SQL, so
-    the ``rare`` jobs' thousands of anomalous categories a day cost one scan, not one query per
-    bucket.
-
-    >>> from trailspike.store.db import open_store
-    >>> con = open_store(":memory:")
-    >>> _ = con.execute("INSERT INTO events (event_id, ts, event_action, user_name, source_ip, "
-    ...     "doc, ingested_at) VALUES ('a', '2026-01-01 10:01', 'Get', 'u1', '1.1.1.1', '{}', "
-    ...     "now()), ('b', '2026-01-01 10:20', 'Get', 'u1', '2.2.2.2', '{}', now())")
-    >>> det = DetectorFeature(0, "rare", by_field_name="event.action",
-    ...                       partition_field_name="user.name")
-    >>> req = FeatureRequest("j", 3600, (det,))
-    >>> key = ("u1", "Get", "")
-    >>> sorted(influencer_counts(con, req, det, ("source.ip",), [
-    ...     (datetime(2026, 1, 1, 10), key, None),
-    ...     (datetime(2026, 1, 1, 10), key, datetime(2026, 1, 1, 10, 2))]))
-    [(0, 0, '1.1.1.1', 1), (0, 0, '2.2.2.2', 1), (1, 0, '1.1.1.1', 1)]
-    """
-    if not wanted or not influencers:
-        return []
-    sql = _influencer_counts_sql(request, det, influencers, wanted)
-    rows = con.execute(sql.text, sql.params).fetchall()
-    return [(int(n), int(f), str(v), int(e)) for n, f, v, e in rows]
-
-
-def influencer_shares(
-    con: duckdb.DuckDBPyConnection,
-    request: FeatureRequest,
-    det: DetectorFeature,
-    influencers: tuple[str, ...],
-    wanted: Sequence[tuple[datetime, tuple[str, str, str], datetime | None]],
-    cutoff: float,
-) -> list[tuple[int, int, str, float]]:
-    """The influencer values holding at least ``cutoff`` of their field's events, per wanted
-    series (as :func:`influencer_counts`): ``(n, influencer index, value, share)``.
-
-    A ``rare`` record's influence per value is this share; filtering in SQL leaves Python the
-    few values that qualify (at most two per field at ml-cpp's 0.4) instead of every count.
-    The share is ``events / total`` in double precision, the division Python would do.
-    """
-    if not influencers:
-        return []
-    evidence = [(b, k, until, False) for b, k, until in wanted]
-    return record_evidence(con, request, det, influencers, evidence, cutoff)[1]
-
-
-def _influencer_counts_sql(
-    request: FeatureRequest,
-    det: DetectorFeature,
-    influencers: tuple[str, ...],
-    wanted: Sequence[tuple[datetime, tuple[str, str, str], datetime | None]],
-) -> _Sql:
-    """The statement of :func:`influencer_counts` (columns ``k_n, f, v, events``)."""
-    span = timedelta(seconds=request.bucket_span_seconds)
-    ends = [b + span if end is None else min(b + span, end) for b, _, end in wanted]
-    bucket, bparams = _bucket_expr(request)
-    sql = _Sql().add(f"WITH rows AS (SELECT {bucket} AS k_b, ts,", bparams)
-    _add_split_columns(sql, det, ("k_p", "k_by", "k_over"))
-    columns = [f"i{n}" for n in range(len(influencers))]
-    for n, field in enumerate(influencers):
-        expr, params = field_sql(field)
-        sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n + 1 < len(influencers) else ''}", params)
-    _where(sql, request, det, min(b for b, _, _ in wanted), max(ends))
-    sql.add(
-        "), wanted AS (SELECT unnest(?::BIGINT[]) AS k_n, unnest(?::TIMESTAMP[]) AS k_b, "
-        "unnest(?::VARCHAR[]) AS k_p, unnest(?::VARCHAR[]) AS k_by, "
-        "unnest(?::VARCHAR[]) AS k_over, unnest(?::TIMESTAMP[]) AS k_until), "
-        "joined AS MATERIALIZED (SELECT k_n,",
-        [
-            list(range(len(wanted))),
-            [b for b, _, _ in wanted],
-            [k[0] for _, k, _ in wanted],
-            [k[1] for _, k, _ in wanted],
-            [k[2] for _, k, _ in wanted],
-            ends,
-        ],
-    )
-    sql.add(", ".join(columns)).add(
-        "FROM rows JOIN wanted USING (k_b, k_p, k_by, k_over) WHERE rows.ts < wanted.k_until)"
-    )
-    # Column names come from range(len(influencers)) and the other SQL from the whitelisted
-    # fields; nothing from the data enters the text (every value is a bound parameter).
-    _add_field_counts(sql, columns, "joined")
-    return sql

@@ -28,8 +28,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trailspike.features.bucket_duckdb import bucket_slice
 from trailspike.features.contract import FeatureRequest
+from trailspike.features.evidence import bucket_slice
 from trailspike.jobs.detectors import RECORD_PROBABILITY, DetectorModels, Key, Scored
 from trailspike.jobs.early import EarlyBucket, eligible, seen_by
 from trailspike.jobs.explain import Explanations, PendingRecord

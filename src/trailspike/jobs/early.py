@@ -34,8 +34,8 @@ from typing import Any
 import duckdb
 
 from trailspike.core.timeutil import parse_duration
-from trailspike.features.bucket_duckdb import early_features, first_seen
 from trailspike.features.contract import FeatureRequest
+from trailspike.features.evidence import early_features, first_seen
 from trailspike.jobs.detectors import Key
 from trailspike.jobs.schema import JobConfig
 

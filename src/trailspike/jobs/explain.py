@@ -4,7 +4,7 @@ A ``rare`` record's influencers are its events' shares per influencer value (see
 :func:`trailspike.jobs.influence.rare_influencers`): they depend on the events only, not on the
 models, so they need not be found while the bucket is processed. :class:`Explanations` holds
 the records until the processor flushes, then, in one query per detector for all buckets of the
-flush (:func:`trailspike.features.bucket_duckdb.record_evidence`), finds when each anomalous
+flush (:func:`trailspike.features.evidence.record_evidence`), finds when each anomalous
 category of a history run was first seen (its early record's data end) and the influencer
 shares of every waiting record, final and early. All records' rows are built as columns
 (:func:`trailspike.jobs.records.record_columns`).
@@ -34,8 +34,8 @@ from typing import Any
 
 import duckdb
 
-from trailspike.features.bucket_duckdb import record_evidence
 from trailspike.features.contract import FeatureRequest
+from trailspike.features.evidence import record_evidence
 from trailspike.jobs.detectors import Scored
 from trailspike.jobs.early import seen_by
 from trailspike.jobs.influence import INFLUENCE_CUTOFF, Influence

@@ -15,7 +15,7 @@ category, the influence is ``v``'s share of the category's events.
 Implementation decisions: only the :data:`MAX_VALUES_PER_FIELD` values with most events are
 tested per field, so a bucket with thousands of source addresses stays cheap; the experiments
 read one raw slice per detector and bucket (see
-:func:`trailspike.features.bucket_duckdb.bucket_slice`) and run in Python.
+:func:`trailspike.features.evidence.bucket_slice`) and run in Python.
 """
 
 from __future__ import annotations

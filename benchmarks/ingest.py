@@ -185,6 +185,18 @@ def time_zcat(paths: list[Path]) -> tuple[float, int]:
     return time.perf_counter() - started, int(out.stdout.strip())
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size of ``pid`` in bytes (0 if unreadable)."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 class TreeMonitor:
     """Samples a process and its descendants from /proc: peak RSS and CPU of each process.
 
@@ -199,6 +211,9 @@ class TreeMonitor:
         self.names: dict[int, str] = {}
         self.cpu: dict[int, float] = {}  # pid -> user+system seconds, last seen
         self.total_peak = 0  # largest simultaneous sum of RSS
+        # Largest simultaneous sum of PSS: a page shared by several processes (libraries, what
+        # a worker inherited by fork) counts once in total, so this is the machine's real cost.
+        self.total_pss_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
@@ -231,7 +246,7 @@ class TreeMonitor:
         return {pid: parents.get(pid, 0) for pid in tree}
 
     def _sample(self) -> None:
-        total = 0
+        total = pss_total = 0
         for pid in self._children():
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
@@ -251,7 +266,9 @@ class TreeMonitor:
             self.peak[pid] = max(self.peak.get(pid, 0), int(fields["VmHWM"].split()[0]) * 1024)
             self.cpu[pid] = (int(stat[11]) + int(stat[12])) / self._tick
             total += rss
+            pss_total += _pss(pid)
         self.total_peak = max(self.total_peak, total)
+        self.total_pss_peak = max(self.total_pss_peak, pss_total)
 
     def _run(self) -> None:
         while not self._stop.wait(0.1):
@@ -408,7 +425,8 @@ def main() -> None:
         print(
             f"peak RSS: largest process {peaks[0][1] / 2**20:,.0f} MB, sum of the processes' "
             f"peaks {sum(p for _, p in peaks) / 2**20:,.0f} MB, largest sampled total "
-            f"{monitor.total_peak / 2**20:,.0f} MB"
+            f"{monitor.total_peak / 2**20:,.0f} MB; largest sampled total PSS (shared pages "
+            f"counted once) {monitor.total_pss_peak / 2**20:,.0f} MB"
         )
         for pid, peak in peaks:
             if peak > 20 * 2**20:  # not the shell wrappers

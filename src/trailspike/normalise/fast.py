@@ -31,8 +31,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from trailspike.normalise.categories import CATEGORIES
 from trailspike.normalise.cloudtrail import (
     _OBJECT_FIELDS,
@@ -48,22 +46,12 @@ from trailspike.normalise.cloudtrail import (
 )
 from trailspike.normalise.javamap import java_to_string
 from trailspike.normalise.useragent import parse_user_agent
+from trailspike.store.events import as_text
 
 if TYPE_CHECKING:
     from trailspike.normalise.geo import GeoEnricher
 
 Row = tuple[Any, ...]
-
-
-def _text(value: Any) -> str | None:
-    """A column value as the reference stores it: strings as they are, the rest as JSON.
-
-    >>> _text("a"), _text(None), _text({"k": 1}), _text(7)
-    ('a', None, '{"k":1}', '7')
-    """
-    if value is None or value.__class__ is str or isinstance(value, str):
-        return value
-    return orjson.dumps(value).decode()
 
 
 def _event(rec: dict[str, Any], ct: dict[str, Any], flat: dict[str, Any]) -> dict[str, Any]:
@@ -177,22 +165,22 @@ def fast_event(
         event.get("action"),
         event.get("provider"),
         event["outcome"],
-        _text(ct.get("error_code")),
-        _text(ct.get("error_message")),
-        _text(ui.get("arn")),
-        _text(ui.get("type")),
-        _text(ui.get("access_key_id")),
-        _text(user.get("name")),
-        _text(user.get("id")),
+        as_text(ct.get("error_code")),
+        as_text(ct.get("error_message")),
+        as_text(ui.get("arn")),
+        as_text(ui.get("type")),
+        as_text(ui.get("access_key_id")),
+        as_text(user.get("name")),
+        as_text(user.get("id")),
         address if isinstance(address, str) else None,
         ip,
         city,
         country,
         number if isinstance(number, int) else None,
         org,
-        _text((cloud.get("account") or {}).get("id")),
-        _text(cloud.get("region")),
+        as_text((cloud.get("account") or {}).get("id")),
+        as_text(cloud.get("region")),
         agent,
-        _text(flattened.get("request_parameters")),
+        as_text(flattened.get("request_parameters")),
     )
     return doc, row

@@ -67,7 +67,12 @@ def dig(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def _as_text(value: Any) -> str | None:
+def as_text(value: Any) -> str | None:
+    """A column value as stored: strings as they are, anything else as compact JSON.
+
+    >>> as_text("a"), as_text(None), as_text({"k": 1}), as_text(7)
+    ('a', None, '{"k":1}', '7')
+    """
     if value is None or value.__class__ is str or isinstance(value, str):
         return value
     return orjson.dumps(value).decode()
@@ -96,23 +101,23 @@ def event_row(doc: dict[str, Any]) -> tuple[Any, ...]:
         event.get("action"),
         event.get("provider"),
         event.get("outcome"),
-        _as_text(ct.get("error_code")),
-        _as_text(ct.get("error_message")),
-        _as_text(ui.get("arn")),
-        _as_text(ui.get("type")),
-        _as_text(ui.get("access_key_id")),
-        _as_text(user.get("name")),
-        _as_text(user.get("id")),
-        _as_text(source.get("address")),
+        as_text(ct.get("error_code")),
+        as_text(ct.get("error_message")),
+        as_text(ui.get("arn")),
+        as_text(ui.get("type")),
+        as_text(ui.get("access_key_id")),
+        as_text(user.get("name")),
+        as_text(user.get("id")),
+        as_text(source.get("address")),
         source.get("ip"),
         geo.get("city_name"),
         geo.get("country_iso_code"),
         number if isinstance(number, int) else None,
         (as_.get("organization") or {}).get("name"),
-        _as_text((cloud.get("account") or {}).get("id")),
-        _as_text(cloud.get("region")),
-        _as_text((doc.get("user_agent") or {}).get("original")),
-        _as_text((ct.get("flattened") or {}).get("request_parameters")),
+        as_text((cloud.get("account") or {}).get("id")),
+        as_text(cloud.get("region")),
+        as_text((doc.get("user_agent") or {}).get("original")),
+        as_text((ct.get("flattened") or {}).get("request_parameters")),
     )
 
 

@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 
 from trailspike.jobs.detectors import Scored
 from trailspike.jobs.influence import Influence
-from trailspike.jobs.records import explanation, explanation_json, influencers_json
+from trailspike.jobs.records import (
+    explanation,
+    explanation_column,
+    explanation_json,
+    influencers_column,
+    influencers_json,
+    record_ids,
+)
+from trailspike.store.results import record_id
 
 FIELDS = ("user.name", "source.ip", "source.geo.city_name")
 
@@ -64,7 +72,84 @@ def test_record_columns_are_the_record_rows_as_columns() -> None:
         record_row("j", d, b, 900, s, score, f)
         for d, b, s, score, f in zip(dets, buckets, scored, [80.0, 55.5], found, strict=True)
     ]
-    columns = record_columns("j", 900, buckets, dets, scored, [80.0, 55.5], found)
+    columns = {
+        name: values if isinstance(values, list) else values.to_pylist()
+        for name, values in record_columns(
+            "j", 900, buckets, dets, scored, [80.0, 55.5], found
+        ).items()
+    }
     assert set(columns) == set(rows[0])
     assert [{c: columns[c][n] for c in columns} for n in range(2)] == rows
     assert rows[0]["partition_field_value"] == "alice" and rows[1]["by_field_value"] is None
+
+
+influence_lists = st.lists(
+    st.lists(
+        st.builds(Influence, st.sampled_from(FIELDS), st.text(), st.floats(0.4, 1.0)),
+        max_size=6,
+    ),
+    max_size=12,
+)
+
+
+@given(influence_lists)
+def test_influencers_column_is_influencers_json_of_each_record(
+    found: list[list[Influence]],
+) -> None:
+    # Records naming a field twice, empty records and non-ASCII values all come up here.
+    assert influencers_column(found).to_pylist() == [influencers_json(f) for f in found]
+
+
+def test_influencers_column_groups_a_field_named_twice_under_its_first_mention() -> None:
+    found = [
+        [Influence("source.ip", "10.0.0.1", 0.5), Influence("user.name", "ann", 1.0)],
+        [
+            Influence("user.name", "bob", 1.0),
+            Influence("source.ip", "10.0.0.2", 0.5),
+            Influence("source.ip", "10.0.0.3", 0.5),
+        ],
+    ]
+    second = json.loads(influencers_column(found).to_pylist()[1])
+    assert second == [
+        {"influencer_field_name": "user.name", "influencer_field_values": ["bob"]},
+        {"influencer_field_name": "source.ip", "influencer_field_values": ["10.0.0.2", "10.0.0.3"]},
+    ]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 10**6), st.integers(0, 2), st.tuples(st.text(), st.text(), st.text())
+        ),
+        max_size=20,
+    )
+)
+def test_record_ids_are_record_id_of_each_record(
+    records: list[tuple[int, int, tuple[str, str, str]]],
+) -> None:
+    from datetime import datetime, timedelta
+
+    buckets = [datetime(2026, 1, 1) + timedelta(minutes=15 * b) for b, _, _ in records]
+    index = [i for _, i, _ in records]
+    keys = [k for _, _, k in records]
+    expected = [
+        record_id("job", b, 900, i, *k) for b, i, k in zip(buckets, index, keys, strict=True)
+    ]
+    assert record_ids("job", 900, buckets, index, keys) == expected
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0.125, 0.5, 1.0, float("nan")]),
+            st.one_of(st.none(), st.floats(0, 10)),
+            st.one_of(st.none(), st.floats(-1, 1)),
+        ),
+        max_size=10,
+    )
+)
+def test_explanation_column_is_explanation_json_of_each_record(
+    rows: list[tuple[float, float | None, float | None]],
+) -> None:
+    scored = [Scored(0, ("", "A", ""), 2.0, 1e-5, c, t, 0.0, 5.0, m) for c, t, m in rows]
+    assert explanation_column(scored) == [explanation_json(s) for s in scored]

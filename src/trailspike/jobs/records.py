@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from trailspike.jobs.detectors import Scored
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trailspike.jobs.detectors import Key, Scored
 from trailspike.jobs.influence import Influence
 from trailspike.jobs.schema import Detector, JobConfig
-from trailspike.store.results import record_id
+from trailspike.store.results import DIGEST_LENGTH, record_id, series_digest
 
 
 def _value_or_none(field: str | None, value: str) -> str | None:
@@ -131,40 +136,181 @@ def record_columns(
     scored: Sequence[Scored],
     scores: Sequence[float],
     found: Sequence[list[Influence]],
-) -> dict[str, list[Any]]:
-    """The rows of :func:`record_row` for many records, as columns (one list per column,
-    each built in one pass: the rare jobs write hundreds of thousands of records)."""
+) -> dict[str, Any]:
+    """The rows of :func:`record_row` for many records, as columns.
+
+    Each column is a list or an Arrow array (``influencers``) of the same values
+    :func:`record_row` gives, built in array steps where a Python call per row would dominate:
+    the rare jobs write hundreds of thousands of records (see :func:`influencers_column`,
+    :func:`record_ids`, :func:`explanation_column`).
+    """
     n = len(scored)
     keys = [s.key for s in scored]
+    parts, bys, overs = _transpose(keys)
     index = [s.detector_index for s in scored]
-    pairs = list(zip(dets, keys, strict=True))
+    same = _single(dets)
     return {
-        "record_id": [
-            record_id(job_id, b, span, i, *k) for b, i, k in zip(buckets, index, keys, strict=True)
-        ],
+        "record_id": record_ids(job_id, span, buckets, index, keys),
         "job_id": [job_id] * n,
         "timestamp": list(buckets),
         "bucket_span": [span] * n,
         "detector_index": index,
-        "function": [d.function for d in dets],
-        "function_description": [d.spec.description for d in dets],
-        "field_name": [d.field_name for d in dets],
-        "by_field_name": [d.by_field_name for d in dets],
-        "by_field_value": [k[1] if d.by_field_name else None for d, k in pairs],
-        "over_field_name": [d.over_field_name for d in dets],
-        "over_field_value": [k[2] if d.over_field_name else None for d, k in pairs],
-        "partition_field_name": [d.partition_field_name for d in dets],
-        "partition_field_value": [k[0] if d.partition_field_name else None for d, k in pairs],
+        "function": _detector_column(dets, same, n, lambda d: d.function),
+        "function_description": _detector_column(dets, same, n, lambda d: d.spec.description),
+        "field_name": _detector_column(dets, same, n, lambda d: d.field_name),
+        "by_field_name": _detector_column(dets, same, n, lambda d: d.by_field_name),
+        "by_field_value": _split_values(dets, same, bys, lambda d: d.by_field_name),
+        "over_field_name": _detector_column(dets, same, n, lambda d: d.over_field_name),
+        "over_field_value": _split_values(dets, same, overs, lambda d: d.over_field_name),
+        "partition_field_name": _detector_column(dets, same, n, lambda d: d.partition_field_name),
+        "partition_field_value": _split_values(dets, same, parts, lambda d: d.partition_field_name),
         "probability": [s.probability for s in scored],
         "record_score": list(scores),
         "initial_record_score": list(scores),
         "typical": [s.typical for s in scored],
         "actual": [s.actual for s in scored],
         "multi_bucket_impact": [s.multi_bucket_impact for s in scored],
-        "influencers": [influencers_json(f) for f in found],
-        "explanation": [explanation_json(s) for s in scored],
+        "influencers": influencers_column(found),
+        "explanation": explanation_column(scored),
         "score_confidence": [s.confidence for s in scored],
     }
+
+
+def _transpose(keys: list[Key]) -> tuple[list[str], list[str], list[str]]:
+    # Not zip(*keys): unpacking a hundred thousand arguments costs more than three passes.
+    return [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
+
+
+def _single(dets: Sequence[Detector]) -> Detector | None:
+    """The detector of every record when they share one (jobs have one detector, mostly)."""
+    if not dets:
+        return None
+    first = dets[0]
+    return first if all(d is first for d in dets) else None
+
+
+def _detector_column(
+    dets: Sequence[Detector], same: Detector | None, n: int, attr: Callable[[Detector], Any]
+) -> list[Any]:
+    return [attr(same)] * n if same is not None else [attr(d) for d in dets]
+
+
+def _split_values(
+    dets: Sequence[Detector],
+    same: Detector | None,
+    values: Sequence[str | None],
+    name: Callable[[Detector], str | None],
+) -> list[str | None]:
+    """A split field's values where the detector has that field, else null."""
+    if same is not None:
+        return list(values) if name(same) else [None] * len(values)
+    return [v if name(d) else None for d, v in zip(dets, values, strict=True)]
+
+
+def record_ids(
+    job_id: str,
+    span: int,
+    buckets: Sequence[datetime],
+    index: Sequence[int],
+    keys: Sequence[Key],
+) -> list[str]:
+    """:func:`~trailspike.store.results.record_id` of many records: the id's head is built once
+    per bucket and detector.
+
+    >>> b = datetime(2026, 1, 1)
+    >>> record_ids("j", 900, [b, b], [0, 0], [("u", "A", ""), ("u", "A", "")]) == [
+    ...     record_id("j", b, 900, 0, "u", "A", "")] * 2
+    True
+    """
+    heads: dict[tuple[datetime, int], str] = {}
+    out = []
+    for bucket, i, key in zip(buckets, index, keys, strict=True):
+        head = heads.get((bucket, i))
+        if head is None:
+            head = heads[(bucket, i)] = record_id(job_id, bucket, span, i)[:-DIGEST_LENGTH]
+        # Series are mostly distinct within a call (a cache of digests saved nothing).
+        out.append(head + series_digest(*key))
+    return out
+
+
+def explanation_column(scored: Sequence[Scored]) -> list[str]:
+    """:func:`explanation_json` of many records, the text of each distinct confidence of the
+    common ``rare`` case made once."""
+    texts: dict[float, str] = {}
+    out = []
+    for s in scored:
+        if s.typical is None and s.multi_bucket_impact is None:
+            text = texts.get(s.confidence)
+            if text is None:
+                text = texts[s.confidence] = explanation_json(s)
+            out.append(text)
+        else:
+            out.append(explanation_json(s))
+    return out
+
+
+_HEAD = '{"influencer_field_name": '
+_MIDDLE = ', "influencer_field_values": ['
+_TAIL = "]}"
+
+
+def influencers_column(found: Sequence[list[Influence]]) -> pa.Array:
+    """:func:`influencers_json` of many records, as an Arrow string array.
+
+    Each influence becomes its ``{"influencer_field_name": …, "influencer_field_values": [v]}``
+    text and a record's texts are joined, all in Arrow kernels; each distinct value and field is
+    quoted once. A record naming one field twice (two values sharing a field's events) needs
+    its values grouped under the field's first mention: those few are built by
+    :func:`influencers_json`.
+
+    >>> found = [[Influence("user.name", "bob", 1.0)], [], [Influence("source.ip", "a", 0.5),
+    ...          Influence("user.name", "b", 1.0), Influence("source.ip", "c", 0.5)]]
+    >>> influencers_column(found).to_pylist() == [influencers_json(f) for f in found]
+    True
+    """
+    lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+    flat = [inf for f in found for inf in f]
+    if not flat:
+        return pa.nulls(len(found), pa.string())
+    fields = [inf.field for inf in flat]
+    values = [inf.value for inf in flat]
+    field_codes, field_text = _quoted_codes(fields)
+    value_codes, value_text = _quoted_codes(values)
+    pieces = pc.binary_join_element_wise(
+        _HEAD, field_text.take(field_codes), _MIDDLE, value_text.take(value_codes), _TAIL, ""
+    )
+    offsets = np.zeros(len(found) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), pieces), ", ")
+    texts = pc.binary_join_element_wise("[", joined, "]", "")
+    texts = pc.if_else(pa.array(lengths == 0), pa.scalar(None, pa.string()), texts)
+    repeated = _records_naming_a_field_twice(field_codes, lengths)
+    if not repeated.size:
+        return texts
+    fixed = texts.to_pylist()
+    for n in repeated.tolist():
+        fixed[n] = influencers_json(found[n])
+    return pa.array(fixed, pa.string())
+
+
+def _quoted_codes(texts: Sequence[str]) -> tuple[pa.Array, pa.Array]:
+    """Codes of ``texts`` into their distinct values, and those values JSON-quoted (json's own
+    ASCII string encoder, as :func:`influencers_json`)."""
+    encoded = pa.array(texts, pa.string()).dictionary_encode()
+    quoted = pa.array(list(map(encode_basestring_ascii, encoded.dictionary.to_pylist())))
+    return encoded.indices, quoted
+
+
+def _records_naming_a_field_twice(
+    field_codes: pa.Array, lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Record numbers whose influences name some field more than once."""
+    record = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    codes = field_codes.to_numpy(zero_copy_only=False).astype(np.int64)
+    width = int(codes.max()) + 1
+    pairs, counts = np.unique(record * width + codes, return_counts=True)
+    twice: npt.NDArray[np.int64] = np.unique(pairs[counts > 1] // width)
+    return twice
 
 
 def influencer_probability(record_probability: float, influence: float) -> float:

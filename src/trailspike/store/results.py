@@ -15,13 +15,14 @@ killed run leaves either all of a chunk or none of it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from trailspike.core.timeutil import utcnow
 
@@ -96,6 +97,19 @@ _TABLES = {
 }
 
 
+DIGEST_LENGTH = 16  # hex digits of the series hash at the end of a record id
+
+
+def series_digest(partition: str = "", by: str = "", over: str = "") -> str:
+    """The hash of a series key that ends its records' ids.
+
+    >>> series_digest("u1", "GetObject")
+    'b7a21c8820c950e4'
+    """
+    digest = hashlib.sha256("\x00".join((partition, by, over)).encode()).hexdigest()
+    return digest[:DIGEST_LENGTH]
+
+
 def record_id(
     job_id: str,
     timestamp: datetime,
@@ -111,26 +125,34 @@ def record_id(
     'j_record_1767225600000_900_0_...'
     """
     ms = int((timestamp - _EPOCH).total_seconds() * 1000)
-    digest = hashlib.sha256("\x00".join((partition, by, over)).encode()).hexdigest()[:16]
+    digest = series_digest(partition, by, over)
     return f"{job_id}_record_{ms}_{bucket_span}_{detector_index}_{digest}"
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]]) -> int:
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: Sequence[dict[str, Any]],
+    defaults: dict[str, Any] | None = None,
+) -> int:
+    """Insert dict rows; ``defaults`` gives a column's value where a row has none (read per
+    column: copying every row into a dict with the defaults cost twice as much)."""
     if not rows:
         return 0
-    columns = {c: [row.get(c) for row in rows] for c in _TABLES[table]}
+    defaults = defaults or {}
+    columns = {c: [row.get(c, defaults.get(c)) for row in rows] for c in _TABLES[table]}
     return _insert_columns(con, table, columns, len(rows))
 
 
 def _insert_columns(
-    con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list[Any]], n: int
+    con: duckdb.DuckDBPyConnection, table: str, columns: Mapping[str, Any], n: int
 ) -> int:
-    """Insert ``n`` rows given as columns (a column left out is null)."""
+    """Insert ``n`` rows given as columns, lists or Arrow arrays (a column left out is null)."""
     if n == 0:
         return 0
-    data = pa.table({c: columns.get(c, [None] * n) for c in _TABLES[table]})
+    data = pa.table({c: columns[c] if c in columns else pa.nulls(n) for c in _TABLES[table]})
     view = f"_ts_insert_{table}"
-    verb = "INSERT OR REPLACE" if _may_conflict(con, table, columns) else "INSERT"
+    verb = "INSERT OR REPLACE" if _may_conflict(con, table, data) else "INSERT"
     con.register(view, data)
     try:
         # Table and view names come from the fixed _TABLES whitelist above.
@@ -140,9 +162,7 @@ def _insert_columns(
     return n
 
 
-def _may_conflict(
-    con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list[Any]]
-) -> bool:
+def _may_conflict(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> bool:
     """Whether ``table`` holds any row of these jobs in the rows' time range.
 
     Every key of the result tables includes (or, for ``record_id``, is derived from) the job
@@ -152,50 +172,50 @@ def _may_conflict(
     stored yet; a re-run, or the early records of a bucket scored while it was open, takes
     the replacing path.
     """
-    jobs = sorted({str(j) for j in columns["job_id"]})
-    stamps = columns["timestamp"]
+    jobs = sorted(str(j) for j in data["job_id"].unique().to_pylist())
+    stamps = pc.min_max(data["timestamp"])
     # The table name comes from the fixed _TABLES whitelist; values are bound parameters.
     found = con.execute(
         f"SELECT 1 FROM {table} WHERE job_id IN (SELECT unnest(?::VARCHAR[])) "  # noqa: S608
         "AND timestamp BETWEEN ? AND ? LIMIT 1",
-        [jobs, min(stamps), max(stamps)],
+        [jobs, stamps["min"].as_py(), stamps["max"].as_py()],
     ).fetchall()
     return bool(found)
 
 
 def write_record_columns(
-    con: duckdb.DuckDBPyConnection, columns: dict[str, list[Any]], *, early: bool = False
+    con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any], *, early: bool = False
 ) -> int:
-    """:func:`write_records` (``early``: :func:`write_early_records`) for rows given as columns
-    (``record_id`` must be one), which the jobs build without a dict per row."""
+    """:func:`write_records` (``early``: :func:`write_early_records`) for rows given as columns,
+    lists or Arrow arrays (``record_id`` must be one), which the jobs build without a dict per
+    row."""
     n = len(columns["record_id"])
     table = "early_records" if early else "records"
-    extra: dict[str, list[Any]] = {"is_interim": [early] * n, "created_at": [utcnow()] * n}
+    extra = {
+        "is_interim": pa.repeat(pa.scalar(early), n),
+        "created_at": pa.repeat(pa.scalar(utcnow(), pa.timestamp("us")), n),
+    }
     return _insert_columns(con, table, {**extra, **columns}, n)
 
 
 def write_buckets(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
     """Insert or replace bucket results; returns how many rows were written."""
-    return _insert(con, "buckets", [{"is_interim": False, **r} for r in rows])
+    return _insert(con, "buckets", rows, {"is_interim": False})
 
 
 def write_records(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
     """Insert or replace record results (``created_at`` defaults to now)."""
-    now = utcnow()
-    return _insert(con, "records", [{"is_interim": False, "created_at": now, **r} for r in rows])
+    return _insert(con, "records", rows, {"is_interim": False, "created_at": utcnow()})
 
 
 def write_early_records(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
     """Insert or replace early records (keyed by ``record_id`` and ``data_end``)."""
-    now = utcnow()
-    return _insert(
-        con, "early_records", [{"is_interim": True, "created_at": now, **r} for r in rows]
-    )
+    return _insert(con, "early_records", rows, {"is_interim": True, "created_at": utcnow()})
 
 
 def write_influencers(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
     """Insert or replace influencer results."""
-    return _insert(con, "influencers", [{"is_interim": False, **r} for r in rows])
+    return _insert(con, "influencers", rows, {"is_interim": False})
 
 
 def write_model_plot(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from trailspike.features.bucket_duckdb import (
     AGGREGATES,
@@ -184,25 +185,15 @@ def record_evidence(
         expr, params = field_sql(field)
         sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n + 1 < len(influencers) else ''}", params)
     where_clause(sql, request, det, min(b for b, *_ in wanted), max(ends))
+    # The first event of a flagged record's series comes from a window over its own rows
+    # (no second join); its events are cut at the end of that minute. Column and view names
+    # are this module's own; nothing from the data enters the text.
+    selected = "".join(f", {c}" for c in columns)
+    sql.add(f"), joined AS (SELECT k_n, k_first, ts{selected} FROM rows JOIN {_WANTED} w")  # noqa: S608
     sql.add(
-        "), wanted AS (SELECT unnest(?::BIGINT[]) AS k_n, unnest(?::TIMESTAMP[]) AS k_b, "
-        "unnest(?::VARCHAR[]) AS k_p, unnest(?::VARCHAR[]) AS k_by, "
-        "unnest(?::VARCHAR[]) AS k_over, unnest(?::TIMESTAMP[]) AS k_until, "
-        "unnest(?::BOOLEAN[]) AS k_first), joined AS MATERIALIZED (SELECT k_n, k_first, ts",
-        [
-            list(range(len(wanted))),
-            [b for b, *_ in wanted],
-            [k[0] for _, k, *_ in wanted],
-            [k[1] for _, k, *_ in wanted],
-            [k[2] for _, k, *_ in wanted],
-            ends,
-            [first for *_, first in wanted],
-        ],
-    )
-    sql.add("".join(f", {c}" for c in columns)).add(
-        "FROM rows JOIN wanted USING (k_b, k_p, k_by, k_over) WHERE rows.ts < wanted.k_until), "
-        "firsts AS (SELECT k_n, min(ts) AS first FROM joined WHERE k_first GROUP BY k_n), "
-        "kept AS MATERIALIZED (SELECT joined.* FROM joined LEFT JOIN firsts USING (k_n) "
+        "USING (k_b, k_p, k_by, k_over) WHERE rows.ts < w.k_until), "
+        "marked AS (SELECT *, min(ts) FILTER (WHERE k_first) OVER (PARTITION BY k_n) AS first "
+        "FROM joined), kept AS MATERIALIZED (SELECT * FROM marked "
         "WHERE NOT k_first OR ts < date_trunc('minute', first) + INTERVAL 1 MINUTE)"
     )
     if columns:
@@ -216,21 +207,67 @@ def record_evidence(
             [cutoff],
         )
     sql.add(
-        "SELECT k_n, -1 AS f, NULL::VARCHAR AS v, NULL::DOUBLE AS share, first, count(*) "
-        "FROM kept JOIN firsts USING (k_n) GROUP BY k_n, first"
-        # Most influential first, as Python sorts them: share, then field name, then value
-        # (VARCHAR compares by code point, like str).
-        " ORDER BY k_n, share DESC, list_extract(?::VARCHAR[], f + 1), v",
-        [list(influencers) or [""]],
+        "SELECT k_n, -1 AS f, NULL::VARCHAR AS v, NULL::DOUBLE AS share, first, "
+        "count(*) AS events FROM kept WHERE k_first GROUP BY k_n, first"
+        # Shares first, per record most influential first as Python sorts them: share, then
+        # field name (its rank among the names), then value (VARCHAR compares by code point,
+        # like str); the first events after them.
+        " ORDER BY f < 0, k_n, share DESC, list_extract(?::INTEGER[], f + 1), v",
+        [_name_ranks(influencers)],
     )
-    firsts: dict[int, tuple[datetime, int]] = {}
-    shares: list[tuple[int, int, str, float]] = []
-    for n, f, v, share, first, events in con.execute(sql.text, sql.params).fetchall():
-        if f < 0:
-            firsts[int(n)] = (first, int(events))
-        else:
-            shares.append((n, f, v, share))  # BIGINT, INTEGER, VARCHAR, DOUBLE already
-    return firsts, shares
+    con.register(_WANTED, _wanted_table(wanted, ends))
+    try:
+        result = con.sql(sql.text, params=sql.params).to_arrow_table()
+    finally:
+        con.unregister(_WANTED)
+    return _split_result(result)
+
+
+_WANTED = "_ts_evidence_wanted"
+
+
+def _wanted_table(wanted: Sequence[Evidence], ends: list[datetime]) -> pa.Table:
+    """The records :func:`record_evidence` looks at, as an Arrow table joined by the query."""
+    keys = [k for _, k, *_ in wanted]
+    return pa.table(
+        {
+            "k_n": pa.array(range(len(wanted)), pa.int64()),
+            "k_b": pa.array([b for b, *_ in wanted], pa.timestamp("us")),
+            "k_p": pa.array([k[0] for k in keys], pa.string()),
+            "k_by": pa.array([k[1] for k in keys], pa.string()),
+            "k_over": pa.array([k[2] for k in keys], pa.string()),
+            "k_until": pa.array(ends, pa.timestamp("us")),
+            "k_first": pa.array([w[3] for w in wanted], pa.bool_()),
+        }
+    )
+
+
+def _name_ranks(names: tuple[str, ...]) -> list[int]:
+    """Each name's place in sorted order (the ORDER BY key of field ``n`` is ``ranks[n]``).
+
+    >>> _name_ranks(("user.name", "source.ip", "event.action"))
+    [2, 1, 0]
+    """
+    ranks = [0] * len(names)
+    for rank, n in enumerate(sorted(range(len(names)), key=lambda n: names[n])):
+        ranks[n] = rank
+    return ranks or [0]
+
+
+def _split_result(
+    result: pa.Table,
+) -> tuple[dict[int, tuple[datetime, int]], list[tuple[int, int, str, float]]]:
+    """The shares rows (first in the result) as tuples, and the first events by record."""
+    shares = result.num_rows - pc.sum(pc.less(result["f"], 0)).as_py()
+    head, tail = result.slice(0, shares), result.slice(shares)
+    found = list(zip(*(head[c].to_pylist() for c in ("k_n", "f", "v", "share")), strict=True))
+    firsts = {
+        n: (first, int(events))
+        for n, first, events in zip(
+            *(tail[c].to_pylist() for c in ("k_n", "first", "events")), strict=True
+        )
+    }
+    return firsts, found
 
 
 def _add_field_counts(sql: SqlBuilder, columns: list[str], source: str) -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pytest
 
+from trailspike.store.db import open_store
 from trailspike.store.results import (
+    batched_checkpoints,
     delete_job_results,
     load_job_state,
     query_records,
@@ -160,3 +165,44 @@ def test_a_batch_overlapping_stored_rows_replaces_them_and_a_new_range_is_append
     assert store.execute("SELECT record_score, is_interim FROM early_records").fetchall() == [
         (60.0, True)
     ]
+
+
+def threshold(con: duckdb.DuckDBPyConnection) -> str:
+    return str(con.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0])
+
+
+def test_batched_checkpoints_wait_for_the_end_then_restore_the_threshold(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    con = open_store(path)
+    con.execute("SET checkpoint_threshold = '4KiB'")
+    wal = Path(str(path) + ".wal")
+    with batched_checkpoints(con):
+        assert threshold(con) == "256.0 MiB"
+        rows = [record(T0 + timedelta(minutes=15 * n), 10.0, by=f"a{n}") for n in range(300)]
+        write_records(con, rows)
+        # Past the caller's 4 KiB, yet not checkpointed while the jobs run.
+        assert wal.exists() and wal.stat().st_size > 4096
+    assert threshold(con) == "4.0 KiB"
+    assert not wal.exists() or wal.stat().st_size <= 4096  # checkpointed once, at the end
+    assert con.execute("SELECT count(*) FROM records").fetchall() == [(300,)]
+    with pytest.raises(RuntimeError), batched_checkpoints(con):
+        raise RuntimeError("a job failed")
+    assert threshold(con) == "4.0 KiB"
+
+
+def test_batched_checkpoints_leave_a_store_in_memory_as_it_is() -> None:
+    con = open_store(":memory:")
+    before = threshold(con)
+    with batched_checkpoints(con):
+        assert threshold(con) == before
+
+
+def test_record_columns_may_be_arrow_arrays(store) -> None:
+    rows = [record(T0, 70.0, by="a"), record(T0, 40.0, by="b")]
+    columns = {name: [r.get(name) for r in rows] for name in rows[0]}
+    columns["by_field_value"] = pa.array(["a", "b"])
+    assert write_record_columns(store, columns) == 2
+    got = store.execute(
+        "SELECT by_field_value, record_score, is_interim FROM records ORDER BY 1"
+    ).fetchall()
+    assert got == [("a", 70.0, False), ("b", 40.0, False)]

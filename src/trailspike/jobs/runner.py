@@ -26,6 +26,9 @@ Implementation decisions:
   that the largest raw score grew by more than 10 %, ``record_score``, ``influencer_score`` and
   bucket ``anomaly_score`` of the job's results within the renormalisation window are
   recomputed from their stored probability and confidence; ``initial_*`` never change.
+- Checkpoints are batched (:func:`~trailspike.store.results.batched_checkpoints`): DuckDB's
+  automatic checkpoints, which rewrite the result tables' indexes whole, wait until the jobs
+  are done; commits still reach the WAL.
 - Memory: at the first processed bucket of every UTC day (fixed by the data, so pruning never
   depends on how runs were split), models of series unseen for ``model_prune_window`` are
   dropped; if the job is still above ``model_memory_limit``, the least recently seen go first
@@ -56,7 +59,7 @@ from trailspike.jobs.loader import JobCollection, load_jobs
 from trailspike.jobs.memory import estimate_memory
 from trailspike.jobs.schema import JobConfig
 from trailspike.models.factory import dump_state, load_state
-from trailspike.store.results import load_job_state, save_job_state
+from trailspike.store.results import batched_checkpoints, load_job_state, save_job_state
 
 EPOCH = datetime(1970, 1, 1)
 DEFAULT_COMMIT_INTERVAL = timedelta(days=1)
@@ -394,6 +397,34 @@ def run_jobs(
     settings = load_settings() if settings is None else settings
     ids = list(job_ids) if job_ids else collection.ids()
     selected = [collection.get(job_id) for job_id in ids]
+    with batched_checkpoints(con):
+        return _run_selected(
+            con,
+            selected,
+            start=start,
+            end=end,
+            now=now,
+            settings=settings,
+            progress=progress,
+            commit_interval=commit_interval,
+            keep_going=keep_going,
+            features=features,
+        )
+
+
+def _run_selected(
+    con: duckdb.DuckDBPyConnection,
+    selected: list[JobConfig],
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime | None,
+    settings: Mapping[str, Any],
+    progress: bool,
+    commit_interval: timedelta,
+    keep_going: bool,
+    features: FeatureFn,
+) -> list[JobRunSummary]:
     summaries = []
     for job in selected:
         try:

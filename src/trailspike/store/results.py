@@ -15,7 +15,10 @@ killed run leaves either all of a chunk or none of it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +30,8 @@ import pyarrow.compute as pc
 from trailspike.core.timeutil import utcnow
 
 _EPOCH = datetime(1970, 1, 1)
+BATCHED_CHECKPOINT = "256MiB"  # DuckDB's checkpoint_threshold in batched_checkpoints
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 BUCKET_COLUMNS = (
     "job_id",
@@ -373,3 +378,53 @@ def query_records(
     cursor = con.execute(sql, params)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def size_bytes(text: str) -> int:
+    """Bytes in a size as DuckDB prints it (``current_setting('checkpoint_threshold')``).
+
+    >>> size_bytes("16.0 MiB"), size_bytes("256MiB"), size_bytes("1.5 KiB"), size_bytes("0 bytes")
+    (16777216, 268435456, 1536, 0)
+    """
+    found = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?)i?B?(?:ytes?)?\s*", text, re.IGNORECASE)
+    if found is None:
+        raise ValueError(f"not a size: {text!r}")
+    return int(float(found.group(1)) * _UNITS[found.group(2).upper()])
+
+
+def _database_file(con: duckdb.DuckDBPyConnection) -> str | None:
+    rows = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    return str(rows[0][0]) if rows and rows[0][0] else None
+
+
+@contextmanager
+def batched_checkpoints(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the body with DuckDB's checkpoint threshold raised to :data:`BATCHED_CHECKPOINT`;
+    then restore it and, if the WAL outgrew it, checkpoint once.
+
+    Every commit still reaches the WAL, so nothing is less durable; but a checkpoint rewrites
+    the result tables' indexes whole, and a history run of the user job crossed the default
+    16 MiB seven times, its checkpoints growing with the tables (1.6 of 13 CPU s; 0.5 s of
+    commits and one final 0.7 s checkpoint batched).
+
+    A store in memory, or one whose threshold is already higher, is left as it is.
+    """
+    path = _database_file(con)
+    previous = str(con.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0])
+    limit = size_bytes(previous)
+    if path is None or limit >= size_bytes(BATCHED_CHECKPOINT):
+        yield
+        return
+    # Both values are sizes: the constant above and one DuckDB printed, checked by size_bytes.
+    con.execute(f"SET checkpoint_threshold = '{BATCHED_CHECKPOINT}'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET checkpoint_threshold = '{limit}B'")
+    wal = path + ".wal"
+    if os.path.exists(wal) and os.path.getsize(wal) > limit:
+        # Refused while another connection has a transaction open: DuckDB checkpoints later.
+        with suppress(duckdb.Error):
+            con.execute("CHECKPOINT")

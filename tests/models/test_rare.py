@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trailspike.models.factory import new_normalizer, new_population_model, new_rare_model
-from trailspike.models.rare import CategoryModel, PopulationModel
+from trailspike.models.rare import CategoryModel, PopulationModel, score_bursts
 
 HOUR = 3600.0
 ROUTINE = ["GetObject", "ListBuckets", "DescribeInstances", "AssumeRole"]
@@ -107,3 +107,63 @@ def test_population_is_shared_through_pickled_state() -> None:
     assert a2.population is b2.population  # type: ignore[attr-defined]
     b2.learn_bucket(HOUR, {"y": 1})
     assert a2.population.partitions_using == {"x": 1.0, "y": 1.0}  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- bursts of novelty
+SECRETS = ["GetSecretValue", "ListSecrets", "ListKeys", "DescribeParameters", "Decrypt"]
+
+
+def _office(days: int = 14, users: int = 12) -> list[CategoryModel]:
+    """Users 0-5 use two methods every working hour; users 6+ also use :data:`SECRETS`."""
+    pop = PopulationModel()
+    models = [CategoryModel(3600.0, population=pop) for _ in range(users)]
+    for day in range(days):
+        for hour in range(9, 17):
+            for n, m in enumerate(models):
+                used = ["GetObject", "ListBuckets", *(SECRETS if n >= 6 else [])]
+                m.learn_bucket((day * 24 + hour) * 3600.0, dict.fromkeys(used, 1))
+    return models
+
+
+def test_a_burst_of_methods_new_to_a_stable_user_scores_lower_than_each_alone() -> None:
+    models = _office()
+    one, burst = score_bursts([models[0], models[1]], [SECRETS[:1], SECRETS])
+    assert one.final[0] == one.alone[0]  # a single new method: its own probability only
+    assert np.all(burst.new)
+    assert np.all(burst.final < burst.alone / 30)
+    # The more new methods, the smaller P(X >= x).
+    assert np.all(np.diff(burst.tail[1:]) <= 0)
+
+
+def test_a_burst_is_never_more_surprising_than_a_method_nobody_uses() -> None:
+    models = _office()
+    (known_elsewhere,) = score_bursts([models[0]], [[*SECRETS, "CreateAccessKey"]])
+    nobody = known_elsewhere.alone[-1]  # nobody in the population used CreateAccessKey
+    assert np.all(known_elsewhere.final >= nobody * (1 - 1e-12))
+
+
+def test_a_new_user_has_no_burst_everything_is_new_to_it() -> None:
+    models = _office(days=2)  # two active days: still learning what is normal
+    (first_days,) = score_bursts([models[0]], [SECRETS])
+    assert np.array_equal(first_days.final, first_days.alone)
+    assert np.all(first_days.tail == 1.0)
+
+
+def test_known_methods_are_not_part_of_a_burst() -> None:
+    models = _office()
+    (mixed,) = score_bursts([models[0]], [["GetObject", *SECRETS[:3]]])
+    assert mixed.new.tolist() == [False, True, True, True]
+    assert mixed.final[0] == mixed.alone[0]
+    assert np.all(mixed.final[1:] < mixed.alone[1:])
+
+
+def test_novelty_statistics_survive_pickled_state() -> None:
+    import pickle
+
+    models = _office()
+    restored = pickle.loads(pickle.dumps(models))
+    assert restored[0].novelty.n == models[0].novelty.n > 0
+    assert restored[0].population is restored[1].population
+    a = score_bursts(models[:1], [SECRETS])[0].final
+    b = score_bursts(restored[:1], [SECRETS])[0].final
+    assert np.array_equal(a, b)

@@ -32,9 +32,10 @@ from trailspike.features.contract import FeatureRequest
 from trailspike.features.evidence import bucket_slice
 from trailspike.jobs.detectors import RECORD_PROBABILITY, DetectorModels, Key, Scored
 from trailspike.jobs.early import EarlyBucket, eligible, seen_by
-from trailspike.jobs.explain import Explanations, PendingRecord
+from trailspike.jobs.explain import Explanations, PendingRecord, count_known_novelty
 from trailspike.jobs.influence import Influence, find_influencers
 from trailspike.jobs.memory import estimate_memory
+from trailspike.jobs.novelty import score_options
 from trailspike.jobs.records import (
     model_plot_row,
     on_anomalous_side,
@@ -332,9 +333,13 @@ class BucketProcessor:
                 continue
             index = dm.detector_index
             unexplained: list[Influence] | None = None if self.influencer_fields else []
+            norm = self.models.normalizer
             if det.spec.is_rare and self._defers(early, index):
                 candidates = self._candidates(det, scored)
-                deferred = [PendingRecord(det, s, v, unexplained) for s, v in candidates]
+                deferred = [
+                    PendingRecord(det, s, v, unexplained, options=score_options(norm, s))
+                    for s, v in candidates
+                ]
                 self._queue_rare_early(bucket, deferred)
                 continue
             if det.spec.is_rare:
@@ -342,12 +347,18 @@ class BucketProcessor:
                 seen = [
                     # What was known then: the events of the first minute, not the hour's.
                     PendingRecord(
-                        det, replace(s, actual=float(first[s.key][1])), score, unexplained, end
+                        det,
+                        replace(s, actual=float(first[s.key][1])),
+                        score,
+                        unexplained,
+                        end,
+                        score_options(norm, s),
                     )
                     for s, score in self._candidates(det, scored)
                     if s.key in first and (end := seen_by(first[s.key][0])) <= limit
                 ]
-                self._queue_rare_early(bucket, seen)
+                count_known_novelty(seen)
+                self._queue_rare_early(bucket, [r for r in seen if r.score > 0.0])
                 continue
             for data_end, rows in sorted(early.cuts.items()):
                 if index in rows and data_end < limit:

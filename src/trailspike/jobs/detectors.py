@@ -40,7 +40,7 @@ from trailspike.models.factory import (
     new_rare_model,
     new_series_model,
 )
-from trailspike.models.rare import CategoryModel, score_partitions
+from trailspike.models.rare import CategoryModel, PartitionScores, score_bursts
 
 Key = tuple[str, str, str]
 """A series: (partition value, by value, over value); '' where the detector does not split."""
@@ -67,6 +67,17 @@ class Scored:
     single_bucket_probability: float | None = None
     multi_bucket_probability: float | None = None
     actions: frozenset[str] = frozenset()
+    novelty: Novelty | None = None
+
+
+@dataclass(frozen=True)
+class Novelty:
+    """A ``rare`` result lowered by its partition's burst of new categories: the category's
+    own probability and ``P(X >= x)`` for ``x`` new categories in the bucket. An early result
+    counts only the new categories seen by its data end (:mod:`trailspike.jobs.novelty`)."""
+
+    alone: float
+    tail: tuple[float, ...]
 
 
 @dataclass
@@ -214,9 +225,11 @@ class DetectorModels:
         models = [self.rare.get(g) or self._rare_model_preview(det) for g in groups]
         categories = [list(counts) for counts in groups.values()]
         category_models = [m for m in models if isinstance(m, CategoryModel)]
+        bursts: list[PartitionScores] | None = None
         if len(category_models) == len(models):
             # Every partition of the bucket in one array operation.
-            probs = np.concatenate(score_partitions(category_models, categories))
+            bursts = score_bursts(category_models, categories)
+            probs = np.concatenate([b.final for b in bursts])
         else:
             probs = np.array(
                 [
@@ -238,7 +251,15 @@ class DetectorModels:
             actions = rule_actions(det, filters, key, actual, None) if det.custom_rules else NONE
             out.append(
                 Scored(
-                    self.detector_index, key, actual, float(probs[n]), confidence, actions=actions
+                    self.detector_index,
+                    key,
+                    actual,
+                    float(probs[n]),
+                    confidence,
+                    actions=actions,
+                    novelty=_novelty(bursts[r], n - (int(offsets[r - 1]) if r else 0))
+                    if bursts is not None
+                    else None,
                 )
             )
         observed = probs.tolist()
@@ -312,6 +333,15 @@ class DetectorModels:
     def oldest(self, n: int) -> list[tuple[float, tuple[str, str]]]:
         """The ``n`` least recently seen models, as (last seen, key)."""
         return sorted((seen, k) for k, seen in self.last_seen.items())[:n]
+
+
+def _novelty(scores: PartitionScores, i: int) -> Novelty | None:
+    """The burst behind query ``i`` of a partition, if its category is new and the bucket's
+    new categories are a burst (``P(X >= x) < 1``)."""
+    x = int(scores.new.sum())
+    if not scores.new[i] or x >= len(scores.tail) or scores.tail[x] >= 1.0:
+        return None
+    return Novelty(float(scores.alone[i]), tuple(scores.tail.tolist()))
 
 
 def _rare_groups(

@@ -39,6 +39,7 @@ from trailspike.features.evidence import record_evidence
 from trailspike.jobs.detectors import Scored
 from trailspike.jobs.early import seen_by
 from trailspike.jobs.influence import INFLUENCE_CUTOFF, Influence
+from trailspike.jobs.novelty import early_result, known_by
 from trailspike.jobs.records import influencer_probability, record_columns
 from trailspike.jobs.schema import Detector
 from trailspike.models.normalizer import ScoreNormalizer
@@ -56,6 +57,7 @@ class PendingRecord:
     score: float
     found: list[Influence] | None = None
     data_end: datetime | None = None
+    options: tuple[float, ...] | None = None  # early scores by known new categories (novelty)
 
 
 @dataclass
@@ -148,6 +150,8 @@ class Explanations:
         found: list[list[Influence]] = [[] for _ in items]
         for n, field, value, share in shares:
             found[n].append(Influence(fields[field], value, share))
+        bursts: dict[datetime, list[PendingRecord]] = defaultdict(list)
+        early: list[tuple[datetime, PendingRecord]] = []
         for n, (bucket, record, first) in enumerate(items):
             if first:
                 if n not in firsts:
@@ -157,9 +161,14 @@ class Explanations:
                 record.scored = copy.copy(record.scored)
                 record.scored.actual = float(events)
                 record.data_end = seen_by(seen)
+                if record.options is not None:
+                    bursts[bucket].append(record)
             record.found = found[n]  # in rare_influencers' order already (SQL sorts)
             if record.data_end is not None:  # early records; final ones go per bucket
-                self.finished[True].append((bucket, record))
+                early.append((bucket, record))
+        for records in bursts.values():
+            count_known_novelty(records)
+        self.finished[True].extend((b, r) for b, r in early if r.score > 0.0)
 
     def take_columns(self, early: bool) -> dict[str, list[Any]] | None:
         """The explained final (``early``: early) records' rows as columns, or None; they are
@@ -219,3 +228,13 @@ class Explanations:
                     "score_confidence": conf,
                 }
             )
+
+
+def count_known_novelty(records: list[PendingRecord]) -> None:
+    """Early records of one bucket that belong to a burst of novelty: result and score with
+    the new categories known by each one's data end (:mod:`trailspike.jobs.novelty`)."""
+    burst = [r for r in records if r.options is not None and r.data_end is not None]
+    counts = known_by([(r.scored, r.data_end) for r in burst if r.data_end is not None])
+    for record, known in zip(burst, counts, strict=True):
+        if record.options is not None:
+            record.scored, record.score = early_result(record.scored, record.options, known)

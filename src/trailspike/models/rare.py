@@ -15,6 +15,19 @@ seen for a user scores by how surprising it is given the user's own history *and
 is across users. A category the partition used on at least :data:`ROUTINE_DAY_FRACTION` of its
 active days (over at least :data:`ROUTINE_MIN_DAYS` days) is routine and never rare.
 
+A **burst of novelty** is scored too: how many categories new to the partition arrive in one
+bucket, against the partition's learnt rate of new categories per active bucket (shrunk towards
+the population's rate, with the population's overdispersion: a negative binomial). A user whose
+methods have been stable for weeks and who calls four methods new to her within the hour is
+surprising even when each method is common elsewhere. A new category of a bucket with at least
+:data:`MIN_BURST` new ones gets the smaller of its own probability and the burst's ``P(X >= x)``,
+the latter never below the probability of a category nobody uses (a burst is at most as
+surprising as a method nobody has ever called; far smaller probabilities would crush the job's
+other scores in normalisation). Until the population has shown enough novelty to measure its
+overdispersion, novelty is assumed to come in bursts (the heaviest tail allowed).
+Novelty is learnt and scored only after the partition's first :data:`NOVELTY_LEARNING_DAYS`
+active days (everything is new to a new user).
+
 ``freq_rare`` (``frequency_weighted=True``) counts events instead of buckets, so a category that
 appears often but only in few buckets still counts as frequent.
 
@@ -37,10 +50,12 @@ State pickled by the earlier dict-based version is converted on load.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.stats import nbinom
 
 RARE_HALF_LIFE = 30 * 86400.0
 PRIOR_STRENGTH = 1.0
@@ -51,6 +66,16 @@ ROUTINE_WINDOW_DAYS = 30  # "recent" = active days within this many days of the 
 DAY = 86400.0
 RING = 32  # day slots kept per category: enough for the routine window plus today
 TIE = 1 + 1e-9  # relative tolerance under which two predictive probabilities count as equal
+# Novelty bursts: a partition's new categories per active bucket, learnt after its first days.
+NOVELTY_LEARNING_DAYS = 3  # active days before a partition's novelty is learnt and scored
+NOVELTY_PRIOR_DAYS = (
+    1.0  # the population's rate counts as this many days of the partition's buckets
+)
+NOVELTY_MIN_POPULATION = 48.0  # learnt buckets (decayed, all partitions) before bursts are scored
+MIN_BURST = 2  # a single new category is scored by its own probability only
+MAX_SHAPE = 1e6  # negative binomial shape when the population's novelty is not overdispersed
+MIN_SHAPE = 0.05  # the burstiest novelty assumed (also the shape until it can be measured)
+DISPERSION_MIN_NEW = 10.0  # new categories (decayed) before the population's dispersion is measured
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -86,6 +111,7 @@ class PopulationModel:
         self.names: list[str] = []
         self.m: FloatArray = np.zeros(8)
         self.total = 0.0
+        self.novelty = NoveltyStats()
 
     @property
     def size(self) -> int:
@@ -136,7 +162,53 @@ class PopulationModel:
                 self.m[self.id_of(name)] = m
             self.total = float(state["total"])
             return
+        self.novelty = NoveltyStats()  # state from before novelty bursts learns from now on
         self.__dict__.update(state)
+
+
+class NoveltyStats:
+    """Decayed moments of the number of new categories per learnt bucket.
+
+    >>> stats = NoveltyStats()
+    >>> for x in (0, 0, 0, 4):
+    ...     stats.add(0.0, x)
+    >>> stats.n, stats.mean(), stats.variance()
+    (4.0, 1.0, 3.0)
+    """
+
+    def __init__(self) -> None:
+        self.n = 0.0  # buckets
+        self.x = 0.0  # new categories
+        self.x2 = 0.0  # squares, for the overdispersion
+        self.last_t: float | None = None
+
+    def add(self, t: float, new: int) -> None:
+        """Count a bucket at ``t`` with ``new`` new categories (older buckets fade)."""
+        if self.last_t is not None and t > self.last_t:
+            factor = 0.5 ** ((t - self.last_t) / RARE_HALF_LIFE)
+            self.n *= factor
+            self.x *= factor
+            self.x2 *= factor
+        self.last_t = t if self.last_t is None else max(self.last_t, t)
+        self.n += 1.0
+        self.x += new
+        self.x2 += new * new
+
+    def mean(self) -> float:
+        return self.x / self.n if self.n > 0 else 0.0
+
+    def variance(self) -> float:
+        return max(0.0, self.x2 / self.n - self.mean() ** 2) if self.n > 0 else 0.0
+
+    def shape(self) -> float:
+        """Negative binomial shape by moments (``var = mu + mu^2 / r``); large when Poisson,
+        :data:`MIN_SHAPE` until :data:`DISPERSION_MIN_NEW` new categories were seen."""
+        if self.x < DISPERSION_MIN_NEW:
+            return MIN_SHAPE  # too little novelty seen to measure it: assume it comes in bursts
+        mu, var = self.mean(), self.variance()
+        if var <= mu * (1 + 1e-6) or mu <= 0:
+            return MAX_SHAPE
+        return float(min(MAX_SHAPE, max(MIN_SHAPE, mu * mu / (var - mu))))
 
 
 class CategoryModel:
@@ -158,6 +230,8 @@ class CategoryModel:
         self.slot_active = np.zeros(RING, dtype=bool)  # the partition had events that day
         self.total = 0.0
         self.last_t: float | None = None
+        self.days_active = 0  # days with events, ever
+        self.novelty = NoveltyStats()  # new categories per bucket, after the learning days
         self._recent: tuple[int, int] | None = None  # cache of recent_days(), never pickled
 
     # ---------------------------------------------------------------- views
@@ -212,6 +286,10 @@ class CategoryModel:
         slot = self._day_slot(int(t // DAY)) if counts else None
         used = [(category, n) for category, n in counts.items() if n > 0]
         if used:
+            if self.learns_novelty:
+                new = self.new_count([category for category, _ in used])
+                self.novelty.add(t, new)
+                self.population.novelty.add(t, new)
             self._add(used, slot)
         self.last_t = t if self.last_t is None else max(self.last_t, t)
 
@@ -245,6 +323,39 @@ class CategoryModel:
         if slot is not None:
             self.seen[ids] |= np.uint32(1 << slot)
 
+    @property
+    def learns_novelty(self) -> bool:
+        """Whether the partition is past its learning days (today not counted)."""
+        return self.days_active > NOVELTY_LEARNING_DAYS
+
+    def new_count(self, categories: list[str]) -> int:
+        """How many of ``categories`` the partition has never used."""
+        ids = self.population.ids
+        known = self.known
+        return sum(
+            1
+            for k in categories
+            if (i := ids.get(k)) is None or i >= known.shape[0] or not known[i]
+        )
+
+    def burst_tail(self, most: int) -> FloatArray:
+        """``P(X >= x)`` for ``x = 0 .. most`` new categories in a bucket; ones (no evidence)
+        while the partition or the population is still learning."""
+        pop = self.population.novelty
+        if not self.learns_novelty or pop.n < NOVELTY_MIN_POPULATION or most < MIN_BURST:
+            return np.ones(most + 1)
+        prior = NOVELTY_PRIOR_DAYS * DAY / self.bucket_span
+        # The population's rate, itself with one new category a prior day: never zero.
+        rate = (pop.x + NOVELTY_PRIOR_DAYS) / (pop.n + prior)
+        mu = (self.novelty.x + prior * rate) / (self.novelty.n + prior)
+        shape = pop.shape()
+        tail = nbinom.sf(np.arange(-1, most), shape, shape / (shape + max(mu, 1e-12)))
+        # A burst is at most as surprising as one method nobody has ever used: the job's scores
+        # are normalised against its history, and a probability of 1e-60 would push every
+        # other anomaly of the renormalisation window down.
+        floor = PRIOR_STRENGTH * self.population.unseen_prior() / (self.total + PRIOR_STRENGTH)
+        return np.clip(np.asarray(tail, dtype=np.float64), min(floor, 1.0), 1.0)
+
     def _day_slot(self, day: int) -> int | None:
         """The ring slot of ``day``, cleared when it starts a new day (None: too old to keep)."""
         slot = day % RING
@@ -254,6 +365,7 @@ class CategoryModel:
             return None  # a day older than the ring, learnt out of order: outside the window
         self.slot_day[slot] = day
         self.slot_active[slot] = True
+        self.days_active += 1
         self._recent = None
         self.seen &= np.uint32(~(1 << slot) & 0xFFFFFFFF)
         return slot
@@ -273,6 +385,9 @@ class CategoryModel:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "counts" not in state:
+            # State from before novelty bursts: its days so far count as learning days.
+            self.days_active = int(np.count_nonzero(state.get("slot_active", [])))
+            self.novelty = NoveltyStats()
             self.__dict__.update(state)
             self._recent = None
             return
@@ -311,7 +426,65 @@ def _stack(rows: list[npt.NDArray[Any]], size: int, dtype: type) -> npt.NDArray[
 QUERY_BLOCK = 1 << 22  # compare at most this many (query, category) pairs at once (32 MiB)
 
 
+@dataclass
+class PartitionScores:
+    """Probabilities of one partition's queried categories: ``alone`` by each category's own
+    frequency, ``final`` with the burst of novelty applied; ``new`` marks the categories new
+    to the partition and ``tail[x]`` is ``P(X >= x)`` for ``x`` new categories in a bucket
+    (ones when no burst is scored)."""
+
+    alone: FloatArray
+    final: FloatArray
+    new: BoolArray
+    tail: FloatArray
+
+
 def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:
+    """Final probabilities of ``categories[r]`` for ``models[r]`` (:func:`score_bursts`)."""
+    return [p.final for p in score_bursts(models, categories)]
+
+
+def score_bursts(models: list[CategoryModel], categories: list[list[str]]) -> list[PartitionScores]:
+    """Burst of novelty applied to :func:`score_categories`: in a partition with ``x >=``
+    :data:`MIN_BURST` new categories in the bucket, each new one gets
+    ``min(alone, P(X >= x))``.
+
+    >>> pop = PopulationModel()
+    >>> users = [CategoryModel(3600.0, population=pop) for _ in range(20)]
+    >>> burst = ["GetSecretValue", "ListKeys", "DescribeParameters", "Decrypt"]
+    >>> for h in range(24 * 14):
+    ...     for n, u in enumerate(users):  # users 10-19 use the burst's methods every hour
+    ...         u.learn_bucket(h * 3600.0, dict.fromkeys(["GetObject", *burst[: n // 10 * 4]], 1))
+    >>> one, many = score_bursts(users[:2], [burst[:1], burst])
+    >>> bool(one.final[0] == one.alone[0]), bool(many.final[0] < one.final[0] / 50)
+    (True, True)
+    """
+    if not models:
+        return []
+    alone, ids, rows, lengths = _score_flat(models, categories)
+    known = _stack([m.known for m in models], models[0].population.size, np.bool_)
+    new = ids < 0
+    if known.shape[1] > 0:
+        new |= ~known[rows, np.maximum(ids, 0)]
+    per_row = np.bincount(rows, weights=new, minlength=len(models)).astype(np.int64)
+    final = alone.copy()
+    tails: list[FloatArray] = []
+    for r, (model, x) in enumerate(zip(models, per_row.tolist(), strict=True)):
+        tail = model.burst_tail(x)
+        tails.append(tail)
+        if x >= MIN_BURST and tail[x] < 1.0:
+            hit = new & (rows == r)
+            final[hit] = np.minimum(alone[hit], tail[x])
+    cuts = np.cumsum(lengths)[:-1]
+    return [
+        PartitionScores(a, f, n, t)
+        for a, f, n, t in zip(
+            np.split(alone, cuts), np.split(final, cuts), np.split(new, cuts), tails, strict=True
+        )
+    ]
+
+
+def score_categories(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:
     """Probabilities of ``categories[r]`` for ``models[r]``, for many partitions at once.
 
     All models must share one population. Per partition and queried category ``k``: the
@@ -325,12 +498,21 @@ def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -
     >>> for h in range(48):
     ...     a.learn_bucket(h * 3600.0, {"GetObject": 1})
     ...     b.learn_bucket(h * 3600.0, {"ListBuckets": 1})
-    >>> pa, pb = score_partitions([a, b], [["GetObject", "DeleteTrail"], ["GetObject"]])
+    >>> pa, pb = score_categories([a, b], [["GetObject", "DeleteTrail"], ["GetObject"]])
     >>> bool(pa[0] > 0.5), bool(pa[1] < 0.01), bool(pb[0] < 0.05)
     (True, True, True)
     """
     if not models:
         return []
+    out, _, _, lengths = _score_flat(models, categories)
+    return np.split(out, np.cumsum(lengths)[:-1])
+
+
+def _score_flat(
+    models: list[CategoryModel], categories: list[list[str]]
+) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64], list[int]]:
+    """:func:`score_categories` as one flat array, with each query's population id (-1:
+    unknown), partition row, and the number of queries per partition."""
     pop = models[0].population
     size = pop.size
     lengths = [len(c) for c in categories]
@@ -368,7 +550,7 @@ def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -
             routine = known & (n_recent >= ROUTINE_MIN_DAYS)
             routine &= days >= ROUTINE_DAY_FRACTION * n_recent
             out = np.where(routine, 1.0, out)
-    return np.split(out, np.cumsum(lengths)[:-1])
+    return out, ids, rows, lengths
 
 
 def surprise_bits(probability: float) -> float:

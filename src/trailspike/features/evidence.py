@@ -186,23 +186,26 @@ def record_evidence(
         expr, params = field_sql(field)
         sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n + 1 < len(influencers) else ''}", params)
     where_clause(sql, request, det, min(b for b, *_ in wanted), max(ends))
-    # The first event of a flagged record's series comes from a window over its own rows
-    # (no second join); its events are cut at the end of that minute. Column and view names
-    # are this module's own; nothing from the data enters the text.
+    # A flagged record's events are cut at the end of the minute of its series' first event;
+    # shares divide by per-record totals joined back (aggregates and joins: DuckDB's windows
+    # cost twice as much here). Column and view names are this module's own; nothing from
+    # the data enters the text.
     selected = "".join(f", {c}" for c in columns)
-    sql.add(f"), joined AS (SELECT k_n, k_first, ts{selected} FROM rows JOIN {_WANTED} w")  # noqa: S608
+    sql.add(f"), joined AS MATERIALIZED (SELECT k_n, k_first, ts{selected}")
+    sql.add(f"FROM rows JOIN {_WANTED} w")
     sql.add(
         "USING (k_b, k_p, k_by, k_over) WHERE rows.ts < w.k_until), "
-        "marked AS (SELECT *, min(ts) FILTER (WHERE k_first) OVER (PARTITION BY k_n) AS first "
-        "FROM joined), kept AS MATERIALIZED (SELECT * FROM marked "
+        "firsts AS (SELECT k_n, min(ts) AS first FROM joined WHERE k_first GROUP BY k_n), "
+        "kept AS MATERIALIZED (SELECT * FROM joined LEFT JOIN firsts USING (k_n) "
         "WHERE NOT k_first OR ts < date_trunc('minute', first) + INTERVAL 1 MINUTE)"
     )
     if columns:
-        sql.add(", counts AS (")
+        sql.add(", counts AS MATERIALIZED (")
         _add_field_counts(sql, columns, "kept")
         sql.add(
-            "), shared AS (SELECT k_n, f, v, CAST(events AS DOUBLE) / "
-            "CAST(sum(events) OVER (PARTITION BY k_n, f) AS DOUBLE) AS share FROM counts) "
+            "), totals AS (SELECT k_n, f, sum(events) AS total FROM counts GROUP BY k_n, f), "
+            "shared AS (SELECT k_n, f, v, CAST(events AS DOUBLE) / CAST(total AS DOUBLE) AS share "
+            "FROM counts JOIN totals USING (k_n, f)) "
             "SELECT k_n, f, v, share, NULL::TIMESTAMP AS first, NULL::BIGINT AS events "
             "FROM shared WHERE share >= ? UNION ALL",
             [cutoff],

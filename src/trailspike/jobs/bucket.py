@@ -35,7 +35,7 @@ from trailspike.jobs.early import EarlyBucket, eligible, seen_by
 from trailspike.jobs.explain import Explanations, PendingRecord, count_known_novelty
 from trailspike.jobs.influence import Influence, find_influencers
 from trailspike.jobs.memory import estimate_memory
-from trailspike.jobs.novelty import score_options
+from trailspike.jobs.novelty import frozen
 from trailspike.jobs.records import (
     model_plot_row,
     on_anomalous_side,
@@ -333,17 +333,19 @@ class BucketProcessor:
                 continue
             index = dm.detector_index
             unexplained: list[Influence] | None = None if self.influencer_fields else []
-            norm = self.models.normalizer
             if det.spec.is_rare and self._defers(early, index):
                 candidates = self._candidates(det, scored)
+                norm = self._burst_normalizer(candidates)
                 deferred = [
-                    PendingRecord(det, s, v, unexplained, options=score_options(norm, s))
+                    PendingRecord(det, s, v, unexplained, normalizer=norm if s.novelty else None)
                     for s, v in candidates
                 ]
                 self._queue_rare_early(bucket, deferred)
                 continue
             if det.spec.is_rare:
                 first = early.first_seen.get(index, {})
+                candidates = self._candidates(det, scored)
+                norm = self._burst_normalizer(candidates)
                 seen = [
                     # What was known then: the events of the first minute, not the hour's.
                     PendingRecord(
@@ -352,9 +354,9 @@ class BucketProcessor:
                         score,
                         unexplained,
                         end,
-                        score_options(norm, s),
+                        norm if s.novelty else None,
                     )
-                    for s, score in self._candidates(det, scored)
+                    for s, score in candidates
                     if s.key in first and (end := seen_by(first[s.key][0])) <= limit
                 ]
                 count_known_novelty(seen)
@@ -370,6 +372,13 @@ class BucketProcessor:
                         self._queue_early_rows(
                             bucket, det, found, explained, [data_end] * len(found)
                         )
+
+    def _burst_normalizer(self, candidates: list[tuple[Scored, float]]) -> ScoreNormalizer | None:
+        """The normaliser as it is now, frozen, when a candidate belongs to a burst of novelty
+        (its early score is chosen once its data end is known)."""
+        if not any(s.novelty for s, _ in candidates):
+            return None
+        return frozen(self.models.normalizer)
 
     def _defers(self, early: EarlyBucket, index: int) -> bool:
         """Whether a rare detector's early records wait for their first events until flush:

@@ -72,12 +72,14 @@ class Scored:
 
 @dataclass(frozen=True)
 class Novelty:
-    """A ``rare`` result lowered by its partition's burst of new categories: the category's
-    own probability and ``P(X >= x)`` for ``x`` new categories in the bucket. An early result
-    counts only the new categories seen by its data end (:mod:`trailspike.jobs.novelty`)."""
+    """A ``rare`` result of a category new to its partition in a bucket with a burst of them:
+    what :func:`trailspike.models.rare.burst_probability` needs to score the burst as known by
+    an early result's data end (:mod:`trailspike.jobs.novelty`)."""
 
     alone: float
+    surprise: float  # how rare the category is among those new to the partition
     tail: tuple[float, ...]
+    floor: float
 
 
 @dataclass
@@ -341,7 +343,12 @@ def _novelty(scores: PartitionScores, i: int) -> Novelty | None:
     x = int(scores.new.sum())
     if not scores.new[i] or x >= len(scores.tail) or scores.tail[x] >= 1.0:
         return None
-    return Novelty(float(scores.alone[i]), tuple(scores.tail.tolist()))
+    return Novelty(
+        float(scores.alone[i]),
+        float(scores.surprise[i]),
+        tuple(scores.tail.tolist()),
+        scores.floor,
+    )
 
 
 def _rare_groups(

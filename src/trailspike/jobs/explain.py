@@ -39,7 +39,7 @@ from trailspike.features.evidence import record_evidence
 from trailspike.jobs.detectors import Scored
 from trailspike.jobs.early import seen_by
 from trailspike.jobs.influence import INFLUENCE_CUTOFF, Influence
-from trailspike.jobs.novelty import early_result, known_by
+from trailspike.jobs.novelty import early_probability, frozen, known_surprises
 from trailspike.jobs.records import influencer_probability, record_columns
 from trailspike.jobs.schema import Detector
 from trailspike.models.normalizer import ScoreNormalizer
@@ -57,7 +57,8 @@ class PendingRecord:
     score: float
     found: list[Influence] | None = None
     data_end: datetime | None = None
-    options: tuple[float, ...] | None = None  # early scores by known new categories (novelty)
+    # Early records of a burst of novelty: the normaliser to score what was known by data_end.
+    normalizer: ScoreNormalizer | None = None
 
 
 @dataclass
@@ -101,8 +102,7 @@ class Explanations:
         if all(r.found is not None for r in records):
             self._bucket_rows(bucket, records, normalizer, out)
             return
-        frozen = replace(normalizer, counts=normalizer.counts.copy())
-        self.buckets.append(_PendingBucket(bucket, records, frozen))
+        self.buckets.append(_PendingBucket(bucket, records, frozen(normalizer)))
 
     def add_early(self, bucket: datetime, records: list[PendingRecord]) -> None:
         """Queue early records, written at the next flush. A record without
@@ -161,7 +161,7 @@ class Explanations:
                 record.scored = copy.copy(record.scored)
                 record.scored.actual = float(events)
                 record.data_end = seen_by(seen)
-                if record.options is not None:
+                if record.normalizer is not None:
                     bursts[bucket].append(record)
             record.found = found[n]  # in rare_influencers' order already (SQL sorts)
             if record.data_end is not None:  # early records; final ones go per bucket
@@ -233,8 +233,11 @@ class Explanations:
 def count_known_novelty(records: list[PendingRecord]) -> None:
     """Early records of one bucket that belong to a burst of novelty: result and score with
     the new categories known by each one's data end (:mod:`trailspike.jobs.novelty`)."""
-    burst = [r for r in records if r.options is not None and r.data_end is not None]
-    counts = known_by([(r.scored, r.data_end) for r in burst if r.data_end is not None])
-    for record, known in zip(burst, counts, strict=True):
-        if record.options is not None:
-            record.scored, record.score = early_result(record.scored, record.options, known)
+    burst = [(r, r.data_end) for r in records if r.normalizer is not None and r.data_end]
+    known = known_surprises([(r.scored, end) for r, end in burst])
+    for (record, _), surprises in zip(burst, known, strict=True):
+        p = early_probability(record.scored, surprises)
+        if record.normalizer is not None and p != record.scored.probability:
+            record.scored = replace(record.scored, probability=p)
+            conf = record.scored.confidence
+            record.score = float(record.normalizer.normalize_many([p], [conf])[0])

@@ -1,21 +1,21 @@
 """Early results of a burst of novelty: count only the new categories seen by each data end.
 
-A ``rare`` record lowered by its partition's burst of new categories
-(:class:`trailspike.jobs.detectors.Novelty`) was scored with all ``x`` new categories of the
-bucket. Its early result, known from the minute of its own first event, may only count the new
-categories whose first event came by then: ``x_k`` of them, so its probability is
-``min(alone, P(X >= x_k))`` (``alone`` once fewer than two are known). An early result
-therefore never shows more than was known at its data end, and the later categories of a burst
-alert from the minute the burst is big enough.
+A ``rare`` record of a category new to its partition, in a bucket with a burst of new categories
+(:class:`trailspike.jobs.detectors.Novelty`), was scored with all ``x`` new categories of the
+bucket (:func:`trailspike.models.rare.burst_probability`). Its early result, known from the
+minute of its own first event, may only use the new categories whose first event came by then,
+so the later categories of a burst alert from the minute the burst is big enough, and an early
+result never shows more than was known at its data end.
 
 Implementation decisions:
 
-- ``x_k`` counts the partition's *records* of the bucket that are new categories. A new
-  category too common to be a record at all is not counted: early results may understate the
-  burst, never overstate it.
-- Scores are mapped when the record is queued, against the normaliser before the bucket, for
-  every possible ``x_k`` (:func:`score_options`); the choice is made once the first events are
-  known (at flush, in history runs).
+- The early count uses the partition's *records* of the bucket that are new categories. A new
+  category too common to be a record is left out, so an early result is also never allowed a
+  smaller probability than the result it was queued with (the whole bucket's in history, the
+  data so far in a live run): early results may understate a burst, never overstate it.
+- Early scores are mapped with a copy of the normaliser as it was before the bucket (what a
+  live run would have used); the choice is made once the first events are known (at flush, in
+  history runs).
 """
 
 from __future__ import annotations
@@ -25,62 +25,59 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from trailspike.jobs.detectors import Novelty, Scored
+import numpy as np
+
+from trailspike.jobs.detectors import Scored
 from trailspike.models.normalizer import ScoreNormalizer
-from trailspike.models.rare import MIN_BURST
+from trailspike.models.rare import burst_probability
 
 
-def burst_probability(novelty: Novelty, known: int) -> float:
-    """The probability of a record when ``known`` new categories of its burst are known.
-
-    >>> n = Novelty(alone=1e-3, tail=(1.0, 0.1, 1e-4, 1e-7))
-    >>> burst_probability(n, 1), burst_probability(n, 2), burst_probability(n, 3)
-    (0.001, 0.0001, 1e-07)
-    """
-    known = min(known, len(novelty.tail) - 1)
-    if known < MIN_BURST:
-        return novelty.alone
-    return min(novelty.alone, novelty.tail[known])
+def frozen(normalizer: ScoreNormalizer) -> ScoreNormalizer:
+    """A copy of ``normalizer`` that later observations do not change."""
+    return replace(normalizer, counts=normalizer.counts.copy())
 
 
-def score_options(normalizer: ScoreNormalizer, scored: Scored) -> tuple[float, ...] | None:
-    """The record's score for each possible number of known new categories, or None when it
-    is not part of a burst."""
-    novelty = scored.novelty
-    if novelty is None:
-        return None
-    probabilities = [burst_probability(novelty, x) for x in range(len(novelty.tail))]
-    scores = normalizer.normalize_many(probabilities, [scored.confidence] * len(probabilities))
-    return tuple(float(v) for v in scores)
+def known_surprises(items: Sequence[tuple[Scored, datetime]]) -> list[list[float]]:
+    """Per early record (its result and data end): the surprises of its partition's new
+    categories seen by its data end, itself included (empty outside a burst).
 
-
-def known_by(items: Sequence[tuple[Scored, datetime]]) -> list[int]:
-    """Per early record (its result and data end): how many new categories of its partition's
-    burst had been seen by its data end (0 for records outside a burst).
-
-    >>> n = Novelty(1e-3, (1.0, 0.5, 0.1, 0.01))
+    >>> from trailspike.jobs.detectors import Novelty
+    >>> n = Novelty(1e-3, 0.5, (1.0, 0.5, 0.1, 0.01), 1e-6)
     >>> a = Scored(0, ("erin", "GetSecretValue", ""), 1.0, 0.01, 1.0, novelty=n)
-    >>> b = replace(a, key=("erin", "ListKeys", ""))
+    >>> b = replace(a, key=("erin", "ListKeys", ""), novelty=replace(n, surprise=0.25))
     >>> c = replace(a, key=("bob", "Decrypt", ""))
     >>> t = datetime(2026, 1, 1, 13, 42)
-    >>> known_by([(a, t), (b, t.replace(minute=50)), (c, t)])
-    [1, 2, 1]
+    >>> known_surprises([(a, t), (b, t.replace(minute=50)), (c, t)])
+    [[0.5], [0.5, 0.25], [0.5]]
     """
-    groups: dict[tuple[int, str, str], list[datetime]] = defaultdict(list)
+    groups: dict[tuple[int, str, str], list[tuple[datetime, float]]] = defaultdict(list)
     for scored, end in items:
         if scored.novelty is not None:
-            groups[_partition(scored)].append(end)
+            groups[_partition(scored)].append((end, scored.novelty.surprise))
     return [
-        sum(1 for other in groups[_partition(s)] if other <= end) if s.novelty is not None else 0
+        [c for other, c in groups[_partition(s)] if other <= end] if s.novelty is not None else []
         for s, end in items
     ]
 
 
-def early_result(scored: Scored, options: tuple[float, ...], known: int) -> tuple[Scored, float]:
-    """The early record's result and score once ``known`` new categories are known."""
-    assert scored.novelty is not None
-    known = min(known, len(options) - 1)
-    return replace(scored, probability=burst_probability(scored.novelty, known)), options[known]
+def early_probability(scored: Scored, surprises: list[float]) -> float:
+    """The early record's probability with the burst's ``surprises`` known by its data end,
+    never below the probability it was queued with.
+
+    >>> from trailspike.jobs.detectors import Novelty
+    >>> n = Novelty(1e-3, 0.1, (1.0, 0.5, 1e-2, 1e-3), 1e-9)
+    >>> s = Scored(0, ("erin", "ListKeys", ""), 1.0, 1e-6, 1.0, novelty=n)
+    >>> early_probability(s, [0.1])  # the first new method: its own probability
+    0.001
+    >>> 1e-6 < early_probability(s, [0.1, 0.1]) < 1e-3
+    True
+    """
+    novelty = scored.novelty
+    if novelty is None:
+        return scored.probability
+    tail = np.array(novelty.tail)
+    burst = burst_probability(tail, np.array(surprises), novelty.floor)
+    return max(scored.probability, min(novelty.alone, burst))
 
 
 def _partition(scored: Scored) -> tuple[int, str, str]:

@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import nbinom
+from scipy.stats import chi2, nbinom
 
 RARE_HALF_LIFE = 30 * 86400.0
 PRIOR_STRENGTH = 1.0
@@ -350,11 +350,22 @@ class CategoryModel:
         mu = (self.novelty.x + prior * rate) / (self.novelty.n + prior)
         shape = pop.shape()
         tail = nbinom.sf(np.arange(-1, most), shape, shape / (shape + max(mu, 1e-12)))
-        # A burst is at most as surprising as one method nobody has ever used: the job's scores
-        # are normalised against its history, and a probability of 1e-60 would push every
-        # other anomaly of the renormalisation window down.
-        floor = PRIOR_STRENGTH * self.population.unseen_prior() / (self.total + PRIOR_STRENGTH)
-        return np.clip(np.asarray(tail, dtype=np.float64), min(floor, 1.0), 1.0)
+        return np.clip(np.asarray(tail, dtype=np.float64), 1e-300, 1.0)
+
+    def burst_floor(self) -> float:
+        """The smallest probability a burst may get: that of one category nobody has used.
+        The job's scores are normalised against its history, and a probability of 1e-60 would
+        push every other anomaly of the renormalisation window down."""
+        return min(
+            1.0, PRIOR_STRENGTH * self.population.unseen_prior() / (self.total + PRIOR_STRENGTH)
+        )
+
+    def new_mass(self) -> float:
+        """Predictive mass of all categories the partition has never used."""
+        pop = self.population
+        n = min(pop.size, self.known.shape[0])
+        used = float(pop.priors()[:n][self.known[:n]].sum()) if n else 0.0
+        return PRIOR_STRENGTH * max(0.0, 1.0 - used) / (self.total + PRIOR_STRENGTH)
 
     def _day_slot(self, day: int) -> int | None:
         """The ring slot of ``day``, cleared when it starts a new day (None: too old to keep)."""
@@ -429,14 +440,18 @@ QUERY_BLOCK = 1 << 22  # compare at most this many (query, category) pairs at on
 @dataclass
 class PartitionScores:
     """Probabilities of one partition's queried categories: ``alone`` by each category's own
-    frequency, ``final`` with the burst of novelty applied; ``new`` marks the categories new
-    to the partition and ``tail[x]`` is ``P(X >= x)`` for ``x`` new categories in a bucket
-    (ones when no burst is scored)."""
+    frequency, ``final`` with the burst of novelty applied. ``new`` marks the categories new
+    to the partition, ``surprise`` how rare each is among the categories the partition has
+    never used (``alone / P(new)``; 1 for known ones), ``tail[x]`` is ``P(X >= x)`` for ``x``
+    new categories in a bucket (ones when no burst is scored) and ``floor`` the smallest
+    probability a burst may get (:meth:`CategoryModel.burst_floor`)."""
 
     alone: FloatArray
     final: FloatArray
     new: BoolArray
+    surprise: FloatArray
     tail: FloatArray
+    floor: float
 
 
 def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:
@@ -444,10 +459,32 @@ def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -
     return [p.final for p in score_bursts(models, categories)]
 
 
+def burst_probability(tail: FloatArray, surprises: FloatArray, floor: float) -> float:
+    """Probability of a burst of ``x = len(surprises)`` new categories this surprising:
+    ``P(X >= x)`` times Fisher's combination of how rare each is among the categories new to
+    the partition, never below ``floor``; 1 for fewer than :data:`MIN_BURST`.
+
+    >>> tail = np.array([1.0, 0.1, 1e-3, 1e-4])
+    >>> burst_probability(tail, np.array([0.5]), 1e-9)
+    1.0
+    >>> common, rare = np.array([1.0, 1.0]), np.array([0.01, 0.02])
+    >>> burst_probability(tail, common, 1e-9) > burst_probability(tail, rare, 1e-9)
+    True
+    >>> burst_probability(tail, rare, 1e-3)
+    0.001
+    """
+    x = len(surprises)
+    if x < MIN_BURST:
+        return 1.0
+    statistic = -2.0 * float(np.log(np.clip(surprises, 1e-300, 1.0)).sum())
+    combined = float(chi2.sf(statistic, 2 * x))
+    return float(min(1.0, max(floor, tail[min(x, len(tail) - 1)] * combined)))
+
+
 def score_bursts(models: list[CategoryModel], categories: list[list[str]]) -> list[PartitionScores]:
     """Burst of novelty applied to :func:`score_categories`: in a partition with ``x >=``
-    :data:`MIN_BURST` new categories in the bucket, each new one gets
-    ``min(alone, P(X >= x))``.
+    :data:`MIN_BURST` new categories in the bucket, each new one gets the smaller of its own
+    probability and the burst's (:func:`burst_probability`).
 
     >>> pop = PopulationModel()
     >>> users = [CategoryModel(3600.0, population=pop) for _ in range(20)]
@@ -468,19 +505,29 @@ def score_bursts(models: list[CategoryModel], categories: list[list[str]]) -> li
         new |= ~known[rows, np.maximum(ids, 0)]
     per_row = np.bincount(rows, weights=new, minlength=len(models)).astype(np.int64)
     final = alone.copy()
+    surprise = np.ones_like(alone)
     tails: list[FloatArray] = []
+    floors: list[float] = []
     for r, (model, x) in enumerate(zip(models, per_row.tolist(), strict=True)):
         tail = model.burst_tail(x)
         tails.append(tail)
+        floors.append(model.burst_floor())
         if x >= MIN_BURST and tail[x] < 1.0:
             hit = new & (rows == r)
-            final[hit] = np.minimum(alone[hit], tail[x])
+            surprise[hit] = np.minimum(1.0, alone[hit] / max(model.new_mass(), 1e-300))
+            joint = burst_probability(tail, surprise[hit], floors[-1])
+            final[hit] = np.minimum(alone[hit], joint)
     cuts = np.cumsum(lengths)[:-1]
+    pieces = zip(
+        np.split(alone, cuts),
+        np.split(final, cuts),
+        np.split(new, cuts),
+        np.split(surprise, cuts),
+        strict=True,
+    )
     return [
-        PartitionScores(a, f, n, t)
-        for a, f, n, t in zip(
-            np.split(alone, cuts), np.split(final, cuts), np.split(new, cuts), tails, strict=True
-        )
+        PartitionScores(a, f, n, c, tail, floor)
+        for (a, f, n, c), tail, floor in zip(pieces, tails, floors, strict=True)
     ]
 
 

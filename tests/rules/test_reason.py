@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import duckdb
@@ -98,3 +99,34 @@ def test_render_sql_quotes_every_value() -> None:
     assert (
         render_sql("SELECT 1 WHERE a = ? AND b = ?", flt) == "SELECT 1 WHERE a = 'x''y' AND b = '3'"
     )
+
+
+def test_rare_reason_says_when_a_burst_of_new_methods_made_it_anomalous(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    add_event(store, T0 + timedelta(minutes=5), event_action="ListKeys", user_identity_arn=CI_ARN)
+    base = {
+        "job_id": "rare_method_for_a_username",
+        "timestamp": T0,
+        "bucket_span": 3600,
+        "function": "rare",
+        "by_field_name": "event.action",
+        "by_field_value": "ListKeys",
+        "partition_field_name": "user.name",
+        "partition_field_value": "erin",
+        "record_score": 88.0,
+        "probability": 1e-6,
+    }
+    burst = {"new_categories": 4, "burst_probability": 1e-6, "own_probability": 3e-4}
+    lifted = _record(
+        store, {**base, "record_id": "b1", "explanation": json.dumps({"novelty_burst": burst})}
+    )
+    reason, _ = explain(store, lifted, JobInfo("rare_method_for_a_username", 3600))
+    assert "(one of 4 event.action values new to this user.name)" in reason
+    # Its own probability was already the smaller one: the burst is not the reason.
+    alone = {**burst, "burst_probability": 1e-3}
+    plain = _record(
+        store, {**base, "record_id": "b2", "explanation": json.dumps({"novelty_burst": alone})}
+    )
+    reason, _ = explain(store, plain, JobInfo("rare_method_for_a_username", 3600))
+    assert "new to this" not in reason

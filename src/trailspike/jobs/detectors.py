@@ -80,6 +80,8 @@ class Novelty:
     surprise: float  # how rare the category is among those new to the partition
     tail: tuple[float, ...]
     floor: float
+    count: int = 0  # new categories of the burst (known by the data end, for early results)
+    burst: float = 1.0  # the burst's probability with those
 
 
 @dataclass
@@ -348,6 +350,8 @@ def _novelty(scores: PartitionScores, i: int) -> Novelty | None:
         float(scores.surprise[i]),
         tuple(scores.tail.tolist()),
         scores.floor,
+        x,
+        scores.burst,
     )
 
 

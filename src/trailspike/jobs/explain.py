@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +39,7 @@ from trailspike.features.evidence import record_evidence
 from trailspike.jobs.detectors import Scored
 from trailspike.jobs.early import seen_by
 from trailspike.jobs.influence import INFLUENCE_CUTOFF, Influence
-from trailspike.jobs.novelty import early_probability, frozen, known_surprises
+from trailspike.jobs.novelty import early_result, frozen, known_surprises
 from trailspike.jobs.records import influencer_probability, record_columns
 from trailspike.jobs.schema import Detector
 from trailspike.models.normalizer import ScoreNormalizer
@@ -236,8 +236,9 @@ def count_known_novelty(records: list[PendingRecord]) -> None:
     burst = [(r, r.data_end) for r in records if r.normalizer is not None and r.data_end]
     known = known_surprises([(r.scored, end) for r, end in burst])
     for (record, _), surprises in zip(burst, known, strict=True):
-        p = early_probability(record.scored, surprises)
-        if record.normalizer is not None and p != record.scored.probability:
-            record.scored = replace(record.scored, probability=p)
+        before = record.scored.probability
+        record.scored = early_result(record.scored, surprises)
+        p = record.scored.probability
+        if record.normalizer is not None and p != before:
             conf = record.scored.confidence
             record.score = float(record.normalizer.normalize_many([p], [conf])[0])

@@ -60,24 +60,26 @@ def known_surprises(items: Sequence[tuple[Scored, datetime]]) -> list[list[float
     ]
 
 
-def early_probability(scored: Scored, surprises: list[float]) -> float:
-    """The early record's probability with the burst's ``surprises`` known by its data end,
-    never below the probability it was queued with.
+def early_result(scored: Scored, surprises: list[float]) -> Scored:
+    """The early record's result with the burst's ``surprises`` known by its data end: its
+    probability (never below the one it was queued with) and the burst it rests on.
 
     >>> from trailspike.jobs.detectors import Novelty
     >>> n = Novelty(1e-3, 0.1, (1.0, 0.5, 1e-2, 1e-3), 1e-9)
     >>> s = Scored(0, ("erin", "ListKeys", ""), 1.0, 1e-6, 1.0, novelty=n)
-    >>> early_probability(s, [0.1])  # the first new method: its own probability
+    >>> early_result(s, [0.1]).probability  # the first new method: its own probability
     0.001
-    >>> 1e-6 < early_probability(s, [0.1, 0.1]) < 1e-3
-    True
+    >>> two = early_result(s, [0.1, 0.1])
+    >>> 1e-6 < two.probability < 1e-3, two.novelty.count
+    (True, 2)
     """
     novelty = scored.novelty
     if novelty is None:
-        return scored.probability
-    tail = np.array(novelty.tail)
-    burst = burst_probability(tail, np.array(surprises), novelty.floor)
-    return max(scored.probability, min(novelty.alone, burst))
+        return scored
+    burst = burst_probability(np.array(novelty.tail), np.array(surprises), novelty.floor)
+    known = replace(novelty, count=len(surprises), burst=burst)
+    probability = max(scored.probability, min(novelty.alone, burst))
+    return replace(scored, probability=probability, novelty=known)
 
 
 def _partition(scored: Scored) -> tuple[int, str, str]:

@@ -48,7 +48,18 @@ def explanation(scored: Scored) -> dict[str, Any]:
         out["multi_bucket_impact"] = scored.multi_bucket_impact
         out["single_bucket_probability"] = scored.single_bucket_probability
         out["multi_bucket_probability"] = scored.multi_bucket_probability
+    if scored.novelty is not None:  # a rare category new to its partition, in a burst of them
+        out["novelty_burst"] = {
+            "new_categories": scored.novelty.count,
+            "burst_probability": scored.novelty.burst,
+            "own_probability": scored.novelty.alone,
+        }
     return out
+
+
+def _confidence_only(scored: Scored) -> bool:
+    """Whether the record's explanation is its model confidence alone (most rare records)."""
+    return scored.typical is None and scored.multi_bucket_impact is None and scored.novelty is None
 
 
 def explanation_json(scored: Scored) -> str:
@@ -59,7 +70,7 @@ def explanation_json(scored: Scored) -> str:
     '{"model_confidence": 0.5}'
     """
     confidence = round(scored.confidence, 6)
-    if scored.typical is None and scored.multi_bucket_impact is None and math.isfinite(confidence):
+    if _confidence_only(scored) and math.isfinite(confidence):
         return '{"model_confidence": ' + repr(confidence) + "}"
     return json.dumps(explanation(scored))
 
@@ -239,7 +250,7 @@ def explanation_column(scored: Sequence[Scored]) -> list[str]:
     texts: dict[float, str] = {}
     out = []
     for s in scored:
-        if s.typical is None and s.multi_bucket_impact is None:
+        if _confidence_only(s):
             text = texts.get(s.confidence)
             if text is None:
                 text = texts[s.confidence] = explanation_json(s)

@@ -444,7 +444,8 @@ class PartitionScores:
     to the partition, ``surprise`` how rare each is among the categories the partition has
     never used (``alone / P(new)``; 1 for known ones), ``tail[x]`` is ``P(X >= x)`` for ``x``
     new categories in a bucket (ones when no burst is scored) and ``floor`` the smallest
-    probability a burst may get (:meth:`CategoryModel.burst_floor`)."""
+    probability a burst may get (:meth:`CategoryModel.burst_floor`); ``burst`` is the burst's
+    probability (:func:`burst_probability`)."""
 
     alone: FloatArray
     final: FloatArray
@@ -452,6 +453,7 @@ class PartitionScores:
     surprise: FloatArray
     tail: FloatArray
     floor: float
+    burst: float = 1.0  # the burst's probability (1: no burst scored)
 
 
 def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:
@@ -508,15 +510,17 @@ def score_bursts(models: list[CategoryModel], categories: list[list[str]]) -> li
     surprise = np.ones_like(alone)
     tails: list[FloatArray] = []
     floors: list[float] = []
+    bursts: list[float] = []
     for r, (model, x) in enumerate(zip(models, per_row.tolist(), strict=True)):
         tail = model.burst_tail(x)
         tails.append(tail)
         floors.append(model.burst_floor())
+        bursts.append(1.0)
         if x >= MIN_BURST and tail[x] < 1.0:
             hit = new & (rows == r)
             surprise[hit] = np.minimum(1.0, alone[hit] / max(model.new_mass(), 1e-300))
-            joint = burst_probability(tail, surprise[hit], floors[-1])
-            final[hit] = np.minimum(alone[hit], joint)
+            bursts[-1] = burst_probability(tail, surprise[hit], floors[-1])
+            final[hit] = np.minimum(alone[hit], bursts[-1])
     cuts = np.cumsum(lengths)[:-1]
     pieces = zip(
         np.split(alone, cuts),
@@ -526,8 +530,8 @@ def score_bursts(models: list[CategoryModel], categories: list[list[str]]) -> li
         strict=True,
     )
     return [
-        PartitionScores(a, f, n, c, tail, floor)
-        for (a, f, n, c), tail, floor in zip(pieces, tails, floors, strict=True)
+        PartitionScores(a, f, n, c, tail, floor, burst)
+        for (a, f, n, c), tail, floor, burst in zip(pieces, tails, floors, bursts, strict=True)
     ]
 
 

@@ -305,6 +305,17 @@ def _entity_text(record: AnomalyRecord) -> str:
     return f" for {' and '.join(parts)}" if parts else ""
 
 
+def _burst_text(record: AnomalyRecord) -> str:
+    """ ", one of N values new to this partition in the bucket" when a burst of novelty, not the
+    value alone, is what makes the record anomalous (docs/models.md, "Bursts of novelty")."""
+    burst = (record.explanation or {}).get("novelty_burst")
+    if not burst or burst.get("burst_probability", 1.0) >= burst.get("own_probability", 0.0):
+        return ""
+    entity = record.partition_field_name or record.over_field_name
+    whom = f"this {entity}" if entity else "it"
+    return f" (one of {int(burst['new_categories'])} {record.by_field_name} values new to {whom})"
+
+
 def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
     """One line a person can act on, from the record and :func:`summarise_events` output."""
     span = span_text(record.bucket_span)
@@ -323,7 +334,7 @@ def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
     elif record.function in RARE_FUNCTIONS:
         what = f"{record.by_field_name or 'value'} {short(record.by_field_value, 80)}"
         events = plural(int(summary["event_count"]), "event")
-        text = f"rare {what}{_entity_text(record)}: {events} in {span}"
+        text = f"rare {what}{_entity_text(record)}: {events} in {span}{_burst_text(record)}"
         if where:
             text += f", {where}"
     elif record.function in COUNT_FUNCTIONS:

@@ -29,7 +29,7 @@ import numpy as np
 
 from trailspike.jobs.detectors import Scored
 from trailspike.models.normalizer import ScoreNormalizer
-from trailspike.models.rare import burst_probability
+from trailspike.models.novelty import burst_probability
 
 
 def frozen(normalizer: ScoreNormalizer) -> ScoreNormalizer:

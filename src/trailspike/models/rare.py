@@ -15,18 +15,8 @@ seen for a user scores by how surprising it is given the user's own history *and
 is across users. A category the partition used on at least :data:`ROUTINE_DAY_FRACTION` of its
 active days (over at least :data:`ROUTINE_MIN_DAYS` days) is routine and never rare.
 
-A **burst of novelty** is scored too: how many categories new to the partition arrive in one
-bucket, against the partition's learnt rate of new categories per active bucket (shrunk towards
-the population's rate, with the population's overdispersion: a negative binomial). A user whose
-methods have been stable for weeks and who calls four methods new to her within the hour is
-surprising even when each method is common elsewhere. A new category of a bucket with at least
-:data:`MIN_BURST` new ones gets the smaller of its own probability and the burst's ``P(X >= x)``,
-the latter never below the probability of a category nobody uses (a burst is at most as
-surprising as a method nobody has ever called; far smaller probabilities would crush the job's
-other scores in normalisation). Until the population has shown enough novelty to measure its
-overdispersion, novelty is assumed to come in bursts (the heaviest tail allowed).
-Novelty is learnt and scored only after the partition's first :data:`NOVELTY_LEARNING_DAYS`
-active days (everything is new to a new user).
+A **burst of novelty** is scored too (:mod:`trailspike.models.novelty`): several categories new
+to a stable partition in one bucket, against its learnt rate of new categories.
 
 ``freq_rare`` (``frequency_weighted=True``) counts events instead of buckets, so a category that
 appears often but only in few buckets still counts as frequent.
@@ -55,7 +45,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import chi2, nbinom
+
+from trailspike.models.novelty import (
+    MIN_BURST,
+    NOVELTY_LEARNING_DAYS,
+    NoveltyStats,
+    burst_probability,
+    novelty_tail,
+)
 
 RARE_HALF_LIFE = 30 * 86400.0
 PRIOR_STRENGTH = 1.0
@@ -66,16 +63,6 @@ ROUTINE_WINDOW_DAYS = 30  # "recent" = active days within this many days of the 
 DAY = 86400.0
 RING = 32  # day slots kept per category: enough for the routine window plus today
 TIE = 1 + 1e-9  # relative tolerance under which two predictive probabilities count as equal
-# Novelty bursts: a partition's new categories per active bucket, learnt after its first days.
-NOVELTY_LEARNING_DAYS = 3  # active days before a partition's novelty is learnt and scored
-NOVELTY_PRIOR_DAYS = (
-    1.0  # the population's rate counts as this many days of the partition's buckets
-)
-NOVELTY_MIN_POPULATION = 48.0  # learnt buckets (decayed, all partitions) before bursts are scored
-MIN_BURST = 2  # a single new category is scored by its own probability only
-MAX_SHAPE = 1e6  # negative binomial shape when the population's novelty is not overdispersed
-MIN_SHAPE = 0.05  # the burstiest novelty assumed (also the shape until it can be measured)
-DISPERSION_MIN_NEW = 10.0  # new categories (decayed) before the population's dispersion is measured
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -164,51 +151,6 @@ class PopulationModel:
             return
         self.novelty = NoveltyStats()  # state from before novelty bursts learns from now on
         self.__dict__.update(state)
-
-
-class NoveltyStats:
-    """Decayed moments of the number of new categories per learnt bucket.
-
-    >>> stats = NoveltyStats()
-    >>> for x in (0, 0, 0, 4):
-    ...     stats.add(0.0, x)
-    >>> stats.n, stats.mean(), stats.variance()
-    (4.0, 1.0, 3.0)
-    """
-
-    def __init__(self) -> None:
-        self.n = 0.0  # buckets
-        self.x = 0.0  # new categories
-        self.x2 = 0.0  # squares, for the overdispersion
-        self.last_t: float | None = None
-
-    def add(self, t: float, new: int) -> None:
-        """Count a bucket at ``t`` with ``new`` new categories (older buckets fade)."""
-        if self.last_t is not None and t > self.last_t:
-            factor = 0.5 ** ((t - self.last_t) / RARE_HALF_LIFE)
-            self.n *= factor
-            self.x *= factor
-            self.x2 *= factor
-        self.last_t = t if self.last_t is None else max(self.last_t, t)
-        self.n += 1.0
-        self.x += new
-        self.x2 += new * new
-
-    def mean(self) -> float:
-        return self.x / self.n if self.n > 0 else 0.0
-
-    def variance(self) -> float:
-        return max(0.0, self.x2 / self.n - self.mean() ** 2) if self.n > 0 else 0.0
-
-    def shape(self) -> float:
-        """Negative binomial shape by moments (``var = mu + mu^2 / r``); large when Poisson,
-        :data:`MIN_SHAPE` until :data:`DISPERSION_MIN_NEW` new categories were seen."""
-        if self.x < DISPERSION_MIN_NEW:
-            return MIN_SHAPE  # too little novelty seen to measure it: assume it comes in bursts
-        mu, var = self.mean(), self.variance()
-        if var <= mu * (1 + 1e-6) or mu <= 0:
-            return MAX_SHAPE
-        return float(min(MAX_SHAPE, max(MIN_SHAPE, mu * mu / (var - mu))))
 
 
 class CategoryModel:
@@ -341,16 +283,10 @@ class CategoryModel:
     def burst_tail(self, most: int) -> FloatArray:
         """``P(X >= x)`` for ``x = 0 .. most`` new categories in a bucket; ones (no evidence)
         while the partition or the population is still learning."""
-        pop = self.population.novelty
-        if not self.learns_novelty or pop.n < NOVELTY_MIN_POPULATION or most < MIN_BURST:
+        if not self.learns_novelty:
             return np.ones(most + 1)
-        prior = NOVELTY_PRIOR_DAYS * DAY / self.bucket_span
-        # The population's rate, itself with one new category a prior day: never zero.
-        rate = (pop.x + NOVELTY_PRIOR_DAYS) / (pop.n + prior)
-        mu = (self.novelty.x + prior * rate) / (self.novelty.n + prior)
-        shape = pop.shape()
-        tail = nbinom.sf(np.arange(-1, most), shape, shape / (shape + max(mu, 1e-12)))
-        return np.clip(np.asarray(tail, dtype=np.float64), 1e-300, 1.0)
+        days = DAY / self.bucket_span
+        return novelty_tail(self.novelty, self.population.novelty, days, most)
 
     def burst_floor(self) -> float:
         """The smallest probability a burst may get: that of one category nobody has used.
@@ -459,28 +395,6 @@ class PartitionScores:
 def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:
     """Final probabilities of ``categories[r]`` for ``models[r]`` (:func:`score_bursts`)."""
     return [p.final for p in score_bursts(models, categories)]
-
-
-def burst_probability(tail: FloatArray, surprises: FloatArray, floor: float) -> float:
-    """Probability of a burst of ``x = len(surprises)`` new categories this surprising:
-    ``P(X >= x)`` times Fisher's combination of how rare each is among the categories new to
-    the partition, never below ``floor``; 1 for fewer than :data:`MIN_BURST`.
-
-    >>> tail = np.array([1.0, 0.1, 1e-3, 1e-4])
-    >>> burst_probability(tail, np.array([0.5]), 1e-9)
-    1.0
-    >>> common, rare = np.array([1.0, 1.0]), np.array([0.01, 0.02])
-    >>> burst_probability(tail, common, 1e-9) > burst_probability(tail, rare, 1e-9)
-    True
-    >>> burst_probability(tail, rare, 1e-3)
-    0.001
-    """
-    x = len(surprises)
-    if x < MIN_BURST:
-        return 1.0
-    statistic = -2.0 * float(np.log(np.clip(surprises, 1e-300, 1.0)).sum())
-    combined = float(chi2.sf(statistic, 2 * x))
-    return float(min(1.0, max(floor, tail[min(x, len(tail) - 1)] * combined)))
 
 
 def score_bursts(models: list[CategoryModel], categories: list[list[str]]) -> list[PartitionScores]:

@@ -185,16 +185,18 @@ def time_zcat(paths: list[Path]) -> tuple[float, int]:
     return time.perf_counter() - started, int(out.stdout.strip())
 
 
-def _pss(pid: int) -> int:
-    """Proportional set size of ``pid`` in bytes (0 if unreadable)."""
+def _pss(pid: int) -> tuple[int, int]:
+    """Proportional set size of ``pid`` in bytes, and its anonymous part (0 if unreadable)."""
     try:
         text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     except OSError:
-        return 0
+        return 0, 0
+    values = {}
     for line in text.splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1]) * 1024
-    return 0
+        name, _, rest = line.partition(":")
+        if name in ("Pss", "Pss_Anon"):
+            values[name] = int(rest.split()[0]) * 1024
+    return values.get("Pss", 0), values.get("Pss_Anon", 0)
 
 
 class TreeMonitor:
@@ -215,6 +217,7 @@ class TreeMonitor:
         # Largest simultaneous sum of PSS: a page shared by several processes (libraries, what
         # a worker inherited by fork) counts once in total, so this is the machine's real cost.
         self.total_pss_peak = 0
+        self.at_pss_peak: dict[int, tuple[int, int]] = {}  # pid -> (PSS, anonymous PSS) then
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
@@ -248,6 +251,7 @@ class TreeMonitor:
 
     def _sample(self) -> None:
         total = pss_total = 0
+        snapshot: dict[int, tuple[int, int]] = {}
         for pid in self._children():
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
@@ -266,12 +270,15 @@ class TreeMonitor:
             rss = int(fields["VmRSS"].split()[0]) * 1024
             self.peak[pid] = max(self.peak.get(pid, 0), int(fields["VmHWM"].split()[0]) * 1024)
             self.cpu[pid] = (int(stat[11]) + int(stat[12])) / self._tick
-            pss = _pss(pid)
+            pss, anon = _pss(pid)
+            snapshot[pid] = (pss, anon)
             self.pss[pid] = max(self.pss.get(pid, 0), pss)
             total += rss
             pss_total += pss
         self.total_peak = max(self.total_peak, total)
-        self.total_pss_peak = max(self.total_pss_peak, pss_total)
+        if pss_total > self.total_pss_peak:
+            self.total_pss_peak = pss_total
+            self.at_pss_peak = snapshot
 
     def _run(self) -> None:
         while not self._stop.wait(0.1):
@@ -436,7 +443,9 @@ def main() -> None:
             if peak > 20 * 2**20:  # not the shell wrappers
                 print(
                     f"    pid {pid} ({monitor.names[pid][-40:]}): peak RSS {peak / 2**20:,.0f} MB, "
-                    f"PSS {monitor.pss.get(pid, 0) / 2**20:,.0f} MB, "
+                    f"peak PSS {monitor.pss.get(pid, 0) / 2**20:,.0f} MB, at the total's peak "
+                    f"{monitor.at_pss_peak.get(pid, (0, 0))[0] / 2**20:,.0f} MB "
+                    f"({monitor.at_pss_peak.get(pid, (0, 0))[1] / 2**20:,.0f} anonymous), "
                     f"CPU {monitor.cpu.get(pid, 0):.1f} s (last sample)"
                 )
         db_size = (work / "bench.duckdb").stat().st_size

@@ -47,3 +47,61 @@ def test_metric_functions(events) -> None:
 
 def test_datafeed_query_filters(events) -> None:
     assert rows(events, "count", where={"term": {"user.name": "u2"}}) == [(0, "", "", 1.0)]
+
+
+def test_queries_inside_chunk_events_read_the_chunk_copy_with_the_same_results(events) -> None:
+    from trailspike.features.bucket_duckdb import CHUNK_VIEW, bucket_event_counts, chunk_events
+    from trailspike.features.evidence import bucket_slice, record_evidence
+
+    rare = DetectorFeature(
+        0, "rare", by_field_name="event.action", partition_field_name="user.name"
+    )
+    where = parse_query({"bool": {"must_not": {"term": {"user.name": "u2"}}}})
+    req = FeatureRequest("j", 900, (rare,), where)
+    end = T0 + timedelta(hours=1)
+    fields = ("source.ip",)
+    wanted = [(T0, ("u1", "A", ""), None, False), (T0, ("u1", "A", ""), None, True)]
+
+    def everything(start: datetime, stop: datetime) -> list:
+        return [
+            compute_features(events, req, start, stop).to_pylist(),
+            bucket_event_counts(events, req, start, stop),
+            record_evidence(events, req, rare, fields, wanted, 0.0),
+            bucket_slice(events, req, rare, T0, fields).to_pylist(),
+        ]
+
+    plain = everything(T0, end)
+    with chunk_events(events, req, T0, end, fields):
+        assert everything(T0, end) == plain
+        # Read from the copy: an event added to the table now is not seen inside the chunk
+        # (the runner holds one transaction, in which the table cannot change either) ...
+        events.execute(
+            "INSERT INTO events (event_id, ts, event_action, user_name, doc, ingested_at) "
+            "VALUES ('late', ?, 'A', 'u1', '{}', now())",
+            [T0 + timedelta(minutes=5)],
+        )
+        assert everything(T0, end) == plain
+        # ... while a range beyond the chunk, or another request, reads the table.
+        assert (
+            bucket_event_counts(events, req, T0, end + timedelta(minutes=15))[T0]
+            == plain[1][T0] + 1
+        )
+        other = FeatureRequest("k", 900, (rare,))
+        assert bucket_event_counts(events, other, T0, end)[T0] == 5  # four, and the late one
+    assert everything(T0, end) != plain  # the late event counts again
+    assert events.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [CHUNK_VIEW]
+    ).fetchall() == [(0,)]
+
+
+def test_chunk_events_copy_nothing_for_a_field_read_from_the_document(events) -> None:
+    from trailspike.features.bucket_duckdb import bucket_event_counts, chunk_columns, chunk_events
+
+    det = DetectorFeature(0, "count", partition_field_name="aws.cloudtrail.flattened.x")
+    req = FeatureRequest("j", 900, (det,))
+    assert chunk_columns(req) is None
+    with chunk_events(events, req, T0, T0 + timedelta(hours=1)):
+        assert bucket_event_counts(events, req, T0, T0 + timedelta(hours=1)) == {
+            T0: 4,
+            T0 + timedelta(minutes=15): 1,
+        }

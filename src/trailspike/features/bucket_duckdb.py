@@ -6,6 +6,10 @@ bucket's ``event_count`` (events the datafeed selects). The SQL builder here (:c
 :func:`where_clause`, :func:`add_split_columns`) is shared with :mod:`.evidence`, which reads the
 events behind anomalies (partial buckets, first events, influencer counts).
 
+While the job runner processes a chunk of buckets, :func:`chunk_events` holds the chunk's
+events (the columns its queries read) as an Arrow table, so the feature, count and evidence
+queries of the chunk share one read of ``events`` instead of scanning it three or four times.
+
 Implementation decisions: buckets come from ``time_bucket(span, ts, TIMESTAMP '1970-01-01')``
 so they align to the Unix epoch like :func:`trailspike.core.timeutil.bucket_start`. SQL text is
 built only from fixed fragments and whitelisted column names; every value (times, JSON paths,
@@ -14,6 +18,10 @@ filter values) is a bound parameter, in the order the fragments are joined.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +34,7 @@ from trailspike.features.contract import (
     FeatureRequest,
     empty_features,
 )
-from trailspike.features.query import compile_where, field_sql
+from trailspike.features.query import TABLE_CONSTANTS, compile_where, field_sql
 
 AGGREGATES = {
     "count": "count(*)",
@@ -86,8 +94,15 @@ def where_clause(
     start: datetime,
     end: datetime,
 ) -> None:
-    where, params = compile_where(request.where)
-    sql.add("FROM events WHERE ts >= ? AND ts < ? AND", [start, end]).add(where, params)
+    """``FROM`` the events ``request`` selects in ``[start, end)``, ``WHERE`` ``det``'s fields
+    are set: the chunk's own copy of them while :func:`chunk_events` holds one."""
+    held = _CHUNK.get()
+    if held is not None and held.request is request and held.start <= start and end <= held.end:
+        # Rows there passed the datafeed's query already.
+        sql.add(f"FROM {CHUNK_VIEW} WHERE ts >= ? AND ts < ?", [start, end])
+    else:
+        where, params = compile_where(request.where)
+        sql.add("FROM events WHERE ts >= ? AND ts < ? AND", [start, end]).add(where, params)
     if det is None:
         return
     if det.field_name:
@@ -98,6 +113,78 @@ def where_clause(
             if field:
                 expr, fparams = field_sql(field)
                 sql.add(f"AND {expr} IS NOT NULL", fparams)
+
+
+CHUNK_VIEW = "_ts_chunk_events"
+CHUNK_MAX_EVENTS = 2_000_000  # a larger chunk is read from ``events`` by every query
+
+
+@dataclass(frozen=True)
+class _HeldChunk:
+    request: FeatureRequest
+    start: datetime
+    end: datetime
+
+
+_CHUNK: ContextVar[_HeldChunk | None] = ContextVar("trailspike_chunk_events", default=None)
+
+
+def chunk_columns(request: FeatureRequest, fields: Sequence[str] = ()) -> list[str] | None:
+    """The ``events`` columns the queries of ``request`` (and the influencer ``fields``) read,
+    or None when one is read from the JSON document (then nothing is copied).
+
+    >>> from trailspike.features.contract import DetectorFeature, FeatureRequest
+    >>> det = DetectorFeature(0, "rare", by_field_name="event.action",
+    ...                       partition_field_name="user.name")
+    >>> chunk_columns(FeatureRequest("j", 3600, (det,)), ("source.ip", "event.dataset"))
+    ['ts', 'user_name', 'event_action', 'source_ip']
+    >>> chunk_columns(FeatureRequest("j", 3600, (det,)), ("aws.cloudtrail.flattened.x",))
+    """
+    wanted = [f for det in request.detectors for f in (det.field_name, *det.split_fields()) if f]
+    columns = ["ts"]
+    for field in [*wanted, *fields]:
+        expr, params = field_sql(field)
+        if params and field not in TABLE_CONSTANTS:
+            return None  # a JSON path: the document would have to be copied
+        if not params and expr not in columns:
+            columns.append(expr)
+    return columns
+
+
+@contextmanager
+def chunk_events(
+    con: duckdb.DuckDBPyConnection,
+    request: FeatureRequest,
+    start: datetime,
+    end: datetime,
+    fields: Sequence[str] = (),
+    events: int | None = None,
+) -> Iterator[None]:
+    """Read the events ``request`` selects in ``[start, end)`` once, for every query of the
+    body that stays in that range (features, event counts, early results, the records'
+    evidence): :func:`where_clause` reads them from an Arrow copy registered on ``con``.
+
+    ``fields`` are the influencer fields the body also reads; ``events`` the chunk's event
+    count if known (above :data:`CHUNK_MAX_EVENTS` nothing is copied). Within the caller's
+    transaction the copy and the table hold the same rows.
+    """
+    columns = chunk_columns(request, fields)
+    if columns is None or (events is not None and events > CHUNK_MAX_EVENTS):
+        yield
+        return
+    where, params = compile_where(request.where)
+    # Column names come from the EVENT_COLUMNS whitelist (chunk_columns); values are bound.
+    table = con.sql(
+        f"SELECT {', '.join(columns)} FROM events WHERE ts >= ? AND ts < ? AND {where}",  # noqa: S608
+        params=[start, end, *params],
+    ).to_arrow_table()
+    con.register(CHUNK_VIEW, table)
+    token = _CHUNK.set(_HeldChunk(request, start, end))
+    try:
+        yield
+    finally:
+        _CHUNK.reset(token)
+        con.unregister(CHUNK_VIEW)
 
 
 def bucket_expr(request: FeatureRequest) -> tuple[str, list[Any]]:

@@ -49,7 +49,11 @@ import duckdb
 from trailspike.core.errors import ConfigError, TrailspikeError
 from trailspike.core.settings import load_settings
 from trailspike.core.timeutil import bucket_start, parse_duration, utcnow
-from trailspike.features.bucket_duckdb import bucket_event_counts, compute_features
+from trailspike.features.bucket_duckdb import (
+    bucket_event_counts,
+    chunk_events,
+    compute_features,
+)
 from trailspike.features.contract import FeatureRequest, feature_request
 from trailspike.features.query import compile_where
 from trailspike.features.source import FeatureFn
@@ -294,22 +298,16 @@ def _run_chunk(
     """Process one chunk of buckets in one transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
-        features = features_of(con, request, chunk_start, chunk_end)
         counts = bucket_event_counts(con, request, chunk_start, chunk_end)
-        by_bucket = processor.group(features, processor.rare_detectors)
-        step = processor.early_step
-        # Rare categories' first events are looked up at flush, for the anomalous ones only.
-        early = (
-            early_inputs(con, job, request, chunk_start, chunk_end, step, rare=False)
-            if step
-            else {}
-        )
-        t = chunk_start
-        while t < chunk_end:
-            if processor.zero_fills or t in counts:
-                processor.process(t, by_bucket.get(t, {}), counts.get(t, 0), early.get(t))
-            t += job.bucket_span
-        processor.flush()
+        args = (con, job, request, processor, chunk_start, chunk_end, counts, features_of)
+        if _queries_per_bucket(job, processor):
+            # One read of the chunk's events for the queries below instead of one scan of the
+            # table each: the spike job 2.4 -> 1.8 CPU s over 21 days (2M events).
+            fields = processor.influencer_fields
+            with chunk_events(con, request, chunk_start, chunk_end, fields, sum(counts.values())):
+                _process_chunk(*args)
+        else:
+            _process_chunk(*args)
         blob = dump_state(processor.models)
         save_job_state(con, job.job_id, job.model_revision, chunk_end, blob, len(blob))
         con.execute("COMMIT")
@@ -326,6 +324,41 @@ def _run_chunk(
     summary.max_record_score = max(summary.max_record_score, stats["max_score"])
     if stats["memory_status"] != "ok":
         summary.memory_status = stats["memory_status"]
+
+
+def _queries_per_bucket(job: JobConfig, processor: BucketProcessor) -> bool:
+    """Whether the job queries events per anomalous bucket or per early cut-off (any function
+    but ``rare``: influencer experiments on the bucket's rows, partial buckets). A rare job
+    reads a chunk's events two or three times (features, the flush's evidence), which copying
+    them first does not beat: the city and country jobs took 0.1-0.2 CPU s longer with it.
+    """
+    return len(processor.rare_detectors) < len(job.analysis_config.detectors)
+
+
+def _process_chunk(
+    con: duckdb.DuckDBPyConnection,
+    job: JobConfig,
+    request: FeatureRequest,
+    processor: BucketProcessor,
+    chunk_start: datetime,
+    chunk_end: datetime,
+    counts: dict[datetime, int],
+    features_of: FeatureFn,
+) -> None:
+    """Features, early inputs and every bucket of one chunk, then the flush of its results."""
+    features = features_of(con, request, chunk_start, chunk_end)
+    by_bucket = processor.group(features, processor.rare_detectors)
+    step = processor.early_step
+    # Rare categories' first events are looked up at flush, for the anomalous ones only.
+    early = (
+        early_inputs(con, job, request, chunk_start, chunk_end, step, rare=False) if step else {}
+    )
+    t = chunk_start
+    while t < chunk_end:
+        if processor.zero_fills or t in counts:
+            processor.process(t, by_bucket.get(t, {}), counts.get(t, 0), early.get(t))
+        t += job.bucket_span
+    processor.flush()
 
 
 def _renormalization_window(job: JobConfig, settings: Mapping[str, Any]) -> timedelta:

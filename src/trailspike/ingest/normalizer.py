@@ -33,7 +33,6 @@ import orjson
 import pyarrow as pa
 
 from trailspike.core.errors import InputError
-from trailspike.ingest.memory import fix_mmap_threshold
 from trailspike.ingest.quarantine import QuarantinedRecord
 from trailspike.ingest.reader import Entry, read_file
 from trailspike.ingest.validate import check_record
@@ -209,7 +208,6 @@ def init_worker(
     # What the fork server imported and loaded is shared with it copy-on-write; the cyclic
     # collector would write to every object's header and so copy those pages into this process.
     gc.freeze()
-    fix_mmap_threshold()
     _WORKER = Context.from_settings(settings, now)
     _WORKER_SETTINGS = settings
 

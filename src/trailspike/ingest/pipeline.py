@@ -25,17 +25,19 @@ Implementation decisions (figures: docs/ingest.md, ``benchmarks/ingest.py``):
   own); 1M benchmark events: total PSS 1,402 -> 1,249 MB.
 - Rows go into the store as they arrive, ``ingest_batch_size`` (10k) at most per insert: rows
   waiting here as Arrow tables (50k before) only added to the uncommitted rows DuckDB holds
-  anyway (~100 MB). glibc's mmap threshold is fixed (:mod:`.memory`) so the freed result
-  buffers go back to the system: this process's footprint after a commit fell from ~550 to
-  ~250 MB.
+  anyway. Each insert reads its Arrow table through a relation bound for that one statement
+  (:func:`insert_events`), not ``con.register``: a registered table stays referenced by the open
+  transaction until it commits, which doubled this process's memory per uncommitted row.
 - Commits fall on DuckDB's row-group boundaries (``ROW_GROUP_ROWS``): every commit recompresses
   the store's partly filled last row group, so committing every 50k rows compressed each
   document ~2.5 times (store cost 15-18 -> 8 µs/event on 300k benchmark events). The price is
-  memory: up to one row group of uncommitted rows waits in DuckDB, which reports ~2.2 KB per
-  benchmark row (``duckdb_memory()``) but grows the process by ~4.3 KB per row (reproduced with
-  plain DuckDB and 1.7 KB strings), so ~480 MB just before a commit. Committing every half row
-  group lowered this process's peak 753 -> 633 MB but cost 8.5 -> 35 s of commit CPU per 1M
-  events. DuckDB runs one thread while ingesting: a second made inserts cost more CPU.
+  memory: up to one row group of uncommitted rows (~2.2 KB per benchmark event, ~260 MB) waits
+  in DuckDB. Committing every half row group lowered this process's peak by ~120 MB but cost
+  8.5 -> 35 s of commit CPU per 1M events. DuckDB runs one thread while ingesting: a second made
+  inserts cost more CPU, not less time.
+- glibc's dynamic mmap threshold keeps some freed buffers in the heap; fixing it at 128 KiB
+  (``mallopt``) saved ~25 MB here and ~20 MB per worker but cost ~6 µs/event of page faults
+  here and ~2 µs in each worker, so it is left alone.
 - DuckDB is capped at ``INGEST_MEMORY_LIMIT`` (256 MB) while ingesting. A 128 MB cap (the
   open row group's uncommitted rows then spill) cut this process's peak on 1M benchmark events
   from 872 to 734 MB but cost ~7 µs/event more CPU here (16.6 -> 23.5 s), so 256 MB stays.
@@ -57,7 +59,6 @@ import pyarrow as pa
 
 from trailspike.core.errors import InputError
 from trailspike.core.timeutil import utcnow
-from trailspike.ingest.memory import fix_mmap_threshold
 from trailspike.ingest.normalizer import Chunk, Context, init_worker, process_path, process_stream
 from trailspike.ingest.quarantine import QuarantinedRecord, forget_quarantined, quarantine_records
 from trailspike.ingest.sources import SourceFile, expand_sources
@@ -387,7 +388,6 @@ def ingest(
         Counts of files, events read, stored, duplicates and quarantined, and the time taken.
     """
     started = time.perf_counter()
-    fix_mmap_threshold()
     files = expand_sources(sources, settings)
     now = utcnow()
     run = _Run(con, Context.from_settings(settings, now), settings)

@@ -88,3 +88,37 @@ def test_s3_objects_are_read_by_parallel_workers(store, bucket, s3_endpoint, mon
     summary = ingest(store, [f"s3://{name}/logs/"], settings)
     assert (summary.files, summary.records, summary.stored) == (3, 15, 15)
     assert store.execute("SELECT count(*) FROM ingested_files WHERE complete").fetchone() == (3,)
+
+
+def test_workers_use_the_environment_of_the_ingest_not_of_their_fork_server(
+    store, s3_endpoint, tmp_path, monkeypatch
+) -> None:
+    """The fork server may have started (here: does start) before the credentials were set."""
+    import boto3
+    from ingest_helpers import write_s3_file
+
+    from trailspike.ingest import pipeline
+    from trailspike.store.db import open_store
+
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for n in range(2):
+        write_s3_file(tmp_path / f"l{n}.json.gz", [record(100 + n)])
+    local = open_store(tmp_path / "local.duckdb")
+    assert (
+        ingest(local, [str(tmp_path)], load_settings({"ingest_workers": 2}, environ={})).stored == 2
+    )
+    local.close()
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    name = f"trail-env-{id(monkeypatch)}"
+    client.create_bucket(Bucket=name)
+    for part in range(2):
+        put(client, name, f"e/{part}.json.gz", [record(200 + part)])
+    settings = load_settings({"s3_endpoint_url": s3_endpoint, "ingest_workers": 2}, environ={})
+    summary = ingest(store, [f"s3://{name}/e/"], settings)
+    assert (summary.stored, summary.damaged_files) == (2, [])

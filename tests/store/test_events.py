@@ -195,3 +195,26 @@ def test_zstd_migration_keeps_stored_events(tmp_path) -> None:
         ("a", '{"x":1}'),
         ("b", '{"x":2}'),
     ]
+
+
+def test_an_inserted_batch_is_not_kept_alive_by_the_open_transaction(store) -> None:
+    """Uncommitted rows live in DuckDB once; the Arrow batch they came from is released.
+
+    (A table passed to ``con.register`` stayed referenced until the commit even after
+    ``unregister``, doubling the ingesting process's memory per uncommitted row.)
+    """
+    import gc
+    import weakref
+
+    batch = EventBatch()
+    doc = {"@timestamp": "2026-01-01T00:00:00.000Z", "event": {"id": "kept"}}
+    batch.add(doc, "{}", "f", datetime(2026, 1, 1))
+    table = batch.to_arrow()
+    alive = weakref.ref(table)
+    store.execute("BEGIN")
+    assert insert_events(store, table) == {"f": 1}
+    del table
+    gc.collect()
+    assert alive() is None
+    store.execute("COMMIT")
+    assert store.execute("SELECT event_id FROM events").fetchall() == [("kept",)]

@@ -454,11 +454,14 @@ def _read_parallel(
     # Not fork: this process holds an open DuckDB connection and its threads. The fork server
     # is a fresh process that imports the worker's code (and GeoIP data) once; the workers forked
     # from it share those pages instead of each importing and loading their own.
-    context = multiprocessing.get_context("forkserver")
-    preload = ["trailspike.ingest.normalizer"]
-    if run.ctx.geo.uses_fallback:
-        preload.append("trailspike.ingest.preload_geo")
-    context.set_forkserver_preload(preload)
+    context: Any = multiprocessing.get_context("spawn")  # Windows has no fork server
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        preload = ["trailspike.ingest.normalizer"]
+        if run.ctx.geo.uses_fallback:
+            preload.append("trailspike.ingest.preload_geo")
+        # Takes effect when the server starts (the first parallel ingest of this process).
+        context.set_forkserver_preload(preload)
     with context.Pool(
         workers, init_worker, (dict(settings), run.ctx.now, dict(os.environ))
     ) as pool:

@@ -177,7 +177,7 @@ def test_batched_checkpoints_wait_for_the_end_then_restore_the_threshold(tmp_pat
     con.execute("SET checkpoint_threshold = '4KiB'")
     wal = Path(str(path) + ".wal")
     with batched_checkpoints(con):
-        assert threshold(con) == "256.0 MiB"
+        assert threshold(con) == "64.0 MiB"
         rows = [record(T0 + timedelta(minutes=15 * n), 10.0, by=f"a{n}") for n in range(300)]
         write_records(con, rows)
         # Past the caller's 4 KiB, yet not checkpointed while the jobs run.

@@ -1,8 +1,9 @@
 """Result rows in Elastic's shape, built from scored series (pure functions, no I/O).
 
 :func:`record_row` turns one anomalous :class:`~trailspike.jobs.detectors.Scored` into a row of
-the ``records`` table; :func:`influencer_rows` turns the influencers found for a bucket's
-records into rows of ``influencers``; :func:`model_plot_row` gives the 95 % bounds row.
+the ``records`` table, and :func:`record_columns` many of them into columns, built in array steps
+(:func:`influencers_column`, :func:`record_ids`, :func:`explanation_column`: the rare jobs write
+hundreds of thousands of records); :func:`model_plot_row` gives the 95 % bounds row.
 :func:`on_anomalous_side`, :func:`plots` and :func:`plot_terms` decide which results get rows.
 
 Implementation decisions: an influencer value that explains several records of one bucket gets

@@ -1,9 +1,11 @@
 """Read and write anomaly-detection results: buckets, records, influencers, model plot, job state.
 
 The tables are those of ``0002_results.sql`` (plus ``0020`` which adds ``score_confidence``).
-Writers take lists of plain dicts keyed by column name and insert them through Arrow in one
-statement per table; every writer is idempotent (``INSERT OR REPLACE`` on the primary key), so
-re-running a bucket that was already stored replaces it instead of doubling it.
+Writers take lists of plain dicts keyed by column name, or (:func:`write_record_columns`) columns
+as lists or Arrow arrays, and insert them through Arrow in one statement per table; every writer
+is idempotent (``INSERT OR REPLACE`` on the primary key), so re-running a bucket that was already
+stored replaces it instead of doubling it. :func:`batched_checkpoints` holds DuckDB's automatic
+checkpoints back while jobs write.
 
 Implementation decisions: ``record_id`` is deterministic, ``{job_id}_record_{bucket start in
 ms}_{span}_{detector}_{hash of partition, by, over}`` (Elastic's id shape), so the same anomaly

@@ -40,7 +40,7 @@ from trailspike.models.factory import (
     new_rare_model,
     new_series_model,
 )
-from trailspike.models.rare import CategoryModel, PartitionScores, score_bursts
+from trailspike.models.rare import BucketScores, CategoryModel, score_bucket
 
 Key = tuple[str, str, str]
 """A series: (partition value, by value, over value); '' where the detector does not split."""
@@ -229,11 +229,11 @@ class DetectorModels:
         models = [self.rare.get(g) or self._rare_model_preview(det) for g in groups]
         categories = [list(counts) for counts in groups.values()]
         category_models = [m for m in models if isinstance(m, CategoryModel)]
-        bursts: list[PartitionScores] | None = None
+        bursts: BucketScores | None = None
         if len(category_models) == len(models):
             # Every partition of the bucket in one array operation.
-            bursts = score_bursts(category_models, categories)
-            probs = np.concatenate([b.final for b in bursts])
+            bursts = score_bucket(category_models, categories)
+            probs = bursts.final
         else:
             probs = np.array(
                 [
@@ -261,9 +261,7 @@ class DetectorModels:
                     float(probs[n]),
                     confidence,
                     actions=actions,
-                    novelty=_novelty(bursts[r], n - (int(offsets[r - 1]) if r else 0))
-                    if bursts is not None
-                    else None,
+                    novelty=_novelty(bursts, r, n) if bursts is not None else None,
                 )
             )
         observed = probs.tolist()
@@ -339,19 +337,19 @@ class DetectorModels:
         return sorted((seen, k) for k, seen in self.last_seen.items())[:n]
 
 
-def _novelty(scores: PartitionScores, i: int) -> Novelty | None:
-    """The burst behind query ``i`` of a partition, if its category is new and the bucket's
-    new categories are a burst (``P(X >= x) < 1``)."""
-    x = int(scores.new.sum())
-    if not scores.new[i] or x >= len(scores.tail) or scores.tail[x] >= 1.0:
+def _novelty(scores: BucketScores, row: int, n: int) -> Novelty | None:
+    """The burst behind query ``n`` (of partition ``row``), if its category is new and the
+    partition's new categories of the bucket are a burst."""
+    burst = scores.bursts.get(row)
+    if burst is None or not scores.new[n]:
         return None
     return Novelty(
-        float(scores.alone[i]),
-        float(scores.surprise[i]),
-        tuple(scores.tail.tolist()),
-        scores.floor,
-        x,
-        scores.burst,
+        float(scores.alone[n]),
+        float(scores.surprise[n]),
+        tuple(burst.tail.tolist()),
+        burst.floor,
+        burst.count,
+        burst.probability,
     )
 
 

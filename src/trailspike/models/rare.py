@@ -228,15 +228,15 @@ class CategoryModel:
         slot = self._day_slot(int(t // DAY)) if counts else None
         used = [(category, n) for category, n in counts.items() if n > 0]
         if used:
+            new = self._add(used, slot)
             if self.learns_novelty:
-                new = self.new_count([category for category, _ in used])
                 self.novelty.add(t, new)
                 self.population.novelty.add(t, new)
-            self._add(used, slot)
         self.last_t = t if self.last_t is None else max(self.last_t, t)
 
-    def _add(self, used: list[tuple[str, int]], slot: int | None) -> None:
-        """Count the bucket's categories (each at most once per call) in one array step."""
+    def _add(self, used: list[tuple[str, int]], slot: int | None) -> int:
+        """Count the bucket's categories (each at most once per call) in one array step;
+        returns how many were new to the partition."""
         pop = self.population
         # Known categories by one dict lookup each; new ones numbered in order, as id_of does.
         get = pop.ids.get
@@ -252,7 +252,8 @@ class CategoryModel:
             self.c = _grown(self.c, top)
             self.known = _grown(self.known, top)
             self.seen = _grown(self.seen, top)
-        for i in ids[~self.known[ids]].tolist():
+        first_uses = ids[~self.known[ids]].tolist()
+        for i in first_uses:
             pop.add_user_of(pop.names[i])
         self.known[ids] = True
         if self.frequency_weighted:
@@ -264,21 +265,12 @@ class CategoryModel:
             self.total += float(len(used))
         if slot is not None:
             self.seen[ids] |= np.uint32(1 << slot)
+        return len(first_uses)
 
     @property
     def learns_novelty(self) -> bool:
         """Whether the partition is past its learning days (today not counted)."""
         return self.days_active > NOVELTY_LEARNING_DAYS
-
-    def new_count(self, categories: list[str]) -> int:
-        """How many of ``categories`` the partition has never used."""
-        ids = self.population.ids
-        known = self.known
-        return sum(
-            1
-            for k in categories
-            if (i := ids.get(k)) is None or i >= known.shape[0] or not known[i]
-        )
 
     def burst_tail(self, most: int) -> FloatArray:
         """``P(X >= x)`` for ``x = 0 .. most`` new categories in a bucket; ones (no evidence)
@@ -393,14 +385,70 @@ class PartitionScores:
 
 
 def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:
-    """Final probabilities of ``categories[r]`` for ``models[r]`` (:func:`score_bursts`)."""
-    return [p.final for p in score_bursts(models, categories)]
+    """Final probabilities of ``categories[r]`` for ``models[r]`` (:func:`score_bucket`)."""
+    if not models:
+        return []
+    scores = score_bucket(models, categories)
+    return np.split(scores.final, scores.offsets[:-1])
+
+
+@dataclass
+class Burst:
+    """A partition's burst of novelty in a bucket: ``tail[x]`` is ``P(X >= x)``, ``floor`` the
+    smallest probability it may get, ``probability`` the burst's (:func:`burst_probability`)
+    with its ``count`` new categories."""
+
+    tail: FloatArray
+    floor: float
+    probability: float
+    count: int
+
+
+@dataclass
+class BucketScores:
+    """:func:`score_bucket`'s results, flat in query order (``offsets``: where each partition's
+    queries end); ``bursts`` holds the partitions whose new categories were a burst."""
+
+    alone: FloatArray
+    final: FloatArray
+    new: BoolArray
+    surprise: FloatArray
+    offsets: npt.NDArray[np.int64]
+    bursts: dict[int, Burst]
+
+
+def score_bucket(models: list[CategoryModel], categories: list[list[str]]) -> BucketScores:
+    """Burst of novelty applied to :func:`score_categories`: in a partition with ``x >=``
+    :data:`MIN_BURST` new categories in the bucket, each new one gets the smaller of its own
+    probability and the burst's (:func:`burst_probability`). Only the partitions with a burst
+    cost more than the categories' own probabilities."""
+    alone, ids, rows, lengths = _score_flat(models, categories)
+    known = _stack([m.known for m in models], models[0].population.size, np.bool_)
+    new = ids < 0
+    if known.shape[1] > 0:
+        new |= ~known[rows, np.maximum(ids, 0)]
+    per_row = np.bincount(rows, weights=new, minlength=len(models)).astype(np.int64)
+    offsets = np.cumsum(lengths).astype(np.int64)
+    final = alone.copy()
+    surprise = np.ones_like(alone)
+    bursts: dict[int, Burst] = {}
+    for r in np.flatnonzero(per_row >= MIN_BURST).tolist():
+        model, x = models[r], int(per_row[r])
+        tail = model.burst_tail(x)
+        if tail[x] >= 1.0:
+            continue
+        lo, hi = (int(offsets[r - 1]) if r else 0), int(offsets[r])
+        hit = np.flatnonzero(new[lo:hi]) + lo
+        surprise[hit] = np.minimum(1.0, alone[hit] / max(model.new_mass(), 1e-300))
+        floor = model.burst_floor()
+        probability = burst_probability(tail, surprise[hit], floor)
+        final[hit] = np.minimum(alone[hit], probability)
+        bursts[r] = Burst(tail, floor, probability, x)
+    return BucketScores(alone, final, new, surprise, offsets, bursts)
 
 
 def score_bursts(models: list[CategoryModel], categories: list[list[str]]) -> list[PartitionScores]:
-    """Burst of novelty applied to :func:`score_categories`: in a partition with ``x >=``
-    :data:`MIN_BURST` new categories in the bucket, each new one gets the smaller of its own
-    probability and the burst's (:func:`burst_probability`).
+    """:func:`score_bucket` per partition.
 
     >>> pop = PopulationModel()
     >>> users = [CategoryModel(3600.0, population=pop) for _ in range(20)]
@@ -414,39 +462,25 @@ def score_bursts(models: list[CategoryModel], categories: list[list[str]]) -> li
     """
     if not models:
         return []
-    alone, ids, rows, lengths = _score_flat(models, categories)
-    known = _stack([m.known for m in models], models[0].population.size, np.bool_)
-    new = ids < 0
-    if known.shape[1] > 0:
-        new |= ~known[rows, np.maximum(ids, 0)]
-    per_row = np.bincount(rows, weights=new, minlength=len(models)).astype(np.int64)
-    final = alone.copy()
-    surprise = np.ones_like(alone)
-    tails: list[FloatArray] = []
-    floors: list[float] = []
-    bursts: list[float] = []
-    for r, (model, x) in enumerate(zip(models, per_row.tolist(), strict=True)):
-        tail = model.burst_tail(x)
-        tails.append(tail)
-        floors.append(model.burst_floor())
-        bursts.append(1.0)
-        if x >= MIN_BURST and tail[x] < 1.0:
-            hit = new & (rows == r)
-            surprise[hit] = np.minimum(1.0, alone[hit] / max(model.new_mass(), 1e-300))
-            bursts[-1] = burst_probability(tail, surprise[hit], floors[-1])
-            final[hit] = np.minimum(alone[hit], bursts[-1])
-    cuts = np.cumsum(lengths)[:-1]
-    pieces = zip(
-        np.split(alone, cuts),
-        np.split(final, cuts),
-        np.split(new, cuts),
-        np.split(surprise, cuts),
-        strict=True,
-    )
-    return [
-        PartitionScores(a, f, n, c, tail, floor, burst)
-        for (a, f, n, c), tail, floor, burst in zip(pieces, tails, floors, bursts, strict=True)
-    ]
+    scores = score_bucket(models, categories)
+    out = []
+    for r, model in enumerate(models):
+        lo, hi = (int(scores.offsets[r - 1]) if r else 0), int(scores.offsets[r])
+        new = scores.new[lo:hi]
+        burst = scores.bursts.get(r)
+        tail = burst.tail if burst else model.burst_tail(int(new.sum()))
+        out.append(
+            PartitionScores(
+                scores.alone[lo:hi],
+                scores.final[lo:hi],
+                new,
+                scores.surprise[lo:hi],
+                tail,
+                burst.floor if burst else model.burst_floor(),
+                burst.probability if burst else 1.0,
+            )
+        )
+    return out
 
 
 def score_categories(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:

@@ -52,3 +52,13 @@ def test_fallback_without_databases_has_country_but_no_city() -> None:
     found, as_ = geo.lookup("89.160.20.156")
     assert found == {"country_iso_code": "SE", "country_name": "Sweden"}
     assert as_ == {"organization": {"name": "Bredband2 AB"}}
+
+
+def test_fallback_data_is_loaded_once_per_process() -> None:
+    """Every enricher uses the one copy (the fork server loads it before the workers fork)."""
+    from trailspike.normalise.geo import fallback_database
+
+    first, second = GeoEnricher.from_settings({}), GeoEnricher.from_settings({})
+    first.lookup("89.160.20.156")
+    second.lookup("8.8.8.8")
+    assert first._fallback is second._fallback is fallback_database()

@@ -44,7 +44,7 @@ from trailspike.store.events import ColumnBatch, EventBatch, event_row
 # Most rows per Arrow table handed to the store. The rows and documents of a chunk are held as
 # Python objects until the chunk becomes an Arrow table, so the chunk size bounds a worker's
 # working set: on 10k-event benchmark files, 10k-row chunks peaked at ~148 MB private memory per
-# worker, 2,500-row chunks at ~97 MB (the per-chunk Arrow overhead is ~0.1 µs per event).
+# worker, 2,500-row chunks at ~97 MB, at no measurable CPU cost (docs/ingest.md).
 CHUNK_ROWS = 2500
 
 

@@ -113,7 +113,7 @@ def fallback_database() -> Any:
     """geoip2fast's bundled country/ASN database, loaded once per process (~110 MB, ~0.2 s).
 
     Shared by every :class:`GeoEnricher` of the process, and loaded before ingest's worker
-    processes are forked from their server (``trailspike.ingest.preload``), so that they share
+    processes are forked from their server (``trailspike.ingest.preload_geo``), so that they share
     its pages instead of loading a copy each.
     """
     global _FALLBACK_DB

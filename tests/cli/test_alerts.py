@@ -108,3 +108,14 @@ def test_hostile_text_is_not_rich_markup(tmp_path: Path) -> None:
     compact = "".join(out.split()).replace("│", "")
     # Escaped, the tags are printed as text; unescaped, rich would swallow them.
     assert code == 0 and "[boldred]x[/]" in compact
+
+
+def test_group_by_principal(db: tuple[str, str]) -> None:
+    path, uuid = db
+    code, out = invoke("alerts", "--db", path, "--group-by", "principal")
+    assert code == 0 and CI_ARN[:30] in out and uuid[:12] in out
+    code, out = invoke("alerts", "--db", path, "--group-by", "principal", "--format", "json")
+    (group,) = json.loads(out)
+    assert (group["key"], group["alerts"], group["top_alert"]) == (CI_ARN, 1, uuid)
+    code, out = invoke("alerts", "--db", path, "--group-by", "user")
+    assert code != 0 and "principal" in out

@@ -38,6 +38,13 @@ def _open(
 @click.option("--status", type=STATUS, default=None, help="Only this workflow status.")
 @click.option("--limit", type=int, default=None, help="At most this many alerts.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "ndjson"]), default="table")
+@click.option(
+    "--group-by",
+    "group_by",
+    type=click.Choice(["principal", "rule"]),
+    default=None,
+    help="One line per principal (ARN or user) or rule: count, rules, top score, time range.",
+)
 @db_option
 @setting_option
 @wait_option
@@ -50,6 +57,7 @@ def alerts(
     status: str | None,
     limit: int | None,
     fmt: str,
+    group_by: str | None,
     db: str | None,
     setting_pairs: tuple[tuple[str, str], ...],
     wait: float,
@@ -59,6 +67,7 @@ def alerts(
     \b
     Examples:
       trailspike alerts --since now-24h --status open
+      trailspike alerts --since now-24h --group-by principal
       trailspike alerts --rule 78d3d8d9-b476-451d-a9e0-7a5addd70670 --format ndjson
       trailspike alerts ack 3f0c9a1b2c
       trailspike alerts close 3f0c9a1b2c --reason false_positive --add-exception
@@ -79,13 +88,47 @@ def alerts(
         )
     finally:
         con.close()
-    if fmt == "json":
+    if group_by is not None:
+        _groups(rows, group_by, fmt)
+    elif fmt == "json":
         click.echo(json.dumps([r.doc for r in rows], indent=2, default=str))
     elif fmt == "ndjson":
         for row in rows:
             click.echo(json.dumps(row.doc, default=str))
     else:
         _table(rows)
+
+
+def _groups(rows: list[Any], by: str, fmt: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from trailspike.rules.grouping import group_alerts
+
+    groups = group_alerts(rows, by)
+    if fmt in ("json", "ndjson"):
+        docs = [g.as_dict() for g in groups]
+        if fmt == "json":
+            click.echo(json.dumps(docs, indent=2, default=str))
+        for doc in docs if fmt == "ndjson" else []:
+            click.echo(json.dumps(doc, default=str))
+        return
+    table = Table(by, "alerts", "open", "top score", "anomalies", "rules", "top alert")
+    for g in groups:
+        rules = ", ".join(f"{name} ×{n}" for name, n in g.rules().items())
+        table.add_row(
+            escape(g.key),  # log text: never interpret it as rich markup
+            str(len(g.alerts)),
+            str(g.open_count()),
+            f"{g.top.record_score:.0f}",
+            f"{g.first:%Y-%m-%d %H:%M} – {g.last:%Y-%m-%d %H:%M}",
+            escape(rules),
+            f"{g.top.alert_uuid[:12]}: {escape(g.top.reason)}",
+        )
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    if not groups:
+        click.echo("no alerts match")
 
 
 def _table(rows: list[Any]) -> None:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trailspike.models.factory import new_normalizer, new_population_model, new_rare_model
-from trailspike.models.rare import CategoryModel, PopulationModel, score_bursts
+from trailspike.models.rare import CategoryModel, PopulationModel, score_bucket
 
 HOUR = 3600.0
 ROUTINE = ["GetObject", "ListBuckets", "DescribeInstances", "AssumeRole"]
@@ -127,34 +127,37 @@ def _office(days: int = 14, users: int = 12) -> list[CategoryModel]:
 
 def test_a_burst_of_methods_new_to_a_stable_user_scores_lower_than_each_alone() -> None:
     models = _office()
-    one, burst = score_bursts([models[0], models[1]], [SECRETS[:1], SECRETS])
-    assert one.final[0] == one.alone[0]  # a single new method: its own probability only
-    assert np.all(burst.new)
-    assert np.all(burst.final < burst.alone / 30)
+    scores = score_bucket([models[0], models[1]], [SECRETS[:1], SECRETS])
+    one, burst = scores.span(0), scores.span(1)
+    assert scores.final[one] == scores.alone[one]  # a single new method: its own probability
+    assert list(scores.bursts) == [1] and scores.bursts[1].count == len(SECRETS)
+    assert np.all(scores.new[burst])
+    assert np.all(scores.final[burst] < scores.alone[burst] / 30)
     # The more new methods, the smaller P(X >= x).
-    assert np.all(np.diff(burst.tail[1:]) <= 0)
+    assert np.all(np.diff(scores.bursts[1].tail[1:]) <= 0)
 
 
 def test_a_burst_is_never_more_surprising_than_a_method_nobody_uses() -> None:
     models = _office()
-    (known_elsewhere,) = score_bursts([models[0]], [[*SECRETS, "CreateAccessKey"]])
-    nobody = known_elsewhere.alone[-1]  # nobody in the population used CreateAccessKey
-    assert np.all(known_elsewhere.final >= nobody * (1 - 1e-12))
+    scores = score_bucket([models[0]], [[*SECRETS, "CreateAccessKey"]])
+    nobody = scores.alone[-1]  # nobody in the population used CreateAccessKey
+    assert scores.bursts and np.all(scores.final >= nobody * (1 - 1e-12))
 
 
 def test_a_new_user_has_no_burst_everything_is_new_to_it() -> None:
     models = _office(days=2)  # two active days: still learning what is normal
-    (first_days,) = score_bursts([models[0]], [SECRETS])
-    assert np.array_equal(first_days.final, first_days.alone)
-    assert np.all(first_days.tail == 1.0)
+    scores = score_bucket([models[0]], [SECRETS])
+    assert np.all(scores.new)
+    assert np.array_equal(scores.final, scores.alone)
+    assert scores.bursts == {}
 
 
 def test_known_methods_are_not_part_of_a_burst() -> None:
     models = _office()
-    (mixed,) = score_bursts([models[0]], [["GetObject", *SECRETS[:3]]])
-    assert mixed.new.tolist() == [False, True, True, True]
-    assert mixed.final[0] == mixed.alone[0]
-    assert np.all(mixed.final[1:] < mixed.alone[1:])
+    scores = score_bucket([models[0]], [["GetObject", *SECRETS[:3]]])
+    assert scores.new.tolist() == [False, True, True, True]
+    assert scores.final[0] == scores.alone[0]
+    assert np.all(scores.final[1:] < scores.alone[1:])
 
 
 def test_novelty_statistics_survive_pickled_state() -> None:
@@ -164,6 +167,6 @@ def test_novelty_statistics_survive_pickled_state() -> None:
     restored = pickle.loads(pickle.dumps(models))
     assert restored[0].novelty.n == models[0].novelty.n > 0
     assert restored[0].population is restored[1].population
-    a = score_bursts(models[:1], [SECRETS])[0].final
-    b = score_bursts(restored[:1], [SECRETS])[0].final
+    a = score_bucket(models[:1], [SECRETS]).final
+    b = score_bucket(restored[:1], [SECRETS]).final
     assert np.array_equal(a, b)

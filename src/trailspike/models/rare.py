@@ -365,25 +365,6 @@ def _stack(rows: list[npt.NDArray[Any]], size: int, dtype: type) -> npt.NDArray[
 QUERY_BLOCK = 1 << 22  # compare at most this many (query, category) pairs at once (32 MiB)
 
 
-@dataclass
-class PartitionScores:
-    """Probabilities of one partition's queried categories: ``alone`` by each category's own
-    frequency, ``final`` with the burst of novelty applied. ``new`` marks the categories new
-    to the partition, ``surprise`` how rare each is among the categories the partition has
-    never used (``alone / P(new)``; 1 for known ones), ``tail[x]`` is ``P(X >= x)`` for ``x``
-    new categories in a bucket (ones when no burst is scored) and ``floor`` the smallest
-    probability a burst may get (:meth:`CategoryModel.burst_floor`); ``burst`` is the burst's
-    probability (:func:`burst_probability`)."""
-
-    alone: FloatArray
-    final: FloatArray
-    new: BoolArray
-    surprise: FloatArray
-    tail: FloatArray
-    floor: float
-    burst: float = 1.0  # the burst's probability (1: no burst scored)
-
-
 def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:
     """Final probabilities of ``categories[r]`` for ``models[r]`` (:func:`score_bucket`)."""
     if not models:
@@ -416,12 +397,29 @@ class BucketScores:
     offsets: npt.NDArray[np.int64]
     bursts: dict[int, Burst]
 
+    def span(self, row: int) -> slice:
+        """Where partition ``row``'s queries are in the flat arrays."""
+        return slice(int(self.offsets[row - 1]) if row else 0, int(self.offsets[row]))
+
 
 def score_bucket(models: list[CategoryModel], categories: list[list[str]]) -> BucketScores:
     """Burst of novelty applied to :func:`score_categories`: in a partition with ``x >=``
     :data:`MIN_BURST` new categories in the bucket, each new one gets the smaller of its own
     probability and the burst's (:func:`burst_probability`). Only the partitions with a burst
-    cost more than the categories' own probabilities."""
+    cost more than the categories' own probabilities.
+
+    >>> pop = PopulationModel()
+    >>> users = [CategoryModel(3600.0, population=pop) for _ in range(20)]
+    >>> burst = ["GetSecretValue", "ListKeys", "DescribeParameters", "Decrypt"]
+    >>> for h in range(24 * 14):
+    ...     for n, u in enumerate(users):  # users 10-19 use the burst's methods every hour
+    ...         u.learn_bucket(h * 3600.0, dict.fromkeys(["GetObject", *burst[: n // 10 * 4]], 1))
+    >>> scores = score_bucket(users[:2], [burst[:1], burst])  # one new method, then four
+    >>> bool(scores.final[0] == scores.alone[0]), bool(scores.final[1] < scores.final[0] / 50)
+    (True, True)
+    >>> sorted(scores.bursts), scores.bursts[1].count
+    ([1], 4)
+    """
     alone, ids, rows, lengths = _score_flat(models, categories)
     known = _stack([m.known for m in models], models[0].population.size, np.bool_)
     new = ids < 0
@@ -437,50 +435,14 @@ def score_bucket(models: list[CategoryModel], categories: list[list[str]]) -> Bu
         tail = model.burst_tail(x)
         if tail[x] >= 1.0:
             continue
-        lo, hi = (int(offsets[r - 1]) if r else 0), int(offsets[r])
-        hit = np.flatnonzero(new[lo:hi]) + lo
+        lo = int(offsets[r - 1]) if r else 0
+        hit = np.flatnonzero(new[lo : int(offsets[r])]) + lo
         surprise[hit] = np.minimum(1.0, alone[hit] / max(model.new_mass(), 1e-300))
         floor = model.burst_floor()
         probability = burst_probability(tail, surprise[hit], floor)
         final[hit] = np.minimum(alone[hit], probability)
         bursts[r] = Burst(tail, floor, probability, x)
     return BucketScores(alone, final, new, surprise, offsets, bursts)
-
-
-def score_bursts(models: list[CategoryModel], categories: list[list[str]]) -> list[PartitionScores]:
-    """:func:`score_bucket` per partition.
-
-    >>> pop = PopulationModel()
-    >>> users = [CategoryModel(3600.0, population=pop) for _ in range(20)]
-    >>> burst = ["GetSecretValue", "ListKeys", "DescribeParameters", "Decrypt"]
-    >>> for h in range(24 * 14):
-    ...     for n, u in enumerate(users):  # users 10-19 use the burst's methods every hour
-    ...         u.learn_bucket(h * 3600.0, dict.fromkeys(["GetObject", *burst[: n // 10 * 4]], 1))
-    >>> one, many = score_bursts(users[:2], [burst[:1], burst])
-    >>> bool(one.final[0] == one.alone[0]), bool(many.final[0] < one.final[0] / 50)
-    (True, True)
-    """
-    if not models:
-        return []
-    scores = score_bucket(models, categories)
-    out = []
-    for r, model in enumerate(models):
-        lo, hi = (int(scores.offsets[r - 1]) if r else 0), int(scores.offsets[r])
-        new = scores.new[lo:hi]
-        burst = scores.bursts.get(r)
-        tail = burst.tail if burst else model.burst_tail(int(new.sum()))
-        out.append(
-            PartitionScores(
-                scores.alone[lo:hi],
-                scores.final[lo:hi],
-                new,
-                scores.surprise[lo:hi],
-                tail,
-                burst.floor if burst else model.burst_floor(),
-                burst.probability if burst else 1.0,
-            )
-        )
-    return out
 
 
 def score_categories(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:

@@ -35,7 +35,6 @@ from trailspike.jobs.early import EarlyBucket, eligible, seen_by
 from trailspike.jobs.explain import Explanations, PendingRecord, count_known_novelty
 from trailspike.jobs.influence import Influence, find_influencers
 from trailspike.jobs.memory import estimate_memory
-from trailspike.jobs.novelty import frozen
 from trailspike.jobs.records import (
     model_plot_row,
     on_anomalous_side,
@@ -378,7 +377,7 @@ class BucketProcessor:
         (its early score is chosen once its data end is known)."""
         if not any(s.novelty for s, _ in candidates):
             return None
-        return frozen(self.models.normalizer)
+        return self.models.normalizer.snapshot()
 
     def _defers(self, early: EarlyBucket, index: int) -> bool:
         """Whether a rare detector's early records wait for their first events until flush:

@@ -38,7 +38,7 @@ from trailspike.features.evidence import record_evidence
 from trailspike.jobs.detectors import Scored
 from trailspike.jobs.early import seen_by
 from trailspike.jobs.influence import INFLUENCE_CUTOFF, Influence
-from trailspike.jobs.novelty import early_result, frozen, known_surprises
+from trailspike.jobs.novelty import early_result, known_surprises
 from trailspike.jobs.records import influencer_probability, record_columns
 from trailspike.jobs.schema import Detector
 from trailspike.models.normalizer import ScoreNormalizer
@@ -101,7 +101,7 @@ class Explanations:
         if all(r.found is not None for r in records):
             self._bucket_rows(bucket, records, normalizer, out)
             return
-        self.buckets.append(_PendingBucket(bucket, records, frozen(normalizer)))
+        self.buckets.append(_PendingBucket(bucket, records, normalizer.snapshot()))
 
     def add_early(self, bucket: datetime, records: list[PendingRecord]) -> None:
         """Queue early records, written at the next flush. A record without

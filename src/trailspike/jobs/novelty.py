@@ -28,13 +28,7 @@ from datetime import datetime
 import numpy as np
 
 from trailspike.jobs.detectors import Scored
-from trailspike.models.normalizer import ScoreNormalizer
 from trailspike.models.novelty import burst_probability
-
-
-def frozen(normalizer: ScoreNormalizer) -> ScoreNormalizer:
-    """A copy of ``normalizer`` that later observations do not change."""
-    return replace(normalizer, counts=normalizer.counts.copy())
 
 
 def known_surprises(items: Sequence[tuple[Scored, datetime]]) -> list[list[float]]:

@@ -31,7 +31,7 @@ array); the weights are rescaled before they overflow.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -146,6 +146,17 @@ class ScoreNormalizer:
     weight: float = 1.0
     max_raw: float = 0.0
     max_raw_at_renormalization: float = 0.0
+
+    def snapshot(self) -> ScoreNormalizer:
+        """A copy that later observations of this one do not change (scores frozen as of now).
+
+        >>> norm = ScoreNormalizer()
+        >>> frozen = norm.snapshot()
+        >>> norm.observe(1e-9)
+        >>> float(frozen.counts.sum()), float(norm.counts.sum()) > 0
+        (0.0, True)
+        """
+        return replace(self, counts=self.counts.copy())
 
     def observe(self, probability: float, confidence: float = 1.0) -> None:
         """Add the raw score of ``probability`` to the history.

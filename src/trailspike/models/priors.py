@@ -34,6 +34,7 @@ OCCAM = 10.0  # nats of evidence another candidate needs over the reference to r
 EVIDENCE_STRIDE = 4  # candidates are compared on every 4th bucket: evidence is cheap to sample
 T_DOF = 4.0
 T_SCALE = math.sqrt((T_DOF - 2.0) / T_DOF)  # a t(4) with unit variance has this scale
+_DISCRETE = frozenset({"poisson", "negbin"})
 
 
 @dataclass
@@ -125,15 +126,32 @@ class ResidualModel:
         self.sd_cache = None
 
     def candidates(self) -> list[str]:
-        """Names of the candidates still fit for this series."""
+        """Names of the candidates still fit for this series.
+
+        The count candidates compete on metric series too, until a negative or fractional
+        value rules them out: a metric may well be a count (requests, tweets, rides).
+        """
         names = ["normal", "split_normal", "student_t", "mixture", "lognormal", "gamma"]
-        if self.is_count:
-            names += ["poisson", "negbin"]
+        names += ["poisson", "negbin"]
         return [n for n in names if self.valid.get(n, True)]
 
     def reference(self) -> str:
-        """The simple candidate the others must beat: negative binomial for counts, else normal."""
-        return "negbin" if "negbin" in self.candidates() else "normal"
+        """The simple candidate the others must beat, and whose tails are the thinnest allowed.
+
+        For counts the negative binomial. For a metric the normal, unless the values have all
+        been non-negative integers and the negative binomial has at least as much evidence: a
+        normal's right tail is far too thin for skewed counts (a 2 where 0.05 is typical is a
+        1e-3 event, not 1e-5), while under-dispersed integers (a gauge) keep the normal.
+        """
+        names = self.candidates()
+        if "negbin" not in names:
+            return "normal"
+        if self.is_count:
+            return "negbin"
+        ev = self.evidence
+        if "negbin" in ev and ev["negbin"] >= ev.get("normal", -math.inf):
+            return "negbin"
+        return "normal"
 
     def best(self) -> str:
         """The candidate with the most evidence, beyond :data:`OCCAM` nats over the reference.
@@ -145,9 +163,8 @@ class ResidualModel:
         if self.moments.n < 8.0 or not self.evidence:
             return "normal"
         names = self.candidates()
-        # The reference needs no margin: the negative binomial for counts (Poisson-like or
-        # over-dispersed), the normal for metrics.
-        reference = "negbin" if "negbin" in names else "normal"
+        # The reference needs no margin.
+        reference = self.reference()
         return max(
             names,
             key=lambda n: self.evidence.get(n, -math.inf) - (0.0 if n == reference else OCCAM),
@@ -340,8 +357,12 @@ class ResidualModel:
         if self.moments.n < 4.0 or self.evidence_calls % EVIDENCE_STRIDE:
             return
         decay, self.evidence_decay = self.evidence_decay, 1.0
+        integers = self.valid.get("negbin", True)
         for name in self.candidates():
-            ll = self.log_density(name, x, baseline)
+            if integers and name not in _DISCRETE:
+                ll = self._log_unit_mass(name, x, baseline)
+            else:
+                ll = self.log_density(name, x, baseline)
             if not math.isfinite(ll):
                 self.valid[name] = False
                 continue
@@ -349,11 +370,25 @@ class ResidualModel:
             ll = max(ll, -50.0)
             self.evidence[name] = self.evidence.get(name, 0.0) * decay + ll
 
+    def _log_unit_mass(self, name: str, x: float, baseline: float) -> float:
+        """Log probability a continuous candidate gives the unit interval around integer ``x``.
+
+        On integer data the discrete candidates give P(X = x); a continuous density is only
+        comparable with that while it is spread over more than one unit. A series of mostly
+        zeros has a normal density far above 1 at 0, which made the normal (with its thin right
+        tail) beat the negative binomial on sparse counts.
+        """
+        below = self.tails(name, x - 0.5, baseline)
+        above = self.tails(name, x + 0.5, baseline)
+        # Difference on the side of the smaller tail, where it is not lost to rounding.
+        mass = max(above[0] - below[0], below[1] - above[1])
+        return math.log(max(mass, 1e-300))
+
     def learn(self, x: float, baseline: float, w: float, decay: float) -> None:
         """Update every candidate's statistics with ``x`` (weight ``w``, after ``decay``)."""
         if x < 0:
             self.valid["lognormal"] = self.valid["gamma"] = False
-        if self.is_count and (x < 0 or x != math.floor(x)):
+        if x < 0 or x != math.floor(x):
             self.valid["poisson"] = self.valid["negbin"] = False
         self.sd_cache = None
         self.scale = max(self.scale * decay, abs(x), abs(baseline))

@@ -255,11 +255,22 @@ class TimeSeriesModel:
     def _z(self, residual: float) -> float:
         return (residual - self.residuals.moments.mean) / self.residuals.sd()
 
-    def _weight(self, residual: float) -> float:
-        """Learning weight for the residual distribution: 1 inside the bulk, (k/z)^2 beyond."""
+    def _weight(self, a: Assessment) -> float:
+        """Learning weight for the residual distribution: 1 inside the bulk, (k/z)^2 beyond.
+
+        For counts ``z`` is the value's normal score under the count distribution, not its
+        distance in standard deviations: with a mean of 0.05 a 1 is 4 sd away yet happens every
+        twenty buckets, and down-weighting it biased the rate low (a 2 then scored 1e-5, not
+        1e-3). Continuous metrics keep the distance, which is robust to a shape picked on the
+        bulk.
+        """
         if self.n < 12:
             return 1.0
-        z = abs(self._z(residual))
+        if self.residuals.reference() == "negbin":
+            tail = max(min(a.lower, a.upper), 1e-300)
+            z = -float(special.ndtri(min(tail, 0.5)))
+        else:
+            z = abs(self._z(a.value - a.baseline))
         return 1.0 if z <= OUTLIER_Z else max(MIN_WEIGHT, (OUTLIER_Z / z) ** 2)
 
     def learn_one(self, t: float, value: float) -> None:
@@ -277,7 +288,7 @@ class TimeSeriesModel:
             if self.n >= 12:
                 w_out = self._outlier_weight(a) if a.outlier else 1.0
                 self.outliers.learn(t, self._z(residual), a.outlier != 0, decay, w_out)
-            w = self._weight(residual)
+            w = self._weight(a)
             self.residuals.score_evidence(
                 value, a.baseline, decay ** (HALF_LIFE / EVIDENCE_HALF_LIFE)
             )

@@ -1,8 +1,9 @@
 """The runner's array-built result rows equal the rows built one record at a time.
 
-The per-record path (``record_columns``, the influencer JSON, record ids, Arrow inserts) is built
-in array steps for speed; here a run with it and a run with a reference that builds every record
-with :func:`~trailspike.jobs.records.record_row` and writes dicts give the same tables.
+The per-record path (``record_columns``, the influencer JSON, record ids, influencer results,
+Arrow inserts) is built in array steps for speed; here a run with it and a run with a reference
+that builds every record with :func:`~trailspike.jobs.records.record_row`, every influencer
+result in a per-record loop, and writes dicts give the same tables.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from trailspike.jobs import bucket as bucket_module
 from trailspike.jobs import explain as explain_module
 from trailspike.jobs.detectors import Scored
 from trailspike.jobs.influence import Influence
-from trailspike.jobs.records import record_row
+from trailspike.jobs.records import influencer_probability, record_row
 from trailspike.jobs.runner import run_jobs
 from trailspike.jobs.schema import Detector
+from trailspike.jobs.shares import InfluenceColumns
+from trailspike.models.normalizer import ScoreNormalizer
 from trailspike.store.db import open_store
 from trailspike.store.results import write_early_records, write_records
 
@@ -45,13 +48,55 @@ def rows_one_by_one(
     dets: Sequence[Detector],
     scored: Sequence[Scored],
     scores: Sequence[float],
-    found: Sequence[list[Influence]],
+    found: Sequence[list[Influence]] | InfluenceColumns,
 ) -> dict[str, list[Any]]:
     """``record_columns`` as it was: one ``record_row`` per record, turned into columns."""
+    lists = found.lists() if isinstance(found, InfluenceColumns) else found
     rows = [
         record_row(job_id, d, b, span, s, score, f)
-        for b, d, s, score, f in zip(buckets, dets, scored, scores, found, strict=True)
+        for b, d, s, score, f in zip(buckets, dets, scored, scores, lists, strict=True)
     ]
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+def influencers_one_by_one(
+    job_id: str,
+    span: int,
+    buckets: Sequence[datetime],
+    normalizers: Sequence[ScoreNormalizer],
+    bucket_of: Sequence[int],
+    probabilities: Sequence[float],
+    confidences: Sequence[float],
+    found: InfluenceColumns,
+) -> dict[str, list[Any]] | None:
+    """``influencer_columns`` as it was: per bucket, a dict of each value's lowest probability
+    over the records in order, then one row per value."""
+    best: dict[tuple[int, str, str], tuple[float, float]] = {}
+    for n, influences in enumerate(found.lists()):
+        for inf in influences:
+            p = influencer_probability(probabilities[n], inf.influence)
+            key = (bucket_of[n], inf.field, inf.value)
+            if key not in best or p < best[key][0]:
+                best[key] = (p, confidences[n])
+    if not best:
+        return None
+    rows = []
+    for (b, name, value), (p, conf) in best.items():
+        score = float(normalizers[b].normalize_many([p], [conf])[0])
+        rows.append(
+            {
+                "job_id": job_id,
+                "timestamp": buckets[b],
+                "bucket_span": span,
+                "influencer_field_name": name,
+                "influencer_field_value": value,
+                "influencer_score": score,
+                "initial_influencer_score": score,
+                "probability": p,
+                "is_interim": False,
+                "score_confidence": conf,
+            }
+        )
     return {name: [row[name] for row in rows] for name in rows[0]}
 
 
@@ -99,6 +144,7 @@ def test_array_built_rows_equal_rows_built_one_by_one(
     run_jobs(fast, JOBS, end=end, now=datetime(2027, 1, 1), settings=SETTINGS)
     got = snapshot(fast)
     monkeypatch.setattr(explain_module, "record_columns", rows_one_by_one)
+    monkeypatch.setattr(explain_module, "influencer_columns", influencers_one_by_one)
     monkeypatch.setattr(bucket_module, "write_record_columns", write_one_by_one)
     slow = new_world(tmp_path / "slow.duckdb")
     run_jobs(slow, JOBS, end=end, now=datetime(2027, 1, 1), settings=SETTINGS)

@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -155,6 +157,17 @@ Evidence = tuple[datetime, tuple[str, str, str], datetime | None, bool]
 until or None, whether to stop at the end of the minute of the series' first event)."""
 
 
+class ShareColumns(NamedTuple):
+    """:func:`record_evidence_columns`' influencer shares: row ``i`` is ``record[i]``'s value
+    ``value[i]`` of influencer ``field[i]`` with ``share[i]`` of that field's events; rows
+    sorted by record, per record most influential first."""
+
+    record: npt.NDArray[np.int64]
+    field: npt.NDArray[np.int64]
+    value: pa.Array
+    share: npt.NDArray[np.float64]
+
+
 def record_evidence(
     con: duckdb.DuckDBPyConnection,
     request: FeatureRequest,
@@ -163,6 +176,27 @@ def record_evidence(
     wanted: Sequence[Evidence],
     cutoff: float,
 ) -> tuple[dict[int, tuple[datetime, int]], list[tuple[int, int, str, float]]]:
+    """:func:`record_evidence_columns` with the shares as ``(n, influencer index, value,
+    share)`` tuples."""
+    firsts, shares = record_evidence_columns(con, request, det, influencers, wanted, cutoff)
+    found = zip(
+        shares.record.tolist(),
+        shares.field.tolist(),
+        shares.value.to_pylist(),
+        shares.share.tolist(),
+        strict=True,
+    )
+    return firsts, list(found)
+
+
+def record_evidence_columns(
+    con: duckdb.DuckDBPyConnection,
+    request: FeatureRequest,
+    det: DetectorFeature,
+    influencers: tuple[str, ...],
+    wanted: Sequence[Evidence],
+    cutoff: float,
+) -> tuple[dict[int, tuple[datetime, int]], ShareColumns]:
     """First events and influencer shares of many records of one detector, in one statement.
 
     ``wanted[n]`` selects the events of a series in a bucket before ``until`` (None: the
@@ -172,10 +206,11 @@ def record_evidence(
     a series without events is left out) and, for all, ``(n, influencer index, value, share)``
     for the values holding at least ``cutoff`` of their field's events among those selected
     (:func:`influencer_shares`), per record most influential first: by share, then field
-    name, then value. One scan serves a whole flush of final and early records.
+    name, then value. One scan serves a whole flush of final and early records. The shares
+    stay columns (:class:`ShareColumns`): a flush has hundreds of thousands.
     """
     if not wanted:
-        return {}, []
+        return {}, _NO_SHARES
     span = timedelta(seconds=request.bucket_span_seconds)
     ends = [b + span if end is None else min(b + span, end) for b, _, end, _ in wanted]
     columns = [f"i{n}" for n in range(len(influencers))]
@@ -258,24 +293,20 @@ def _name_ranks(names: tuple[str, ...]) -> list[int]:
     return ranks or [0]
 
 
-def _split_result(
-    result: pa.Table,
-) -> tuple[dict[int, tuple[datetime, int]], list[tuple[int, int, str, float]]]:
-    """The shares rows (first in the result) as tuples, and the first events by record.
+_NO_SHARES = ShareColumns(
+    np.zeros(0, np.int64), np.zeros(0, np.int64), pa.array([], pa.string()), np.zeros(0)
+)
 
-    Numbers leave Arrow through numpy (``tolist`` of an array is several times faster than
-    Arrow's ``to_pylist`` for the hundreds of thousands of shares of a flush).
-    """
+
+def _split_result(result: pa.Table) -> tuple[dict[int, tuple[datetime, int]], ShareColumns]:
+    """The shares rows (first in the result) as columns, and the first events by record."""
     shares = result.num_rows - pc.sum(pc.less(result["f"], 0)).as_py()
     head, tail = result.slice(0, shares), result.slice(shares)
-    found = list(
-        zip(
-            _numbers(head["k_n"]),
-            _numbers(head["f"]),
-            head["v"].to_pylist(),
-            _numbers(head["share"]),
-            strict=True,
-        )
+    found = ShareColumns(
+        head["k_n"].to_numpy().astype(np.int64),
+        head["f"].to_numpy().astype(np.int64),
+        head["v"].combine_chunks().cast(pa.string()),
+        head["share"].to_numpy().astype(np.float64),
     )
     firsts = {
         n: (first, int(events))

@@ -50,7 +50,7 @@ from trailspike.store.results import (
     update_scores,
     write_buckets,
     write_early_records,
-    write_influencers,
+    write_influencer_columns,
     write_model_plot,
     write_record_columns,
     write_records,
@@ -233,7 +233,7 @@ class BucketProcessor:
             skip = {s.key for s in scored if "skip_model_update" in s.actions}
             dm.learn(det, t, values, skip)
         # Influencer scores use the normaliser as it is now (a copy if the rows wait for flush).
-        self.explanations.add_bucket(bucket, records, norm, self.pending)
+        self.explanations.add_bucket(bucket, records, norm)
         self.pending["buckets"].append(
             {
                 "job_id": self.job.job_id,
@@ -455,11 +455,13 @@ class BucketProcessor:
     # ------------------------------------------------------------------ output
     def flush(self) -> None:
         """Write the queued rows (inside the caller's transaction)."""
-        self.explanations.resolve(self.pending)
+        self.explanations.resolve()
         write_buckets(self.con, self.pending.pop("buckets", []))
         write_records(self.con, self.pending.pop("records", []))
         write_early_records(self.con, self.pending.pop("early_records", []))
-        write_influencers(self.con, self.pending.pop("influencers", []))
+        influencers = self.explanations.take_influencers()
+        if influencers is not None:
+            write_influencer_columns(self.con, influencers)
         write_model_plot(self.con, self.pending.pop("model_plot", []))
         for early in (False, True):
             columns = self.explanations.take_columns(early)

@@ -32,18 +32,19 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from trailspike.features.contract import FeatureRequest
-from trailspike.features.evidence import record_evidence
+from trailspike.features.evidence import record_evidence_columns
 from trailspike.jobs.detectors import Scored
 from trailspike.jobs.early import seen_by
-from trailspike.jobs.influence import INFLUENCE_CUTOFF, Influence
+from trailspike.jobs.influence import INFLUENCE_CUTOFF
 from trailspike.jobs.novelty import early_result, known_surprises
-from trailspike.jobs.records import influencer_probability, record_columns
+from trailspike.jobs.records import record_columns
 from trailspike.jobs.schema import Detector
+from trailspike.jobs.shares import Found, Shares, gather, influencer_columns
 from trailspike.models.normalizer import ScoreNormalizer
-
-Rows = dict[str, list[dict[str, Any]]]
 
 
 @dataclass
@@ -54,7 +55,7 @@ class PendingRecord:
     det: Detector
     scored: Scored
     score: float
-    found: list[Influence] | None = None
+    found: Found = None
     data_end: datetime | None = None
     # Early records of a burst of novelty: the normaliser to score what was known by data_end.
     normalizer: ScoreNormalizer | None = None
@@ -88,18 +89,21 @@ class Explanations:
         self.first_unknown: list[tuple[datetime, PendingRecord]] = []
         # Explained records whose rows are built as columns by take_columns.
         self.finished: dict[bool, list[tuple[datetime, PendingRecord]]] = {False: [], True: []}
+        # Influencer results of the resolved buckets, as columns (take_influencer_columns).
+        self.influencers: list[dict[str, Any]] = []
 
     def add_bucket(
         self,
         bucket: datetime,
         records: list[PendingRecord],
         normalizer: ScoreNormalizer,
-        out: Rows,
     ) -> None:
-        """Queue the bucket's records, and its influencer rows into ``out``: now if every record
-        is explained, else at :meth:`resolve` (scored against a copy of ``normalizer``)."""
+        """Queue the bucket's records and its influencer results: now if every record is
+        explained, else at :meth:`resolve` (scored against a copy of ``normalizer``)."""
+        if not records:
+            return
         if all(r.found is not None for r in records):
-            self._bucket_rows(bucket, records, normalizer, out)
+            self._resolved_influencers([_PendingBucket(bucket, records, normalizer)])
             return
         self.buckets.append(_PendingBucket(bucket, records, normalizer.snapshot()))
 
@@ -115,10 +119,10 @@ class Explanations:
             else:
                 self.finished[True].append((bucket, record))
 
-    def resolve(self, out: Rows) -> None:
+    def resolve(self) -> None:
         """Find the first events and influencers of every waiting record (one query per
-        detector); queue the influencer rows into ``out`` (the records' rows:
-        :meth:`take_columns`)."""
+        detector); queue the influencer results (:meth:`take_influencers`) and the records
+        (:meth:`take_columns`)."""
         waiting: dict[int, list[tuple[datetime, PendingRecord, bool]]] = defaultdict(list)
         for pending in self.buckets:
             for record in pending.records:
@@ -130,9 +134,33 @@ class Explanations:
             waiting[record.scored.detector_index].append((bucket, record, True))
         for index, items in waiting.items():
             self._explain(index, items)
-        for pending in self.buckets:
-            self._bucket_rows(pending.bucket, pending.records, pending.normalizer, out)
+        self._resolved_influencers(self.buckets)
         self.buckets, self.early, self.first_unknown = [], [], []
+
+    def _resolved_influencers(self, pending: list[_PendingBucket]) -> None:
+        """Queue the records of ``pending`` and their influencer results, built as columns from
+        all their influences at once (:func:`trailspike.jobs.shares.influencer_columns`)."""
+        records = [(n, r) for n, bucket in enumerate(pending) for r in bucket.records]
+        self.finished[False].extend((pending[n].bucket, r) for n, r in records)
+        columns = influencer_columns(
+            self.job_id,
+            self.span,
+            [b.bucket for b in pending],
+            [b.normalizer for b in pending],
+            [n for n, _ in records],
+            [r.scored.probability for _, r in records],
+            [r.scored.confidence for _, r in records],
+            gather([r.found for _, r in records], self.fields),
+        )
+        if columns is not None:
+            self.influencers.append(columns)
+
+    def take_influencers(self) -> pa.Table | None:
+        """The influencer results of the resolved buckets, or None; handed over once."""
+        done, self.influencers = self.influencers, []
+        if not done:
+            return None
+        return pa.concat_tables([pa.table(columns) for columns in done])
 
     def _explain(self, index: int, items: list[tuple[datetime, PendingRecord, bool]]) -> None:
         """Explain ``items`` (records of detector ``index``; the flag: an early record whose
@@ -143,12 +171,11 @@ class Explanations:
         feature = self.request.detectors[index]
         wanted = [(b, r.scored.key, r.data_end, first) for b, r, first in items]
         fields = self.fields
-        firsts, shares = record_evidence(
+        firsts, shares = record_evidence_columns(
             self.con, self.request, feature, fields, wanted, INFLUENCE_CUTOFF
         )
-        found: list[list[Influence]] = [[] for _ in items]
-        for n, field, value, share in shares:
-            found[n].append(Influence(fields[field], value, share))
+        # Rows are sorted by record: record n's influences are rows bounds[n]:bounds[n + 1].
+        bounds = np.searchsorted(shares.record, np.arange(len(items) + 1)).tolist()
         bursts: dict[datetime, list[PendingRecord]] = defaultdict(list)
         early: list[tuple[datetime, PendingRecord]] = []
         for n, (bucket, record, first) in enumerate(items):
@@ -160,7 +187,8 @@ class Explanations:
                 record.data_end = seen_by(seen)
                 if record.normalizer is not None:
                     bursts[bucket].append(record)
-            record.found = found[n]  # in rare_influencers' order already (SQL sorts)
+            # In rare_influencers' order already (SQL sorts).
+            record.found = Shares(shares, bounds[n], bounds[n + 1])
             if record.data_end is not None:  # early records; final ones go per bucket
                 early.append((bucket, record))
         for records in bursts.values():
@@ -181,50 +209,11 @@ class Explanations:
             [r.det for r in records],
             [r.scored for r in records],
             [r.score for r in records],
-            [r.found or [] for r in records],
+            gather([r.found for r in records], self.fields),
         )
         if early:
             columns["data_end"] = [r.data_end for r in records]
         return columns
-
-    def _bucket_rows(
-        self,
-        bucket: datetime,
-        records: list[PendingRecord],
-        normalizer: ScoreNormalizer,
-        out: Rows,
-    ) -> None:
-        """Records to write, then one influencer row per value (its lowest probability)."""
-        best: dict[tuple[str, str], tuple[float, float]] = {}
-        for r in records:
-            found = r.found or []
-            s = r.scored
-            self.finished[False].append((bucket, r))
-            for inf in found:
-                p = influencer_probability(s.probability, inf.influence)
-                key = (inf.field, inf.value)
-                if key not in best or p < best[key][0]:
-                    best[key] = (p, s.confidence)
-        if not best:
-            return
-        items = list(best.items())
-        scores = normalizer.normalize_many(
-            [v[0] for _, v in items], [v[1] for _, v in items]
-        ).tolist()
-        for ((name, value), (p, conf)), score in zip(items, scores, strict=True):
-            out["influencers"].append(
-                {
-                    "job_id": self.job_id,
-                    "timestamp": bucket,
-                    "bucket_span": self.span,
-                    "influencer_field_name": name,
-                    "influencer_field_value": value,
-                    "influencer_score": score,
-                    "initial_influencer_score": score,
-                    "probability": p,
-                    "score_confidence": conf,
-                }
-            )
 
 
 def count_known_novelty(records: list[PendingRecord]) -> None:

@@ -225,6 +225,14 @@ def write_influencers(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, A
     return _insert(con, "influencers", rows, {"is_interim": False})
 
 
+def write_influencer_columns(con: duckdb.DuckDBPyConnection, columns: pa.Table) -> int:
+    """:func:`write_influencers` for rows given as an Arrow table (``is_interim`` included),
+    which the jobs build without a dict per row."""
+    return _insert_columns(
+        con, "influencers", {c: columns[c] for c in columns.column_names}, columns.num_rows
+    )
+
+
 def write_model_plot(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
     """Insert or replace model bounds (one row per series per bucket)."""
     return _insert(con, "model_plot", rows)

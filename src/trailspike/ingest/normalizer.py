@@ -35,6 +35,7 @@ import pyarrow as pa
 from trailspike.core.errors import InputError
 from trailspike.ingest.quarantine import QuarantinedRecord
 from trailspike.ingest.reader import Entry, read_file
+from trailspike.ingest.spool import SpoolReader, SpoolRef, SpoolWriter
 from trailspike.ingest.validate import check_record
 from trailspike.normalise.cloudtrail import format_timestamp, to_ecs
 from trailspike.normalise.fast import Row, fast_event
@@ -57,6 +58,7 @@ class Chunk:
     records: int = 0
     quarantined: list[QuarantinedRecord] = field(default_factory=list)
     damage: str | None = None  # set on the last chunk of a damaged file
+    spool: SpoolRef | None = None  # where a worker wrote ``table`` (see :mod:`.spool`)
 
 
 @dataclass(frozen=True)
@@ -190,18 +192,24 @@ def process_stream(stream: IO[bytes], path: str, ctx: Context) -> Iterator[Chunk
 # -- worker processes ---------------------------------------------------------------------------
 _WORKER: Context | None = None
 _WORKER_SETTINGS: Mapping[str, Any] = {}
+_SPOOL: str | None = None
 _S3_CLIENT: Any = None
 
 
 def init_worker(
-    settings: Mapping[str, Any], now: datetime, environ: Mapping[str, str] | None = None
+    settings: Mapping[str, Any],
+    now: datetime,
+    environ: Mapping[str, str] | None = None,
+    spool: str | None = None,
 ) -> None:
     """Pool initializer: build the GeoIP readers once per worker process.
 
     ``environ`` is the ingesting process's environment (AWS credentials, profile, region):
     a worker forked from a fork server started earlier would otherwise see that server's.
+    ``spool`` is the folder the worker writes its tables into (:mod:`.spool`); None sends them
+    back pickled.
     """
-    global _WORKER, _WORKER_SETTINGS
+    global _WORKER, _WORKER_SETTINGS, _SPOOL
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
@@ -210,6 +218,7 @@ def init_worker(
     gc.freeze()
     _WORKER = Context.from_settings(settings, now)
     _WORKER_SETTINGS = settings
+    _SPOOL = spool
 
 
 def _open_in_worker(path: str) -> IO[bytes]:
@@ -233,10 +242,35 @@ def _open_in_worker(path: str) -> IO[bytes]:
 
 
 def process_path(path: str) -> list[Chunk]:
-    """Worker task: every chunk of one file or S3 object (these are bounded in size)."""
+    """Worker task: every chunk of one file or S3 object (these are bounded in size).
+
+    With a spool folder, each chunk's table is written there as it is made and the chunk
+    carries only its place (:func:`unspool` restores it in the ingesting process).
+    """
     assert _WORKER is not None, "init_worker was not run"
     stream = _open_in_worker(path)
     try:
-        return list(process_stream(stream, path, _WORKER))
+        if _SPOOL is None:
+            return list(process_stream(stream, path, _WORKER))
+        writer = SpoolWriter(_SPOOL)
+        try:
+            chunks = []
+            for chunk in process_stream(stream, path, _WORKER):
+                if chunk.table is not None:
+                    chunk.spool = writer.add(chunk.table)
+                    chunk.table = None
+                chunks.append(chunk)
+        finally:
+            writer.close()
+        return chunks
     finally:
         stream.close()
+
+
+def unspool(chunks: list[Chunk]) -> list[Chunk]:
+    """Give the chunks of one :func:`process_path` result their tables back (mapped, not copied)."""
+    reader = SpoolReader()
+    for chunk in chunks:
+        if chunk.spool is not None:
+            chunk.table, chunk.spool = reader.table(chunk.spool), None
+    return chunks

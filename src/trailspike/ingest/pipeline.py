@@ -22,7 +22,8 @@ Implementation decisions (figures: docs/ingest.md, ``benchmarks/ingest.py``):
   inserts, with a bounded number of files in flight; standard input and files over 256 MB are
   streamed here. The workers are forked from a fork server that imported their code and loaded
   geoip2fast's data once, so they share those pages (spawned workers each held ~180 MB of their
-  own); 1M benchmark events: total PSS 1,402 -> 1,249 MB.
+  own); 1M benchmark events: total PSS 1,402 -> 1,249 MB. Their tables come back through
+  Arrow files in shared memory (:mod:`.spool`), not pickled through the pool's pipe.
 - Rows go into the store as they arrive, ``ingest_batch_size`` (10k) at most per insert: rows
   waiting here as Arrow tables (50k before) only added to the uncommitted rows DuckDB holds
   anyway. Each insert reads its Arrow table through a relation bound for that one statement
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -59,9 +61,18 @@ import pyarrow as pa
 
 from trailspike.core.errors import InputError
 from trailspike.core.timeutil import utcnow
-from trailspike.ingest.normalizer import Chunk, Context, init_worker, process_path, process_stream
+from trailspike.ingest.normalizer import (
+    Chunk,
+    Context,
+    init_worker,
+    process_path,
+    process_stream,
+    unspool,
+)
+from trailspike.ingest.progress import FileProgress
 from trailspike.ingest.quarantine import QuarantinedRecord, forget_quarantined, quarantine_records
 from trailspike.ingest.sources import SourceFile, expand_sources
+from trailspike.ingest.spool import make_spool_dir
 from trailspike.store.events import ROW_GROUP_ROWS, insert_events, new_rows
 
 # Files larger than this are streamed in this process rather than handed whole to a worker.
@@ -331,33 +342,6 @@ def _worker_count(settings: Mapping[str, Any], files: list[SourceFile], local: s
     return min(wanted, len(local))
 
 
-class _Progress:
-    """A rich progress bar over files, or nothing."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.bar: Any = None
-        if enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn("[bold]ingest"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total} files"),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            self.bar.add_task("ingest", total=total)
-            self.bar.start()
-
-    def advance(self) -> None:
-        if self.bar is not None:
-            self.bar.update(0, advance=1)
-
-    def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def ingest(
     con: duckdb.DuckDBPyConnection,
     sources: Sequence[str],
@@ -395,7 +379,7 @@ def ingest(
     run.summary.skipped_files = len(files) - len(todo)
     local = _local_for_workers(todo)
     workers = _worker_count(settings, todo, local)
-    bar = _Progress(progress, len(todo))
+    bar = FileProgress(progress, len(todo))
     saved_limit = _bound_duckdb_memory(con)
     try:
         if workers:
@@ -447,7 +431,7 @@ def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
 
 
 def _read_parallel(
-    run: _Run, files: list[SourceFile], settings: Mapping[str, Any], workers: int, bar: _Progress
+    run: _Run, files: list[SourceFile], settings: Mapping[str, Any], workers: int, bar: FileProgress
 ) -> None:
     import multiprocessing
 
@@ -462,8 +446,25 @@ def _read_parallel(
             preload.append("trailspike.ingest.preload_geo")
         # Takes effect when the server starts (the first parallel ingest of this process).
         context.set_forkserver_preload(preload)
+    # The workers' tables come back through files in shared memory (see spool.py).
+    spool = make_spool_dir()
+    try:
+        _run_pool(run, files, settings, workers, bar, context, spool)
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+def _run_pool(
+    run: _Run,
+    files: list[SourceFile],
+    settings: Mapping[str, Any],
+    workers: int,
+    bar: FileProgress,
+    context: Any,
+    spool: str,
+) -> None:
     with context.Pool(
-        workers, init_worker, (dict(settings), run.ctx.now, dict(os.environ))
+        workers, init_worker, (dict(settings), run.ctx.now, dict(os.environ), spool)
     ) as pool:
         # A bounded window of files in flight: results wait in this process's memory, so
         # workers must not run ahead of the inserts (Pool.imap would queue every file).
@@ -481,7 +482,7 @@ def _read_parallel(
             source, result = pending.popleft()
             submit()
             try:
-                chunks = result.get()
+                chunks = unspool(result.get())
             except (OSError, InputError) as exc:
                 run.unreadable(source.path, exc)
             else:

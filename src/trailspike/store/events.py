@@ -235,9 +235,11 @@ def new_rows(con: duckdb.DuckDBPyConnection, table: pa.Table) -> list[int]:
     stored events, which are only scanned within the batch's time range.
     """
     ids = table.column("event_id")
-    keys = pa.table({"event_id": ids, "ts": table.column("ts")})
-    # Registered (the bounds need bound parameters, which a relation's query() does not take):
-    # the narrow keys, ~60 bytes per event, stay referenced until the transaction commits.
+    # Copied: registered (the bounds need bound parameters, which a relation's query() does not
+    # take), the keys stay referenced until the transaction commits, and as slices of the
+    # batch they would keep all of its buffers (a worker's whole mapped spool file) alive.
+    everything = pa.array(range(table.num_rows), pa.int64())
+    keys = pa.table({"event_id": ids.take(everything), "ts": table.column("ts").take(everything)})
     con.register("_trailspike_keys", keys)
     try:
         bounds = con.execute(

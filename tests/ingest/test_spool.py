@@ -1,0 +1,128 @@
+"""Workers hand their tables over through spool files: same rows, no files left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pytest
+from ingest_helpers import record, write_lines, write_s3_file
+
+from shared_data import shared_path
+from trailspike.core.settings import load_settings
+from trailspike.ingest import normalizer, pipeline
+from trailspike.ingest.normalizer import Chunk
+from trailspike.ingest.pipeline import ingest
+from trailspike.ingest.spool import SpoolReader, SpoolWriter, make_spool_dir, remove_stale
+from trailspike.store.db import open_store
+
+
+def _table(start: int, rows: int) -> pa.Table:
+    return pa.table({"n": list(range(start, start + rows)), "s": [f"é{i}" for i in range(rows)]})
+
+
+def test_spooled_tables_come_back_equal_and_the_file_is_removed(tmp_path: Path) -> None:
+    writer = SpoolWriter(str(tmp_path))
+    tables = [_table(0, 3), pa.concat_tables([_table(3, 2), _table(5, 4)]), _table(9, 1)]
+    refs = [writer.add(table) for table in tables]
+    writer.close()
+    assert refs[1][2] == 2  # a two-chunk table is two record batches
+    reader = SpoolReader()
+    for ref, table in reversed(list(zip(refs, tables, strict=True))):
+        assert reader.table(ref).equals(table)
+    assert not Path(writer.path).exists()
+
+
+def test_a_spool_file_without_tables_is_not_left(tmp_path: Path) -> None:
+    writer = SpoolWriter(str(tmp_path))
+    writer.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_folders_of_finished_processes_are_removed(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    stale = tmp_path / f"trailspike-ingest-{int(done.stdout)}-abc"
+    (stale / "x.arrow").parent.mkdir()
+    (stale / "x.arrow").write_bytes(b"x")
+    mine = Path(make_spool_dir(str(tmp_path)))
+    other = tmp_path / "something-else"
+    other.mkdir()
+    remove_stale(str(tmp_path))
+    assert not stale.exists()
+    assert mine.exists() and other.exists()
+    assert mine.name.startswith(f"trailspike-ingest-{os.getpid()}-")
+
+
+def _corpus(folder: Path) -> None:
+    """The shared samples, plus generated files with duplicates and bad and odd records."""
+    shutil.copytree(shared_path("cloudtrail_samples"), folder / "samples")
+    for n in range(3):
+        write_s3_file(folder / f"f{n}.json.gz", [record(n * 100 + i) for i in range(40)])
+    write_s3_file(
+        folder / "odd.json.gz",
+        [
+            record(1),
+            record(2, eventID=None),
+            record(3, sourceIPAddress="2001:db8::1"),
+            record(4, requestParameters={"k": "é" * 3000}),
+            record(5, eventTime="bad"),
+        ],
+    )
+    write_lines(folder / "lines.jsonl", [record(6), "{not json", record(7, userIdentity=3)])
+
+
+def _rows(con: Any) -> dict[str, list[Any]]:
+    events = con.execute(
+        "SELECT * EXCLUDE (ingested_at) FROM events ORDER BY event_id, ts, source_file, doc"
+    ).fetchall()
+    doc = [d[0] for d in con.execute("DESCRIBE events").fetchall()].index("doc")
+    return {
+        "events": [(*row[:doc], orjson.loads(row[doc]), *row[doc + 1 :]) for row in events],
+        "docs": [row[doc] for row in events],
+        "quarantine": con.execute(
+            "SELECT path, line, record_index, reason, snippet FROM quarantine ORDER BY ALL"
+        ).fetchall(),
+        "files": con.execute(
+            "SELECT path, records, stored, duplicates, quarantined, complete FROM ingested_files "
+            "ORDER BY path"
+        ).fetchall(),
+    }
+
+
+def test_spooling_workers_store_what_one_process_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _corpus(tmp_path / "in")
+    spool_root = tmp_path / "spool"
+    spool_root.mkdir()
+    monkeypatch.setattr("trailspike.ingest.spool.spool_root", lambda: str(spool_root))
+    spooled: list[str] = []
+
+    def unspool(chunks: list[Chunk]) -> list[Chunk]:
+        spooled.extend(c.spool[0] for c in chunks if c.spool is not None and c.table is None)
+        return normalizer.unspool(chunks)
+
+    monkeypatch.setattr(pipeline, "unspool", unspool)
+    results = []
+    for workers, limit in ((1, pipeline.PARALLEL_MIN_BYTES), (2, 0)):
+        monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", limit)
+        con = open_store(tmp_path / f"w{workers}.duckdb")
+        settings = load_settings({"ingest_workers": workers}, environ={})
+        summary = ingest(con, [str(tmp_path / "in")], settings)
+        results.append((summary.records, summary.stored, summary.duplicates, _rows(con)))
+        con.close()
+    assert results[0] == results[1]  # documents equal as parsed JSON and byte for byte
+    assert len(results[0][3]["events"]) > 250 and results[0][3]["quarantine"]
+    assert len(set(spooled)) >= 5  # the workers' tables did come through spool files
+    assert list(spool_root.iterdir()) == []  # the run's spool folder is gone

@@ -87,39 +87,41 @@ def drop_empty(value: Any) -> Any:
 
 
 def _drop_in_dict(value: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] | None = None
+    # One pass notes what changes; the copy is made at C speed afterwards (``dict()`` keeps the
+    # order, deleting keys keeps the others' order, assigning to a key keeps its place). Most
+    # records need a copy (``responseElements: null``): 4.6 -> 3.6 µs per benchmark record
+    # against copying item by item.
+    dropped: list[str] | None = None
+    cleaned_items: list[tuple[str, Any]] | None = None
     for key, item in value.items():
         cls = item.__class__
         if cls is str:
-            keep = item != ""
+            if item == "":
+                if dropped is None:
+                    dropped = []
+                dropped.append(key)
         elif item is None:
-            keep = False
+            if dropped is None:
+                dropped = []
+            dropped.append(key)
         elif cls is dict or cls is list or isinstance(item, (dict, list)):
             # Straight to the container's function: this is the hot path of every record.
             cleaned = _drop_in_dict(item) if isinstance(item, dict) else _drop_in_list(item)
-            keep = bool(cleaned)
-            if keep and cleaned is not item:
-                if out is None:
-                    out = _copy_before(value, key)
-                out[key] = cleaned
-                continue
-        else:
-            keep = True
-        if out is not None:
-            if keep:
-                out[key] = item
-        elif not keep:
-            out = _copy_before(value, key)
-    return value if out is None else out
-
-
-def _copy_before(value: dict[str, Any], stop: str) -> dict[str, Any]:
-    """The items of ``value`` before key ``stop`` (all kept, else a copy had started earlier)."""
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if key == stop:
-            break
-        out[key] = item
+            if not cleaned:
+                if dropped is None:
+                    dropped = []
+                dropped.append(key)
+            elif cleaned is not item:
+                if cleaned_items is None:
+                    cleaned_items = []
+                cleaned_items.append((key, cleaned))
+    if dropped is None and cleaned_items is None:
+        return value
+    out = dict(value)
+    for key in dropped or ():
+        del out[key]
+    for key, cleaned in cleaned_items or ():
+        out[key] = cleaned
     return out
 
 

@@ -248,18 +248,13 @@ def record_evidence_columns(
     sql.add(
         "SELECT k_n, -1 AS f, NULL::VARCHAR AS v, NULL::DOUBLE AS share, first, "
         "count(*) AS events FROM kept WHERE k_first GROUP BY k_n, first"
-        # Shares first, per record most influential first as Python sorts them: share, then
-        # field name (its rank among the names), then value (VARCHAR compares by code point,
-        # like str); the first events after them.
-        " ORDER BY f < 0, k_n, share DESC, list_extract(?::INTEGER[], f + 1), v",
-        [_name_ranks(influencers)],
     )
     con.register(_WANTED, _wanted_table(wanted, ends))
     try:
         result = con.sql(sql.text, params=sql.params).to_arrow_table()
     finally:
         con.unregister(_WANTED)
-    return _split_result(result)
+    return _split_result(result, influencers)
 
 
 _WANTED = "_ts_evidence_wanted"
@@ -298,16 +293,28 @@ _NO_SHARES = ShareColumns(
 )
 
 
-def _split_result(result: pa.Table) -> tuple[dict[int, tuple[datetime, int]], ShareColumns]:
-    """The shares rows (first in the result) as columns, and the first events by record."""
-    shares = result.num_rows - pc.sum(pc.less(result["f"], 0)).as_py()
-    head, tail = result.slice(0, shares), result.slice(shares)
-    found = ShareColumns(
-        head["k_n"].to_numpy().astype(np.int64),
-        head["f"].to_numpy().astype(np.int64),
-        head["v"].combine_chunks().cast(pa.string()),
-        head["share"].to_numpy().astype(np.float64),
+def _split_result(
+    result: pa.Table, influencers: tuple[str, ...]
+) -> tuple[dict[int, tuple[datetime, int]], ShareColumns]:
+    """The shares rows as columns, per record most influential first, and the first events
+    by record (the rows with ``f < 0``).
+
+    The order is Python's for ``rare_influencers``: share, then field name (its rank among
+    the names), then value (by code point, as ``str`` and Arrow's byte order of UTF-8
+    compare). Sorted here in numpy: DuckDB's ORDER BY on the value text was a third of the
+    query's CPU.
+    """
+    is_share = pc.greater_equal(result["f"], 0)
+    head, tail = result.filter(is_share), result.filter(pc.invert(is_share))
+    record = head["k_n"].to_numpy().astype(np.int64)
+    field = head["f"].to_numpy().astype(np.int64)
+    value = head["v"].combine_chunks().cast(pa.string())
+    share = head["share"].to_numpy().astype(np.float64)
+    order = np.lexsort(
+        (_text_ranks(value), np.array(_name_ranks(influencers))[field], -share, record)
     )
+    take = pa.array(order)
+    found = ShareColumns(record[order], field[order], value.take(take), share[order])
     firsts = {
         n: (first, int(events))
         for n, first, events in zip(
@@ -315,6 +322,20 @@ def _split_result(result: pa.Table) -> tuple[dict[int, tuple[datetime, int]], Sh
         )
     }
     return firsts, found
+
+
+def _text_ranks(texts: pa.Array) -> npt.NDArray[np.int64]:
+    """Each text's rank in byte (code point) order; equal texts, equal ranks.
+
+    >>> _text_ranks(pa.array(["b", "a", "é", "b", "z"])).tolist()
+    [1, 0, 3, 1, 2]
+    """
+    encoded = texts.dictionary_encode()
+    sorted_codes = pc.array_sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(sorted_codes), dtype=np.int64)
+    rank[sorted_codes] = np.arange(len(sorted_codes))
+    out: npt.NDArray[np.int64] = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    return out
 
 
 def _numbers(column: pa.ChunkedArray) -> list[Any]:

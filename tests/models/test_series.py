@@ -292,3 +292,28 @@ def test_fractional_values_rule_out_the_count_candidates() -> None:
     assert isinstance(model, TimeSeriesModel)
     assert "negbin" not in model.residuals.candidates()
     assert model.residuals.reference() == "normal"
+
+
+def test_a_weekend_drop_is_learnt_as_a_day_of_week_pattern() -> None:
+    # Half-hourly values with a daily swing and weekends 300 lower (noise sd 40). Before the
+    # day-of-week component, the 168-bin weekly profile had two noisy values a bin a week and
+    # a test against a level that had already absorbed each weekend: it was never used, and
+    # every weekend's start and end raised alerts, week after week.
+    span, day = 1800.0, 48
+    rng = np.random.default_rng(2)
+    model = new_series_model("metric", "both", span)
+    normalizer = new_normalizer()
+    n = 6 * 7 * day
+    i = np.arange(n)
+    weekend = np.isin((i // day) % 7, (2, 3))  # t = 0 is a Thursday
+    values = 1000 + 400 * np.sin(2 * np.pi * (i % day) / day) - 300 * weekend
+    values = values + rng.normal(0, 40, n)
+    late_alerts = 0
+    for k, v in enumerate(values):
+        s = model.score_one(k * span, float(v))
+        normalizer.observe(s.probability, s.confidence)
+        late_alerts += k >= 3 * 7 * day and normalizer.normalize(s.probability, s.confidence) >= 50
+        model.learn_one(k * span, float(v))
+    assert isinstance(model, TimeSeriesModel)
+    assert "weekday" in model.decomposition.active_names()
+    assert late_alerts == 0  # weeks 4-6

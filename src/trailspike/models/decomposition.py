@@ -1,21 +1,26 @@
 """Trend, daily and weekly seasonality, and level shifts of one series, learnt online.
 
-The baseline of a bucket is ``level (+ trend) (+ daily) (+ weekly)``. Every component learns all
-the time, but is *used* only while it explains variance: the decomposition keeps decayed
-mean-squared one-step errors with and without each component, switches a component on when it
-cuts the error by :data:`ACTIVATE_GAIN` after two full periods of history, and off again when the
-gain falls below :data:`DEACTIVATE_GAIN` (the ``CTimeSeriesTestForSeasonality`` idea, made
-incremental). A level shift is accepted when most of the last buckets sit far on one side of the
-baseline; the level then jumps instead of creeping (``CTimeSeriesTestForChange``).
+The baseline of a bucket is ``level (+ trend) (+ daily) (+ weekday) (+ weekly)``. Every component
+learns all the time, but is *used* only while it explains variance: the decomposition keeps
+decayed mean-squared one-step errors with and without each component, switches a component on
+when it cuts the error by :data:`ACTIVATE_GAIN` after two full periods of history, and off again
+when the gain falls below :data:`DEACTIVATE_GAIN` (the ``CTimeSeriesTestForSeasonality`` idea,
+made incremental). A level shift is accepted when most of the last buckets sit far on one side of
+the baseline; the level then jumps instead of creeping (``CTimeSeriesTestForChange``).
 
 Implementation decisions: seasonal profiles are fixed arrays of phase bins (at most
 :data:`MAX_DAILY_BINS` a day and :data:`MAX_WEEKLY_BINS` a week), so an update is O(1) and memory
-is bounded per series; the profile is linearly interpolated between bins. Each bin learns with
-gain ``max(1/visits, g)``: fast at first, then a moving average with a half-life of
-:data:`SEASONAL_HALF_LIFE` periods so the shape can drift. Seasonal targets are taken against a
-slow level (half-life :data:`SLOW_LEVEL_HALF_LIFE`), because the fast level would absorb part of
-a daily swing and flatten the learnt profile. The caller feeds Huber-clipped values, so an attack
-does not become the new normal.
+is bounded per series; the profile is linearly interpolated between bins. The *weekday*
+component is a step per day of the week (weekdays against weekends): with 168 hourly bins a
+30-minute series gives each weekly bin two values a week, too few to beat the noise. Each bin
+learns with gain ``max(1/visits, g)``: fast at first, then a moving average with a half-life of
+:data:`SEASONAL_HALF_LIFE` periods so the shape can drift. A profile learns against the mean,
+over its last period, of the series less the other components: a mean over a whole period is
+blind to the pattern, while the fast level absorbs part of a daily swing and most of a weekend.
+Each component's test runs its own two adaptive levels, one as if it were used and one as if
+not, because the actual level has adapted to the component's current state. When a component
+is switched on, its profile is taken out of the longer ones (which learnt it while it was off).
+The caller feeds Huber-clipped values, so an attack does not become the new normal.
 """
 
 from __future__ import annotations
@@ -30,12 +35,12 @@ DAY = 86400.0
 WEEK = 7 * DAY
 MAX_DAILY_BINS = 24  # hourly knots: more samples per bin, a less noisy profile than half-hourly
 MAX_WEEKLY_BINS = 168
+DAYS_A_WEEK = 7  # the day-of-week level: weekdays against weekends, well sampled per bin
 SEASONAL_HALF_LIFE = 1.0  # periods: the shape follows change within days (daily), weeks (weekly)
 ACTIVATE_GAIN = 0.8  # use a component when it leaves < 80 % of the squared error
 DEACTIVATE_GAIN = 0.95  # drop it when it leaves > 95 %
 TREND_DAMPING = 0.995
 LEVEL_HALF_LIFE = 4 * 3600.0
-SLOW_LEVEL_HALF_LIFE = 43200.0
 SEASONAL_MIN_WEIGHT = 0.25  # repeated "outliers" at the same phase must be learnable
 
 
@@ -63,12 +68,27 @@ class SeasonalComponent:
     first_t: float | None = None
     mse_with: float = 0.0
     mse_without: float = 0.0
+    # The level the series would have with and without this component (each its own EWMA):
+    # the test must not judge the component against a level that has absorbed its pattern.
+    level_with: float = math.nan
+    level_without: float = math.nan
+    # What the profile is learnt against: the mean, over the last period, of the series less
+    # the other components (per bin, then over the bins). A mean over one whole period is
+    # blind to the periodic pattern, so neither a day's swing nor a weekend leaks into it.
+    recent: npt.NDArray[np.float64] | None = None
+    recent_sum: float = 0.0
+    recent_bins: int = 0
+    interpolate: bool = True  # False: a step per bin (days of the week)
 
     @classmethod
-    def create(cls, period: float, bucket_span: float, max_bins: int) -> SeasonalComponent:
+    def create(
+        cls, period: float, bucket_span: float, max_bins: int, interpolate: bool = True
+    ) -> SeasonalComponent:
         bins = int(max(1, min(max_bins, round(period / bucket_span))))
         per_period = max(1.0, period / bucket_span / bins)
-        return cls(period, bins, per_period, np.zeros(bins), np.zeros(bins))
+        return cls(
+            period, bins, per_period, np.zeros(bins), np.zeros(bins), interpolate=interpolate
+        )
 
     @property
     def floor_gain(self) -> float:
@@ -77,6 +97,9 @@ class SeasonalComponent:
 
     def knots(self, t: float) -> tuple[int, int, float]:
         """The two bins around ``t`` and the weight of the second (linear interpolation)."""
+        if not self.interpolate:
+            i = int((t % self.period) / self.period * self.bins) % self.bins
+            return i, i, 0.0
         pos = (t % self.period) / self.period * self.bins - 0.5
         lo = math.floor(pos)
         frac = pos - lo
@@ -85,6 +108,29 @@ class SeasonalComponent:
     def value(self, t: float) -> float:
         i, j, frac = self.knots(t)
         return float((1.0 - frac) * self.values[i] + frac * self.values[j])
+
+    def reference(self, t: float, y: float) -> float:
+        """Record ``y`` (the series less the other components) and return its mean over a period."""
+        if self.recent is None:
+            self.recent = np.full(self.bins, np.nan)
+        i = int((t % self.period) / self.period * self.bins) % self.bins
+        old = float(self.recent[i])
+        if math.isnan(old):
+            new = y
+            self.recent_bins += 1
+            self.recent_sum += new
+        else:
+            # Within a bin, an average over about one period's visits.
+            new = old + 2.0 / (self.visits_per_period + 1.0) * (y - old)
+            self.recent_sum += new - old
+        self.recent[i] = new
+        return self.recent_sum / self.recent_bins
+
+    def shift(self, delta: float) -> None:
+        """A level shift moves what the profile is measured against."""
+        if self.recent is not None:
+            self.recent += delta
+            self.recent_sum += delta * self.recent_bins
 
     def learn(self, t: float, target: float, w: float) -> None:
         """Move the profile at ``t`` towards ``target`` (the series less the other parts)."""
@@ -119,7 +165,6 @@ class Decomposition:
 
     bucket_span: float
     level: float = math.nan
-    slow_level: float = math.nan  # the reference the seasonal profiles are learnt against
     trend: float = 0.0
     trend_active: bool = False
     mse_trend: float = 0.0
@@ -129,10 +174,14 @@ class Decomposition:
 
     def __post_init__(self) -> None:
         if not self.components:
-            for period, max_bins in ((DAY, MAX_DAILY_BINS), (WEEK, MAX_WEEKLY_BINS)):
+            for period, max_bins, smooth in (
+                (DAY, MAX_DAILY_BINS, True),
+                (WEEK, DAYS_A_WEEK, False),
+                (WEEK, MAX_WEEKLY_BINS, True),
+            ):
                 if period >= 4 * self.bucket_span:
                     self.components.append(
-                        SeasonalComponent.create(period, self.bucket_span, max_bins)
+                        SeasonalComponent.create(period, self.bucket_span, max_bins, smooth)
                     )
 
     @property
@@ -167,7 +216,7 @@ class Decomposition:
         shape, so residual statistics learnt without it are stale).
         """
         if not self.initialised:
-            self.level = self.slow_level = x
+            self.level = x
             self.last_t = t
             for c in self.components:
                 c.first_t = t
@@ -175,9 +224,9 @@ class Decomposition:
         before = sum(c.ever_active for c in self.components)
         steps = self._steps(t)
         trend_step = self._trend_ahead(steps)
-        self._test_components(t, x, w, decay, trend_step)
-        season = self.seasonal(t)
         gain = 1.0 - (1.0 - level_gain(self.bucket_span)) ** max(steps, 1.0)
+        self._test_components(t, x, w, decay, trend_step, gain)
+        season = self.seasonal(t)
         old_level = self.level
         predicted = self.level + (trend_step if self.trend_active else 0.0)
         self.level = predicted + w * gain * (x - season - predicted)
@@ -185,30 +234,37 @@ class Decomposition:
         self.trend = TREND_DAMPING * self.trend + w * beta * (
             (self.level - old_level) / max(steps, 1.0) - self.trend
         )
-        slow_gain = 1.0 - 0.5 ** (
-            max(steps, 1.0) * self.bucket_span / max(SLOW_LEVEL_HALF_LIFE, 4 * self.bucket_span)
-        )
-        self.slow_level += slow_gain * (x - season - self.slow_level)
-        # Seasonal components learn what the slow level and the other components leave (the
-        # fast level would absorb part of a daily swing and bias the profile towards flat).
+        # Seasonal components learn what their period-mean reference and the other components
+        # leave (the fast level would absorb part of a daily swing or a weekend).
         for c in self.components:
             others = season - (c.value(t) if c.active else 0.0)
-            c.learn(t, x - self.slow_level - others, max(w, SEASONAL_MIN_WEIGHT))
+            reference = c.reference(t, x - others)
+            c.learn(t, x - reference - others, max(w, SEASONAL_MIN_WEIGHT))
         self.last_t = t
         return sum(c.ever_active for c in self.components) != before
 
     def _test_components(
-        self, t: float, x: float, w: float, decay: float, trend_step: float
+        self, t: float, x: float, w: float, decay: float, trend_step: float, gain: float
     ) -> None:
-        base = self.level + (trend_step if self.trend_active else 0.0)
-        running = base
-        for c in self.components:
-            # Compare the error of the baseline built so far with and without this component.
-            without = x - running
-            with_c = without - c.value(t)
+        season = self.seasonal(t)
+        for i, c in enumerate(self.components):
+            # One-step errors of the series less the other components in use, with and
+            # without this one, each against its own adaptive level (the actual level has
+            # adapted to whichever state the component is in: judged against it, a weekly
+            # component that is off always looked useless on weekends the level had absorbed).
+            value = c.value(t)
+            y = x - (season - (value if c.active else 0.0))
+            if math.isnan(c.level_without):
+                c.level_without, c.level_with = y, y - value
+                continue
+            without = y - c.level_without
+            with_c = y - value - c.level_with
+            was_active = c.active
             c.test(t, without, with_c, w, decay)
-            if c.active:
-                running += c.value(t)
+            c.level_without += w * gain * without
+            c.level_with += w * gain * with_c
+            if c.active != was_active:
+                self._rebase_longer(i, 1.0 if c.active else -1.0)
         flat_err = x - self.level - self.seasonal(t)
         trend_err = flat_err - trend_step
         self.mse_flat = self.mse_flat * decay + w * flat_err * flat_err
@@ -220,16 +276,54 @@ class Decomposition:
             elif self.trend_active and ratio > DEACTIVATE_GAIN:
                 self.trend_active = False
 
+    def _rebase_longer(self, index: int, sign: float) -> None:
+        """Move component ``index``'s profile out of (or back into) the longer-period ones.
+
+        A longer component learns what the active shorter ones leave. Before the daily profile
+        is used, the weekly one learns the daily swing too; without this it kept that copy for
+        weeks (it fades with a half-life of one week), so the weekly test failed and every
+        weekend raised alerts until about the fifth week.
+        """
+        short = self.components[index]
+        for longer in self.components[index + 1 :]:
+            width = longer.period / longer.bins
+            # The short profile's mean over each longer bin (a day-of-week bin spans a day).
+            samples = max(1, min(48, round(width / (short.period / short.bins))))
+            profile = np.array(
+                [
+                    np.mean(
+                        [
+                            short.value(k * width + (j + 0.5) * width / samples)
+                            for j in range(samples)
+                        ]
+                    )
+                    for k in range(longer.bins)
+                ]
+            )
+            # Bins never visited learnt nothing yet (their first visit sets them outright).
+            longer.values -= sign * np.where(longer.visits > 0, profile, 0.0)
+            # Its error test was measured with the stale profile: start it afresh.
+            longer.mse_with = longer.mse_without
+
     def shift_level(self, delta: float) -> None:
         """Accept a level shift of ``delta``: the level jumps, the trend restarts."""
         self.level += delta
-        self.slow_level += delta
         self.trend = 0.0
+        for c in self.components:
+            c.level_with += delta
+            c.level_without += delta
+            c.shift(delta)
 
     def active_names(self) -> list[str]:
         """Names of the components in use, for explanations and tests."""
         names = ["trend"] if self.trend_active else []
         for c in self.components:
             if c.active:
-                names.append("daily" if c.period == DAY else "weekly")
+                names.append(_component_name(c))
         return names
+
+
+def _component_name(c: SeasonalComponent) -> str:
+    if c.period == DAY:
+        return "daily"
+    return "weekly" if c.interpolate else "weekday"

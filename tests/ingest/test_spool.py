@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from trailspike.core.settings import load_settings
 from trailspike.ingest import normalizer, pipeline
 from trailspike.ingest.normalizer import Chunk
 from trailspike.ingest.pipeline import ingest
-from trailspike.ingest.spool import SpoolReader, SpoolWriter, make_spool_dir, remove_stale
+from trailspike.ingest.spool import make_spool_dir, read_table, remove_stale, write_table
 from trailspike.store.db import open_store
 
 
@@ -28,21 +29,36 @@ def _table(start: int, rows: int) -> pa.Table:
 
 
 def test_spooled_tables_come_back_equal_and_the_file_is_removed(tmp_path: Path) -> None:
-    writer = SpoolWriter(str(tmp_path))
     tables = [_table(0, 3), pa.concat_tables([_table(3, 2), _table(5, 4)]), _table(9, 1)]
-    refs = [writer.add(table) for table in tables]
-    writer.close()
-    assert refs[1][2] == 2  # a two-chunk table is two record batches
-    reader = SpoolReader()
-    for ref, table in reversed(list(zip(refs, tables, strict=True))):
-        assert reader.table(ref).equals(table)
-    assert not Path(writer.path).exists()
+    paths = [write_table(str(tmp_path), table) for table in tables]
+    assert len(set(paths)) == 3
+    for path, table in reversed(list(zip(paths, tables, strict=True))):
+        assert read_table(path).equals(table)
+        assert not Path(path).exists()
 
 
-def test_a_spool_file_without_tables_is_not_left(tmp_path: Path) -> None:
-    writer = SpoolWriter(str(tmp_path))
-    writer.close()
-    assert list(tmp_path.iterdir()) == []
+def test_a_worker_that_cannot_spool_sends_its_tables_pickled(tmp_path: Path) -> None:
+    path = write_s3_file(tmp_path / "a.json.gz", [record(n) for n in range(30)])
+    saved = normalizer._WORKER, normalizer._WORKER_SETTINGS, normalizer._SPOOL
+    try:
+        normalizer.init_worker(
+            {"ingest_batch_size": 7}, datetime(2026, 12, 1), None, "/nonexistent"
+        )
+        chunks = normalizer.process_path(str(path))
+        ok_spool = tmp_path / "spool"
+        ok_spool.mkdir()
+        normalizer._SPOOL = str(ok_spool)
+        spooled = normalizer.process_path(str(path))
+    finally:
+        normalizer._WORKER, normalizer._WORKER_SETTINGS, normalizer._SPOOL = saved
+    assert [c.spool for c in chunks] == [None] * 5
+    assert sum(c.table.num_rows for c in chunks if c.table is not None) == 30
+    assert all(c.table is None and c.spool for c in spooled)
+    back = normalizer.unspool(spooled)
+    assert pa.concat_tables([c.table for c in back]).equals(  # type: ignore[misc]
+        pa.concat_tables([c.table for c in chunks])  # type: ignore[misc]
+    )
+    assert list(ok_spool.iterdir()) == []
 
 
 def test_folders_of_finished_processes_are_removed(tmp_path: Path) -> None:
@@ -110,7 +126,7 @@ def test_spooling_workers_store_what_one_process_stores(
     spooled: list[str] = []
 
     def unspool(chunks: list[Chunk]) -> list[Chunk]:
-        spooled.extend(c.spool[0] for c in chunks if c.spool is not None and c.table is None)
+        spooled.extend(c.spool for c in chunks if c.spool is not None and c.table is None)
         return normalizer.unspool(chunks)
 
     monkeypatch.setattr(pipeline, "unspool", unspool)
@@ -124,5 +140,5 @@ def test_spooling_workers_store_what_one_process_stores(
         con.close()
     assert results[0] == results[1]  # documents equal as parsed JSON and byte for byte
     assert len(results[0][3]["events"]) > 250 and results[0][3]["quarantine"]
-    assert len(set(spooled)) >= 5  # the workers' tables did come through spool files
+    assert len(set(spooled)) >= 10  # the workers' tables did come through spool files
     assert list(spool_root.iterdir()) == []  # the run's spool folder is gone

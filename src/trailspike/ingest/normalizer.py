@@ -35,7 +35,7 @@ import pyarrow as pa
 from trailspike.core.errors import InputError
 from trailspike.ingest.quarantine import QuarantinedRecord
 from trailspike.ingest.reader import Entry, read_file
-from trailspike.ingest.spool import SpoolReader, SpoolRef, SpoolWriter
+from trailspike.ingest.spool import read_table, write_table
 from trailspike.ingest.validate import check_record
 from trailspike.normalise.cloudtrail import format_timestamp, to_ecs
 from trailspike.normalise.fast import Row, fast_event
@@ -58,7 +58,7 @@ class Chunk:
     records: int = 0
     quarantined: list[QuarantinedRecord] = field(default_factory=list)
     damage: str | None = None  # set on the last chunk of a damaged file
-    spool: SpoolRef | None = None  # where a worker wrote ``table`` (see :mod:`.spool`)
+    spool: str | None = None  # the file a worker wrote ``table`` to (see :mod:`.spool`)
 
 
 @dataclass(frozen=True)
@@ -250,18 +250,17 @@ def process_path(path: str) -> list[Chunk]:
     assert _WORKER is not None, "init_worker was not run"
     stream = _open_in_worker(path)
     try:
-        if _SPOOL is None:
-            return list(process_stream(stream, path, _WORKER))
-        writer = SpoolWriter(_SPOOL)
-        try:
-            chunks = []
-            for chunk in process_stream(stream, path, _WORKER):
-                if chunk.table is not None:
-                    chunk.spool = writer.add(chunk.table)
+        chunks = []
+        spool = _SPOOL
+        for chunk in process_stream(stream, path, _WORKER):
+            if chunk.table is not None and spool is not None:
+                try:
+                    chunk.spool = write_table(spool, chunk.table)
+                except OSError:
+                    spool = None  # e.g. /dev/shm is full: this file's other chunks go pickled
+                else:
                     chunk.table = None
-                chunks.append(chunk)
-        finally:
-            writer.close()
+            chunks.append(chunk)
         return chunks
     finally:
         stream.close()
@@ -269,8 +268,7 @@ def process_path(path: str) -> list[Chunk]:
 
 def unspool(chunks: list[Chunk]) -> list[Chunk]:
     """Give the chunks of one :func:`process_path` result their tables back (mapped, not copied)."""
-    reader = SpoolReader()
     for chunk in chunks:
         if chunk.spool is not None:
-            chunk.table, chunk.spool = reader.table(chunk.spool), None
+            chunk.table, chunk.spool = read_table(chunk.spool), None
     return chunks

@@ -1,10 +1,10 @@
 """Hand a worker's Arrow tables to the ingesting process through files in shared memory.
 
-A worker appends each chunk's table to one Arrow IPC file per source file (:class:`SpoolWriter`),
-in a folder under ``/dev/shm`` (tmpfs: memory, no disk I/O) made for the run
-(:func:`make_spool_dir`); the task's pickled result carries only where each chunk's record
-batches are. The ingesting process maps the file (:func:`read_spooled`), deletes its name at
-once, and inserts from the mapped buffers without copying them.
+A worker writes each chunk's table to an Arrow IPC file (:func:`write_table`) in a folder under
+``/dev/shm`` (tmpfs: memory, no disk I/O) made for the run (:func:`make_spool_dir`); the task's
+pickled result carries only the file names. The ingesting process maps each file
+(:func:`read_table`), deletes its name at once, and inserts from the mapped buffers without
+copying them. A chunk that cannot be written (a full ``/dev/shm``) is pickled as before.
 
 Implementation decisions: pickling the tables sent every event's ~2.3 KB of columns through the
 pool's pipe: pickled in the worker (~2.5 µs per benchmark event), read from the pipe by the
@@ -29,9 +29,6 @@ import pyarrow as pa
 
 _PREFIX = "trailspike-ingest-"
 _OWNER = re.compile(re.escape(_PREFIX) + r"(\d+)-")
-
-# Where one chunk's rows are: (spool file, first record batch, number of record batches).
-SpoolRef = tuple[str, int, int]
 
 
 def spool_root() -> str:
@@ -69,53 +66,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class SpoolWriter:
-    """Appends one source file's tables to an Arrow IPC file in ``folder``."""
+def write_table(folder: str, table: pa.Table) -> str:
+    """Write ``table`` to a new Arrow IPC file in ``folder``; returns its path.
 
-    def __init__(self, folder: str) -> None:
-        handle, self.path = tempfile.mkstemp(suffix=".arrow", dir=folder)
-        os.close(handle)
-        self._sink: pa.OSFile | None = None
-        self._writer: pa.ipc.RecordBatchFileWriter | None = None
-        self._batches = 0
-
-    def add(self, table: pa.Table) -> SpoolRef:
-        """Write ``table``; returns where its record batches are."""
-        if self._writer is None:
-            self._sink = pa.OSFile(self.path, "wb")
-            self._writer = pa.ipc.new_file(self._sink, table.schema)
-        batches = table.to_batches()
-        for batch in batches:
-            self._writer.write_batch(batch)
-        first = self._batches
-        self._batches += len(batches)
-        return self.path, first, len(batches)
-
-    def close(self) -> None:
-        """Finish the file (or remove it when nothing was written)."""
-        if self._writer is None:
-            os.unlink(self.path)
-            return
-        self._writer.close()
-        assert self._sink is not None
-        self._sink.close()
+    Raises ``OSError`` when it cannot (a full ``/dev/shm``: Docker's default is 64 MB); nothing
+    is left behind then, and the caller keeps the table.
+    """
+    handle, path = tempfile.mkstemp(suffix=".arrow", dir=folder)
+    os.close(handle)
+    try:
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    return path
 
 
-class SpoolReader:
-    """Maps spool files and rebuilds their tables; each file's name is removed once mapped."""
+def read_table(path: str) -> pa.Table:
+    """The table in spool file ``path``, its buffers in the mapped file (not copied).
 
-    def __init__(self) -> None:
-        self._open: dict[str, pa.ipc.RecordBatchFileReader] = {}
-
-    def table(self, ref: SpoolRef) -> pa.Table:
-        """The table written as ``ref``, its buffers in the mapped file (not copied)."""
-        path, first, count = ref
-        reader = self._open.get(path)
-        if reader is None:
-            reader = self._open[path] = pa.ipc.open_file(pa.memory_map(path))
-            # The mapping keeps the data until the tables are dropped. (Windows cannot remove
-            # a mapped file; the run's folder is removed at its end.)
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        batches = [reader.get_batch(index) for index in range(first, first + count)]
-        return pa.Table.from_batches(batches, reader.schema)
+    The file's name is removed at once; the mapping keeps the data until the table is dropped.
+    (Windows cannot remove a mapped file; the run's folder is removed at its end.)
+    """
+    table = pa.ipc.open_file(pa.memory_map(path)).read_all()
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    return table

@@ -37,6 +37,7 @@ import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from trailspike.normalise import ecs_fields as f
 
@@ -253,6 +254,8 @@ def new_rows(con: duckdb.DuckDBPyConnection, table: pa.Table) -> list[int]:
     finally:
         con.unregister("_trailspike_keys")
     seen = {row[0] for row in stored}
+    if not seen and pc.count_distinct(ids, mode="all").as_py() == table.num_rows:
+        return list(range(table.num_rows))  # the usual batch: no Python loop over its ids
     keep: list[int] = []
     for position, event_id in enumerate(ids.to_pylist()):
         if event_id not in seen:

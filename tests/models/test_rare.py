@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import pickle
+import random
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trailspike.models.factory import new_normalizer, new_population_model, new_rare_model
-from trailspike.models.rare import CategoryModel, PopulationModel, score_bucket
+from trailspike.models.rare import (
+    CategoryModel,
+    PopulationModel,
+    learn_partitions,
+    score_bucket,
+)
 
 HOUR = 3600.0
 ROUTINE = ["GetObject", "ListBuckets", "DescribeInstances", "AssumeRole"]
@@ -170,3 +179,24 @@ def test_novelty_statistics_survive_pickled_state() -> None:
     a = score_bucket(models[:1], [SECRETS]).final
     b = score_bucket(restored[:1], [SECRETS]).final
     assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["rare", "freq_rare"])
+def test_learning_a_scored_bucket_at_once_equals_learning_each_partition(weighted: bool) -> None:
+    """learn_partitions, with the ids scoring found (new categories unknown then), leaves
+    every partition and the population as learn_bucket one partition at a time does."""
+    rng = random.Random(3)
+    pops = [PopulationModel(), PopulationModel()]
+    parts = [[CategoryModel(HOUR, weighted, pop) for _ in range(6)] for pop in pops]
+    for h in range(24 * 9):
+        counts = [
+            {f"M{rng.randrange(40 if h > 100 else 12)}": rng.randrange(1, 4) for _ in range(4)}
+            for _ in range(6)
+        ]
+        rows = [r for r in range(6) if h % 7 or r % 3]  # some partitions not learnt at all
+        for r in rows:
+            parts[0][r].learn_bucket(h * HOUR, counts[r])
+        scores = score_bucket(parts[1], [list(c) for c in counts])
+        learn_partitions([parts[1][r] for r in rows], h * HOUR, counts, scores.ids, rows)
+    assert pops[0].names == pops[1].names
+    assert pickle.dumps(parts[0]) == pickle.dumps(parts[1])

@@ -40,7 +40,13 @@ from trailspike.models.factory import (
     new_rare_model,
     new_series_model,
 )
-from trailspike.models.rare import BucketScores, CategoryModel, score_bucket
+from trailspike.models.rare import (
+    BucketScores,
+    CategoryModel,
+    IntArray,
+    learn_partitions,
+    score_bucket,
+)
 
 Key = tuple[str, str, str]
 """A series: (partition value, by value, over value); '' where the detector does not split."""
@@ -99,9 +105,9 @@ class DetectorModels:
     at_memory_limit: bool = False  # while True, series not modelled yet stay unmodelled
     # The last bucket's rare groups, so learning does not regroup what scoring just grouped
     # (holds the values mapping itself, so identity cannot be confused). Never pickled.
-    _grouped: tuple[Mapping[Key, float], dict[tuple[str, str], dict[str, int]]] | None = field(
-        default=None, repr=False, compare=False
-    )
+    _grouped: (
+        tuple[Mapping[Key, float], dict[tuple[str, str], dict[str, int]], IntArray | None] | None
+    ) = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -223,7 +229,7 @@ class DetectorModels:
         confidence = self.confidence(t)
         # Feature rows of a chunk come grouped already (jobs/rows.py); others are grouped here.
         groups = values.groups if isinstance(values, RareRows) else _rare_groups(values)
-        self._grouped = (values, groups)
+        self._grouped = (values, groups, None)
         if not groups:
             return [], []
         models = [self.rare.get(g) or self._rare_model_preview(det) for g in groups]
@@ -234,6 +240,7 @@ class DetectorModels:
             # Every partition of the bucket in one array operation.
             bursts = score_bucket(category_models, categories)
             probs = bursts.final
+            self._grouped = (values, groups, bursts.ids)  # learning reuses the ids
         else:
             probs = np.array(
                 [
@@ -298,10 +305,13 @@ class DetectorModels:
         if det.spec.is_rare:
             cached = self._grouped
             self._grouped = None
+            ids = None
             if not skip and cached is not None and cached[0] is values:
-                groups = cached[1]
+                groups, ids = cached[1], cached[2]
             else:
                 groups = _rare_groups(values, skip)
+            if ids is not None and self._learn_scored(det, t, groups, ids):
+                return
             for group, counts in groups.items():
                 if self.at_memory_limit and group not in self.rare:
                     continue
@@ -317,6 +327,26 @@ class DetectorModels:
             self._series_model(det, series).learn_one(t, value)
             if value != 0.0 or series not in self.last_seen:
                 self.last_seen[series] = t
+
+    def _learn_scored(
+        self, det: Detector, t: float, groups: dict[tuple[str, str], dict[str, int]], ids: IntArray
+    ) -> bool:
+        """Learn a bucket just scored with :func:`score_bucket` (``ids``: its categories'
+        population ids then) in one call; False if a model is not a :class:`CategoryModel`."""
+        rows = [
+            r
+            for r, group in enumerate(groups)
+            if not (self.at_memory_limit and group not in self.rare)
+        ]
+        keys = list(groups)
+        models = [self._rare_model(det, keys[r]) for r in rows]
+        category_models = [m for m in models if isinstance(m, CategoryModel)]
+        if len(category_models) < len(models):
+            return False
+        learn_partitions(category_models, t, list(groups.values()), ids, rows)
+        for r in rows:
+            self.last_seen[keys[r]] = t
+        return True
 
     # ---------------------------------------------------------------- housekeeping
     @property

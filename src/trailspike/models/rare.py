@@ -40,6 +40,7 @@ State pickled by the earlier dict-based version is converted on load.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,7 @@ TIE = 1 + 1e-9  # relative tolerance under which two predictive probabilities co
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
 
 
 def _grown(array: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
@@ -221,18 +223,40 @@ class CategoryModel:
     # ---------------------------------------------------------------- learning
     def learn_bucket(self, t: float, counts: dict[str, int]) -> None:
         """Record the categories seen in the bucket starting at ``t``."""
+        self._learn(t, counts, None)
+
+    def _learn(self, t: float, counts: dict[str, int], ids: IntArray | None) -> None:
+        """:meth:`learn_bucket`; ``ids``: the categories' population ids in ``counts`` order
+        (:func:`learn_partitions`), or None to look them up."""
         if self.last_t is not None and t > self.last_t:
             factor = 0.5 ** ((t - self.last_t) / RARE_HALF_LIFE)
             self.total *= factor
             self.c *= factor
         slot = self._day_slot(int(t // DAY)) if counts else None
-        used = [(category, n) for category, n in counts.items() if n > 0]
-        if used:
-            new = self._add(used, slot)
-            if self.learns_novelty:
-                self.novelty.add(t, new)
-                self.population.novelty.add(t, new)
+        if ids is not None and counts and min(counts.values()) > 0:
+            new = self._add_ids(ids, counts.values(), slot)
+            self._learn_novelty(t, new)
+        else:
+            used = [(category, n) for category, n in counts.items() if n > 0]
+            if used:
+                new = self._add(used, slot)
+                self._learn_novelty(t, new)
         self.last_t = t if self.last_t is None else max(self.last_t, t)
+
+    def _learn_novelty(self, t: float, new: int) -> None:
+        if self.learns_novelty:
+            self.novelty.add(t, new)
+            self.population.novelty.add(t, new)
+
+    def _numbered(self, counts: dict[str, int], ids: IntArray) -> IntArray:
+        """``ids`` with the categories unknown when they were looked up numbered now, in
+        order, as :meth:`_add` numbers them (an earlier partition may have done so)."""
+        unknown = np.flatnonzero(ids < 0)
+        names = list(counts)
+        out = ids.copy()
+        for j in unknown.tolist():
+            out[j] = self.population.id_of(names[j])
+        return out
 
     def _add(self, used: list[tuple[str, int]], slot: int | None) -> int:
         """Count the bucket's categories (each at most once per call) in one array step;
@@ -247,6 +271,12 @@ class CategoryModel:
                 for (category, _), i in zip(used, known, strict=True)
             ]
         ids = np.array(known, dtype=np.int64)
+        return self._add_ids(ids, [n for _, n in used], slot)
+
+    def _add_ids(self, ids: IntArray, counts: Collection[int], slot: int | None) -> int:
+        """:meth:`_add` of the categories with population ids ``ids`` (distinct) seen
+        ``counts`` times."""
+        pop = self.population
         top = int(ids.max()) + 1
         if top > self.c.shape[0]:
             self.c = _grown(self.c, top)
@@ -257,12 +287,12 @@ class CategoryModel:
             pop.add_user_of(pop.names[i])
         self.known[ids] = True
         if self.frequency_weighted:
-            inc = np.array([float(n) for _, n in used])
+            inc = np.array([float(n) for n in counts])
             self.c[ids] += inc
             self.total += float(inc.sum())
         else:
             self.c[ids] += 1.0
-            self.total += float(len(used))
+            self.total += float(len(counts))
         if slot is not None:
             self.seen[ids] |= np.uint32(1 << slot)
         return len(first_uses)
@@ -396,6 +426,7 @@ class BucketScores:
     surprise: FloatArray
     offsets: npt.NDArray[np.int64]
     bursts: dict[int, Burst]
+    ids: IntArray  # each query's population id when scored (-1: unknown), for learn_partitions
 
     def span(self, row: int) -> slice:
         """Where partition ``row``'s queries are in the flat arrays."""
@@ -442,7 +473,29 @@ def score_bucket(models: list[CategoryModel], categories: list[list[str]]) -> Bu
         probability = burst_probability(tail, surprise[hit], floor)
         final[hit] = np.minimum(alone[hit], probability)
         bursts[r] = Burst(tail, floor, probability, x)
-    return BucketScores(alone, final, new, surprise, offsets, bursts)
+    return BucketScores(alone, final, new, surprise, offsets, bursts, ids)
+
+
+def learn_partitions(
+    models: list[CategoryModel],
+    t: float,
+    counts: list[dict[str, int]],
+    ids: IntArray,
+    rows: list[int],
+) -> None:
+    """``models[k].learn_bucket(t, counts[rows[k]])`` for every ``k``, in order, with the
+    categories' population ids as :func:`score_bucket` found them (``ids``, flat in the order
+    of ``counts``): learning looks up only the categories unknown then.
+    """
+    offsets = np.cumsum([0, *map(len, counts)])
+    # Rows with a category unknown at scoring: it is numbered at the row's turn, as in order.
+    late = set((np.searchsorted(offsets, np.flatnonzero(ids < 0), side="right") - 1).tolist())
+    bounds = offsets.tolist()
+    for model, row in zip(models, rows, strict=True):
+        part = ids[bounds[row] : bounds[row + 1]]
+        if row in late:
+            part = model._numbered(counts[row], part)
+        model._learn(t, counts[row], part)
 
 
 def score_categories(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:

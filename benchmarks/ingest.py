@@ -315,6 +315,7 @@ def stage_costs(paths: list[Path]) -> None:
 
     from trailspike.ingest.normalizer import Context, synthetic_event_id
     from trailspike.ingest.reader import s3_records
+    from trailspike.ingest.spool import make_spool_dir, read_table, write_table
     from trailspike.ingest.validate import check_record
     from trailspike.normalise.cloudtrail import to_ecs
     from trailspike.normalise.fast import fast_event
@@ -322,6 +323,7 @@ def stage_costs(paths: list[Path]) -> None:
 
     ctx = Context.from_settings({}, datetime(2026, 12, 1))
     costs: dict[str, float] = {}
+    spool = make_spool_dir()
 
     def tick(name: str, started: float) -> float:
         now = time.process_time()
@@ -370,11 +372,16 @@ def stage_costs(paths: list[Path]) -> None:
             reference.to_arrow()
             t = tick("reference: Arrow table", t)
             blob = pickle.dumps(table)
-            t = tick("IPC: pickle (worker)", t)
+            t = tick("IPC before session 4: pickle", t)
             pickle.loads(blob)
-            tick("IPC: unpickle (main)", t)
+            t = tick("IPC before session 4: unpickle", t)
+            spooled = write_table(spool, table)
+            t = tick("IPC: spool file (worker)", t)
+            read_table(spooled)
+            tick("IPC: map spool file (main)", t)
             events += len(records)
     gc.enable()
+    shutil.rmtree(spool, ignore_errors=True)
     print(f"stage costs over {events:,} events (load {os.getloadavg()[0]:.1f}):")
     for name, seconds in costs.items():
         print(f"    {name:34s} {seconds / events * 1e6:6.2f} µs/event")

@@ -12,8 +12,8 @@ pool's result thread and unpickled into freshly allocated memory here. Writing t
 ~0.9 µs per event and mapping it ~0.1 µs (10k-event benchmark file, measured side by side). The
 worker also no longer holds a whole file's tables until the file is done: each chunk is written
 as it is made. Where there is no ``/dev/shm`` (Windows) the temporary folder is used. A run
-killed outright leaves at most the files in flight; the next run removes folders whose process
-is gone.
+killed outright leaves at most the files in flight; a later run removes the folders of
+processes that are gone once they have been untouched for an hour.
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pyarrow as pa
 
 _PREFIX = "trailspike-ingest-"
 _OWNER = re.compile(re.escape(_PREFIX) + r"(\d+)-")
+STALE_SECONDS = 3600.0
 
 
 def spool_root() -> str:
@@ -46,14 +48,23 @@ def make_spool_dir(root: str | None = None) -> str:
     return tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base)
 
 
-def remove_stale(root: str) -> None:
-    """Remove spool folders left by ingest runs whose process no longer exists."""
+def remove_stale(root: str, min_age: float = STALE_SECONDS) -> None:
+    """Remove spool folders left by ingest runs whose process no longer exists.
+
+    Only folders untouched for ``min_age`` seconds: a running ingest writes into its folder
+    all the time, and a process id that looks dead here may belong to another PID namespace
+    sharing the same ``/dev/shm``.
+    """
     if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
         return
+    now = time.time()
     for entry in Path(root).glob(_PREFIX + "*"):
         owner = _OWNER.match(entry.name)
-        if owner and not _alive(int(owner.group(1))):
-            shutil.rmtree(entry, ignore_errors=True)
+        if owner is None or _alive(int(owner.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            if now - entry.stat().st_mtime >= min_age:
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -385,14 +386,14 @@ class CategoryModel:
 
 def _stack(rows: list[npt.NDArray[Any]], size: int, dtype: type) -> npt.NDArray[Any]:
     """Rows of different lengths as one ``[len(rows), size]`` matrix, zero padded."""
+    if rows and all(row.shape[0] >= size for row in rows):
+        # Mostly so (arrays grow ahead of the population): one copy, not one per row.
+        return np.stack([row[:size] for row in rows]).astype(dtype, copy=False)
     out: npt.NDArray[Any] = np.zeros((len(rows), size), dtype=dtype)
     for r, row in enumerate(rows):
         n = min(size, row.shape[0])
         out[r, :n] = row[:n]
     return out
-
-
-QUERY_BLOCK = 1 << 22  # compare at most this many (query, category) pairs at once (32 MiB)
 
 
 def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:
@@ -543,13 +544,14 @@ def _score_flat(
         q = np.where(known, q_all[rows, safe], unseen)
         ordered = np.sort(q_all, axis=1)
         cumulative = np.cumsum(ordered, axis=1)
-        # How many of the partition's q are at most as likely: a row-wise searchsorted, in
-        # blocks so the comparison matrix stays small.
+        # How many of the partition's q are at most as likely: one searchsorted per row of
+        # the sorted matrix (counting ``<=`` over a [queries, categories] matrix cost more).
         below = np.zeros(len(ids), dtype=np.int64)
-        step = max(1, QUERY_BLOCK // size)
-        for lo in range(0, len(ids), step):
-            hi = lo + step
-            below[lo:hi] = (ordered[rows[lo:hi]] <= (q[lo:hi] * TIE)[:, None]).sum(axis=1)
+        limit = q * TIE
+        bounds = np.cumsum([0, *lengths]).tolist()
+        for r, (lo, hi) in enumerate(pairwise(bounds)):
+            if hi > lo:
+                below[lo:hi] = np.searchsorted(ordered[r], limit[lo:hi], side="right")
         mass = np.where(below > 0, cumulative[rows, np.maximum(below - 1, 0)], 0.0)
         # The category itself when the population never saw it (its q is the unseen share),
         # and otherwise the mass of the categories nobody has used yet if at most as likely.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -88,6 +88,37 @@ def test_run_then_backfill_never_duplicates(db: str) -> None:
     code, out = invoke(*args)
     assert code == 0 and "85 executions, 0 new alerts" in out  # 17 times x 5 rules
     assert "job rare_error_code has not run" in out
+
+
+def _analysed(db: str, job_id: str, first: datetime, end: datetime) -> None:
+    """Mark ``job_id`` as having analysed ``[first, end)``: one bucket row and its state."""
+    con = open_store(Path(db))
+    con.execute(
+        "INSERT INTO buckets (job_id, timestamp, bucket_span, anomaly_score,"
+        " initial_anomaly_score, event_count) VALUES (?, ?, 900, 0, 0, 1)",
+        [job_id, first],
+    )
+    con.execute(
+        "INSERT INTO job_state (job_id, last_bucket_end, updated_at) VALUES (?, ?, ?)",
+        [job_id, end, end],
+    )
+    con.close()
+
+
+def test_backfill_without_a_range_replays_what_the_jobs_analysed(db: str) -> None:
+    # Past logs imported months ago: the default range is the jobs' data, not "until now".
+    _analysed(db, "high_distinct_count_error_message", T0, T0 + timedelta(minutes=30))
+    code, out = invoke("rules", "backfill", "--db", db, "--rule", SPIKE_RULE)
+    assert code == 0, out
+    # From the first bucket (10:00) to the data's end + query delay (2m) + one interval (15m).
+    assert "replaying rule runs from 2026-03-02 10:00 to 2026-03-02 10:47 UTC" in out
+    assert "4 executions, 1 new alerts" in out  # 10:00, 10:15, 10:30, 10:45
+
+
+def test_backfill_without_results_says_what_to_run(db: str) -> None:
+    result = CliRunner().invoke(cli, ["rules", "backfill", "--db", db])
+    assert result.exit_code != 0
+    assert "run `trailspike jobs run` first" in str(result.exception)
 
 
 def test_backfill_rejects_reversed_range(db: str) -> None:

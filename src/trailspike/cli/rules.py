@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -273,15 +273,25 @@ def run_rules(
 
 
 @rules.command("backfill")
-@click.option("--start", "start_text", required=True, help="First execution time (ISO or now-…).")
-@click.option("--end", "end_text", default="now", help="Last execution time (default now).")
+@click.option(
+    "--start",
+    "start_text",
+    default=None,
+    help="First execution time (ISO or now-…; default: the jobs' first result).",
+)
+@click.option(
+    "--end",
+    "end_text",
+    default=None,
+    help="Last execution time (default: now with --start, else the end of the jobs' data).",
+)
 @click.option("--rule", "rule_ids", multiple=True, help="Only this rule (repeatable).")
 @click.option("-v", "--verbose", is_flag=True, help="Print every execution.")
 @rules_option
 @store_options
 def backfill_rules(
-    start_text: str,
-    end_text: str,
+    start_text: str | None,
+    end_text: str | None,
     rule_ids: tuple[str, ...],
     verbose: bool,
     rule_paths: tuple[Path, ...],
@@ -291,22 +301,56 @@ def backfill_rules(
 ) -> None:
     """Replay history as if the rules had run every interval from --start to --end.
 
-    Alerts already raised are not raised again, so backfilling twice is harmless.
+    Alerts already raised are not raised again, so backfilling twice is harmless. Without
+    --start and --end it replays what the jobs have analysed: the way to alert on logs from
+    the past after `trailspike ingest` and `trailspike jobs run`.
 
     \b
-    Example:
+    Examples:
+      trailspike rules backfill
       trailspike rules backfill --start 2026-01-01 --end 2026-01-22
     """
     from trailspike.rules.engine import backfill
 
     collection = _load(rule_paths)
     chosen = [collection.get(i) for i in rule_ids] if rule_ids else list(collection)
-    start, end = parse_when(start_text), parse_when(end_text)
-    if end < start:
-        raise ConfigError("--end is before --start")
     with writable_store(db, setting_pairs, wait) as (settings, con):
+        start, end = _replay_range(con, chosen, start_text, end_text, settings)
         results = _backfill_with_progress(backfill, con, chosen, start, end, settings)
     _print_results(results, verbose)
+
+
+def _replay_range(
+    con: Any, chosen: list[Any], start_text: str | None, end_text: str | None, settings: Any
+) -> tuple[datetime, datetime]:
+    """The backfill's range: as given (to now), else the jobs' first result to their data's end.
+
+    The default end is the last rule run that can still see the analysed data (its end plus
+    the query delay and one interval), but never after now: replaying months of empty
+    executions after an old import would only take time.
+    """
+    from trailspike.core.timeutil import parse_duration, utcnow
+    from trailspike.rules.engine import analysed_range
+
+    if start_text is not None:
+        start, end = parse_when(start_text), parse_when(end_text or "now")
+    else:
+        analysed = analysed_range(con, chosen)
+        if analysed is None:
+            raise ConfigError(
+                "the rules' jobs have no results to replay: run `trailspike jobs run` first, "
+                "or give --start and --end"
+            )
+        slack = parse_duration(str(settings["query_delay"])) + max(
+            (rule.interval_td() for rule in chosen), default=timedelta(minutes=15)
+        )
+        start = analysed[0]
+        end = parse_when(end_text) if end_text is not None else min(utcnow(), analysed[1] + slack)
+    if end < start:
+        raise ConfigError("--end is before --start")
+    if start_text is None:
+        click.echo(f"replaying rule runs from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+    return start, end
 
 
 def _backfill_with_progress(

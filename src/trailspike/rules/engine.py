@@ -181,7 +181,8 @@ def job_warnings(plan: RulePlan, window_start: datetime) -> list[str]:
         elif (end := plan.last_bucket_end.get(job_id)) is not None and end < window_start:
             warnings.append(
                 f"job {job_id} has analysed data only up to {end:%Y-%m-%d %H:%M}, before this "
-                "window starts: the job is behind (is `trailspike run` ingesting new files?)"
+                "window starts: the job is behind (is `trailspike run` ingesting new files? "
+                "For logs from the past, replay them with `trailspike rules backfill`)"
             )
     return warnings
 
@@ -379,6 +380,27 @@ def backfill(
             if progress is not None:
                 progress(len(results), total)
     return results
+
+
+def analysed_range(
+    con: duckdb.DuckDBPyConnection, rules: Iterable[MachineLearningRuleData]
+) -> tuple[datetime, datetime] | None:
+    """First bucket start and last analysed bucket end of the rules' jobs (None: no results).
+
+    The range a backfill of imported past logs should replay: from the first result any rule
+    could alert on to the end of what the jobs have analysed.
+    """
+    job_ids = sorted({job_id for rule in rules for job_id in rule.job_ids()})
+    if not job_ids:
+        return None
+    row = con.execute(
+        "SELECT (SELECT min(timestamp) FROM buckets WHERE list_contains($ids, job_id)), "
+        "(SELECT max(last_bucket_end) FROM job_state WHERE list_contains($ids, job_id))",
+        {"ids": job_ids},
+    ).fetchone()
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return row[0], row[1]
 
 
 def last_execution(con: duckdb.DuckDBPyConnection, rule_id: str) -> datetime | None:

@@ -179,10 +179,12 @@ class Decomposition:
                 (WEEK, DAYS_A_WEEK, False),
                 (WEEK, MAX_WEEKLY_BINS, True),
             ):
-                if period >= 4 * self.bucket_span:
-                    self.components.append(
-                        SeasonalComponent.create(period, self.bucket_span, max_bins, smooth)
-                    )
+                if period < 4 * self.bucket_span:
+                    continue
+                component = SeasonalComponent.create(period, self.bucket_span, max_bins, smooth)
+                if smooth and period == WEEK and component.bins <= DAYS_A_WEEK:
+                    continue  # daily buckets: the day-of-week step is already this profile
+                self.components.append(component)
 
     @property
     def initialised(self) -> bool:

@@ -117,8 +117,8 @@ def fast_event(
     --------
     >>> doc, row = fast_event({"eventTime": "2014-07-16T15:49:27Z", "eventID": "e1",
     ...                        "eventName": "CreateUser", "errorCode": "AccessDenied"}, None)
-    >>> row[:5], doc["event"]["category"]
-    (('2014-07-16T15:49:27.000Z', 'e1', 'CreateUser', None, 'failure'), ['iam'])
+    >>> row[:5], doc["event"]["category"]  # a tuple: encoded as the JSON array ["iam"]
+    (('2014-07-16T15:49:27.000Z', 'e1', 'CreateUser', None, 'failure'), ('iam',))
     """
     rec = drop_empty(record)
     doc, ct, related_user = open_document(rec)

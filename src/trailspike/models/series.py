@@ -35,6 +35,7 @@ from trailspike.models.priors import Moments, ResidualModel, normal_cdf, normal_
 MULTI_BUCKET_LENGTH = 12
 HALF_LIFE = 7 * 86400.0
 EVIDENCE_HALF_LIFE = 2 * 86400.0  # the choice of distribution follows recent behaviour
+EVIDENCE_MIN_BUCKETS = 288  # ... yet rests on as many buckets as a day of five-minute ones
 FULL_CONFIDENCE_TIME = 2 * 86400.0
 OUTLIER_Z = 3.0
 SHIFT_Z = 3.0
@@ -290,7 +291,7 @@ class TimeSeriesModel:
                 self.outliers.learn(t, self._z(residual), a.outlier != 0, decay, w_out)
             w = self._weight(a)
             self.residuals.score_evidence(
-                value, a.baseline, decay ** (HALF_LIFE / EVIDENCE_HALF_LIFE)
+                value, a.baseline, decay ** (HALF_LIFE / self._evidence_half_life())
             )
             self.residuals.learn(value, a.baseline, w, decay)
             self._learn_multi(a.z, residual, decay)
@@ -314,6 +315,15 @@ class TimeSeriesModel:
         self.n += 1
         self.last_t = t
         self._check_level_shift()
+
+    def _evidence_half_life(self) -> float:
+        """Half-life of the candidates' evidence: two days, and at least 288 buckets.
+
+        The margin a shape needs over the reference is a fixed number of nats, so with two days
+        of half-hourly buckets (about 35 sampled values) even a clearly better shape could not
+        reach it: a multiplicative-noise series kept the normal and alerted at every busy hour.
+        """
+        return max(EVIDENCE_HALF_LIFE, EVIDENCE_MIN_BUCKETS * self.bucket_span)
 
     def _residual_memory(self, t: float) -> float:
         """Half-life of the residual statistics: short while a new seasonal profile settles.

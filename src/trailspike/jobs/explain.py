@@ -4,10 +4,12 @@ A ``rare`` record's influencers are its events' shares per influencer value (see
 :func:`trailspike.jobs.influence.rare_influencers`): they depend on the events only, not on the
 models, so they need not be found while the bucket is processed. :class:`Explanations` holds
 the records until the processor flushes, then, in one query per detector for all buckets of the
-flush (:func:`trailspike.features.evidence.record_evidence`), finds when each anomalous
-category of a history run was first seen (its early record's data end) and the influencer
-shares of every waiting record, final and early. All records' rows are built as columns
-(:func:`trailspike.jobs.records.record_columns`).
+flush (:func:`trailspike.features.evidence.record_evidence_columns`), finds when each
+anomalous category of a history run was first seen (its early record's data end) and the
+influencer shares of every waiting record, final and early. The shares stay columns (a record
+keeps where its rows are, :mod:`trailspike.jobs.shares`); all records' rows and influencer
+results are built as columns from them (:func:`trailspike.jobs.records.record_columns`,
+:func:`trailspike.jobs.shares.influencer_columns`).
 
 Implementation decisions:
 
@@ -89,7 +91,7 @@ class Explanations:
         self.first_unknown: list[tuple[datetime, PendingRecord]] = []
         # Explained records whose rows are built as columns by take_columns.
         self.finished: dict[bool, list[tuple[datetime, PendingRecord]]] = {False: [], True: []}
-        # Influencer results of the resolved buckets, as columns (take_influencer_columns).
+        # Influencer results of the resolved buckets, as columns (take_influencers).
         self.influencers: list[dict[str, Any]] = []
 
     def add_bucket(
@@ -187,7 +189,7 @@ class Explanations:
                 record.data_end = seen_by(seen)
                 if record.normalizer is not None:
                     bursts[bucket].append(record)
-            # In rare_influencers' order already (SQL sorts).
+            # In rare_influencers' order already (record_evidence_columns sorts them).
             record.found = Shares(shares, bounds[n], bounds[n + 1])
             if record.data_end is not None:  # early records; final ones go per bucket
                 early.append((bucket, record))

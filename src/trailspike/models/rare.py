@@ -32,9 +32,10 @@ its counts in an array indexed by those ids. Scoring a bucket builds the predict
 every category the population knows in one array operation, sorts it once and reads each
 queried category's "at most as likely" mass off the cumulative sum (``searchsorted``), instead
 of one Python loop over all categories per queried category: the same sum, in another order,
-so results agree with the loop to rounding (a test compares them). Which days a category was
-used is a 32-day ring of booleans per category (only the last 31 days matter for "routine").
-State pickled by the earlier dict-based version is converted on load.
+so results agree with the loop to rounding (a test compares them). Learning a bucket just
+scored (:func:`learn_partitions`) reuses the population ids scoring looked up. Which days a
+category was used is a 32-day ring of booleans per category (only the last 31 days matter for
+"routine"). State pickled by the earlier dict-based version is converted on load.
 """
 
 from __future__ import annotations

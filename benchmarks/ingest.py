@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import os
 import random
@@ -199,6 +200,22 @@ def _pss(pid: int) -> tuple[int, int]:
     return values.get("Pss", 0), values.get("Pss_Anon", 0)
 
 
+def _spool_bytes(pid: int) -> int:
+    """Bytes in the spool files of ingest process ``pid`` that still have a name (not mapped)."""
+    from trailspike.ingest.spool import spool_root
+
+    total = 0
+    for folder in Path(spool_root()).glob(f"trailspike-ingest-{pid}-*"):
+        try:
+            files = list(folder.iterdir())
+        except OSError:
+            continue
+        for path in files:
+            with contextlib.suppress(OSError):  # mapped and removed meanwhile
+                total += path.stat().st_size
+    return total
+
+
 class TreeMonitor:
     """Samples a process and its descendants from /proc: peak RSS and CPU of each process.
 
@@ -218,6 +235,10 @@ class TreeMonitor:
         # a worker inherited by fork) counts once in total, so this is the machine's real cost.
         self.total_pss_peak = 0
         self.at_pss_peak: dict[int, tuple[int, int]] = {}  # pid -> (PSS, anonymous PSS) then
+        # Spool files the workers wrote and the ingest has not mapped yet (ingest/spool.py): tmpfs
+        # pages in no process's PSS, so they are added to the total separately.
+        self.spool_peak = 0
+        self.total_with_spool_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
@@ -276,6 +297,9 @@ class TreeMonitor:
             total += rss
             pss_total += pss
         self.total_peak = max(self.total_peak, total)
+        spool = _spool_bytes(self.root)
+        self.spool_peak = max(self.spool_peak, spool)
+        self.total_with_spool_peak = max(self.total_with_spool_peak, pss_total + spool)
         if pss_total > self.total_pss_peak:
             self.total_pss_peak = pss_total
             self.at_pss_peak = snapshot
@@ -447,6 +471,11 @@ def main() -> None:
             f"peaks {sum(p for _, p in peaks) / 2**20:,.0f} MB, largest sampled total "
             f"{monitor.total_peak / 2**20:,.0f} MB; largest sampled total PSS (shared pages "
             f"counted once) {monitor.total_pss_peak / 2**20:,.0f} MB"
+        )
+        print(
+            f"spool files not yet mapped (tmpfs, in no process's PSS): peak "
+            f"{monitor.spool_peak / 2**20:,.0f} MB; largest sampled total PSS + those "
+            f"{monitor.total_with_spool_peak / 2**20:,.0f} MB"
         )
         for pid, peak in peaks:
             if peak > 20 * 2**20:  # not the shell wrappers

@@ -11,12 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trailspike.models.factory import new_normalizer, new_population_model, new_rare_model
-from trailspike.models.rare import (
-    CategoryModel,
-    PopulationModel,
-    learn_partitions,
-    score_bucket,
-)
+from trailspike.models.rare import CategoryModel, PopulationModel
+from trailspike.models.rare_scoring import learn_partitions, score_bucket
 
 HOUR = 3600.0
 ROUTINE = ["GetObject", "ListBuckets", "DescribeInstances", "AssumeRole"]

@@ -22,8 +22,8 @@ from trailspike.models.rare import (
     UNSEEN_PSEUDOCOUNT,
     CategoryModel,
     PopulationModel,
-    score_partitions,
 )
+from trailspike.models.rare_scoring import score_partitions
 
 HOUR = 3600.0
 

@@ -40,13 +40,8 @@ from trailspike.models.factory import (
     new_rare_model,
     new_series_model,
 )
-from trailspike.models.rare import (
-    BucketScores,
-    CategoryModel,
-    IntArray,
-    learn_partitions,
-    score_bucket,
-)
+from trailspike.models.rare import CategoryModel, IntArray
+from trailspike.models.rare_scoring import BucketScores, learn_partitions, score_bucket
 
 Key = tuple[str, str, str]
 """A series: (partition value, by value, over value); '' where the detector does not split."""

@@ -1,0 +1,226 @@
+"""Scoring and learning one bucket of a rare detector: all its partitions at once.
+
+:func:`score_categories` gives each queried category of each partition the predictive mass of
+all outcomes at most as likely (:mod:`trailspike.models.rare` explains the model) from one
+matrix per bucket; :func:`score_bucket` applies bursts of novelty on top
+(:mod:`trailspike.models.novelty`); :func:`learn_partitions` learns the bucket with the
+population ids scoring looked up. :class:`~trailspike.models.rare.CategoryModel` keeps the
+state; this module only reads it, which is why the two live apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from trailspike.models.novelty import MIN_BURST, burst_probability
+from trailspike.models.rare import (
+    PRIOR_STRENGTH,
+    ROUTINE_DAY_FRACTION,
+    ROUTINE_MIN_DAYS,
+    TIE,
+    BoolArray,
+    CategoryModel,
+    FloatArray,
+    IntArray,
+    PopulationModel,  # noqa: F401 (the doctests build models with it)
+)
+
+
+def _stack(rows: list[npt.NDArray[Any]], size: int, dtype: type) -> npt.NDArray[Any]:
+    """Rows of different lengths as one ``[len(rows), size]`` matrix, zero padded."""
+    if rows and all(row.shape[0] >= size for row in rows):
+        # Mostly so (arrays grow ahead of the population): one copy, not one per row.
+        return np.stack([row[:size] for row in rows]).astype(dtype, copy=False)
+    out: npt.NDArray[Any] = np.zeros((len(rows), size), dtype=dtype)
+    for r, row in enumerate(rows):
+        n = min(size, row.shape[0])
+        out[r, :n] = row[:n]
+    return out
+
+
+def score_partitions(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:
+    """Final probabilities of ``categories[r]`` for ``models[r]`` (:func:`score_bucket`)."""
+    if not models:
+        return []
+    scores = score_bucket(models, categories)
+    return np.split(scores.final, scores.offsets[:-1])
+
+
+@dataclass
+class Burst:
+    """A partition's burst of novelty in a bucket: ``tail[x]`` is ``P(X >= x)``, ``floor`` the
+    smallest probability it may get, ``probability`` the burst's (:func:`burst_probability`)
+    with its ``count`` new categories."""
+
+    tail: FloatArray
+    floor: float
+    probability: float
+    count: int
+
+
+@dataclass
+class BucketScores:
+    """:func:`score_bucket`'s results, flat in query order (``offsets``: where each partition's
+    queries end); ``bursts`` holds the partitions whose new categories were a burst."""
+
+    alone: FloatArray
+    final: FloatArray
+    new: BoolArray
+    surprise: FloatArray
+    offsets: npt.NDArray[np.int64]
+    bursts: dict[int, Burst]
+    ids: IntArray  # each query's population id when scored (-1: unknown), for learn_partitions
+
+    def span(self, row: int) -> slice:
+        """Where partition ``row``'s queries are in the flat arrays."""
+        return slice(int(self.offsets[row - 1]) if row else 0, int(self.offsets[row]))
+
+
+def score_bucket(models: list[CategoryModel], categories: list[list[str]]) -> BucketScores:
+    """Burst of novelty applied to :func:`score_categories`: in a partition with ``x >=``
+    :data:`MIN_BURST` new categories in the bucket, each new one gets the smaller of its own
+    probability and the burst's (:func:`burst_probability`). Only the partitions with a burst
+    cost more than the categories' own probabilities.
+
+    >>> pop = PopulationModel()
+    >>> users = [CategoryModel(3600.0, population=pop) for _ in range(20)]
+    >>> burst = ["GetSecretValue", "ListKeys", "DescribeParameters", "Decrypt"]
+    >>> for h in range(24 * 14):
+    ...     for n, u in enumerate(users):  # users 10-19 use the burst's methods every hour
+    ...         u.learn_bucket(h * 3600.0, dict.fromkeys(["GetObject", *burst[: n // 10 * 4]], 1))
+    >>> scores = score_bucket(users[:2], [burst[:1], burst])  # one new method, then four
+    >>> bool(scores.final[0] == scores.alone[0]), bool(scores.final[1] < scores.final[0] / 50)
+    (True, True)
+    >>> sorted(scores.bursts), scores.bursts[1].count
+    ([1], 4)
+    """
+    alone, ids, rows, lengths = _score_flat(models, categories)
+    known = _stack([m.known for m in models], models[0].population.size, np.bool_)
+    new = ids < 0
+    if known.shape[1] > 0:
+        new |= ~known[rows, np.maximum(ids, 0)]
+    per_row = np.bincount(rows, weights=new, minlength=len(models)).astype(np.int64)
+    offsets = np.cumsum(lengths).astype(np.int64)
+    final = alone.copy()
+    surprise = np.ones_like(alone)
+    bursts: dict[int, Burst] = {}
+    for r in np.flatnonzero(per_row >= MIN_BURST).tolist():
+        model, x = models[r], int(per_row[r])
+        tail = model.burst_tail(x)
+        if tail[x] >= 1.0:
+            continue
+        lo = int(offsets[r - 1]) if r else 0
+        hit = np.flatnonzero(new[lo : int(offsets[r])]) + lo
+        surprise[hit] = np.minimum(1.0, alone[hit] / max(model.new_mass(), 1e-300))
+        floor = model.burst_floor()
+        probability = burst_probability(tail, surprise[hit], floor)
+        final[hit] = np.minimum(alone[hit], probability)
+        bursts[r] = Burst(tail, floor, probability, x)
+    return BucketScores(alone, final, new, surprise, offsets, bursts, ids)
+
+
+def learn_partitions(
+    models: list[CategoryModel],
+    t: float,
+    counts: list[dict[str, int]],
+    ids: IntArray,
+    rows: list[int],
+) -> None:
+    """``models[k].learn_bucket(t, counts[rows[k]])`` for every ``k``, in order, with the
+    categories' population ids as :func:`score_bucket` found them (``ids``, flat in the order
+    of ``counts``): learning looks up only the categories unknown then.
+    """
+    offsets = np.cumsum([0, *map(len, counts)])
+    # Rows with a category unknown at scoring: it is numbered at the row's turn, as in order.
+    late = set((np.searchsorted(offsets, np.flatnonzero(ids < 0), side="right") - 1).tolist())
+    bounds = offsets.tolist()
+    for model, row in zip(models, rows, strict=True):
+        part = ids[bounds[row] : bounds[row + 1]]
+        if row in late:
+            part = model._numbered(counts[row], part)
+        model._learn(t, counts[row], part)
+
+
+def score_categories(models: list[CategoryModel], categories: list[list[str]]) -> list[FloatArray]:
+    """Probabilities of ``categories[r]`` for ``models[r]``, for many partitions at once.
+
+    All models must share one population. Per partition and queried category ``k``: the
+    predictive mass of every outcome at most as likely as ``k`` (``q_j <= q_k (1 + 1e-9)``),
+    plus the mass of the categories nobody has used if it is at most ``q_k``; 1 for a category
+    used on at least 80 % of the partition's recent active days. One matrix of ``q`` per
+    (partition, known category), sorted and summed per row, serves all queries of a bucket.
+
+    >>> pop = PopulationModel()
+    >>> a, b = CategoryModel(3600.0, population=pop), CategoryModel(3600.0, population=pop)
+    >>> for h in range(48):
+    ...     a.learn_bucket(h * 3600.0, {"GetObject": 1})
+    ...     b.learn_bucket(h * 3600.0, {"ListBuckets": 1})
+    >>> pa, pb = score_categories([a, b], [["GetObject", "DeleteTrail"], ["GetObject"]])
+    >>> bool(pa[0] > 0.5), bool(pa[1] < 0.01), bool(pb[0] < 0.05)
+    (True, True, True)
+    """
+    if not models:
+        return []
+    out, _, _, lengths = _score_flat(models, categories)
+    return np.split(out, np.cumsum(lengths)[:-1])
+
+
+def _score_flat(
+    models: list[CategoryModel], categories: list[list[str]]
+) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64], list[int]]:
+    """:func:`score_categories` as one flat array, with each query's population id (-1:
+    unknown), partition row, and the number of queries per partition."""
+    pop = models[0].population
+    size = pop.size
+    lengths = [len(c) for c in categories]
+    rows = np.repeat(np.arange(len(models)), lengths)
+    ids = np.array([pop.ids.get(k, -1) for cats in categories for k in cats], dtype=np.int64)
+    denom = np.array([m.total for m in models]) + PRIOR_STRENGTH
+    unseen = (PRIOR_STRENGTH * pop.unseen_prior() / denom)[rows]
+    known = ids >= 0
+    safe = np.maximum(ids, 0)
+    out = np.clip(unseen, 1e-300, 1.0)  # nothing known yet: every category is the unseen share
+    if size > 0:
+        counts = _stack([m.c for m in models], size, np.float64)
+        q_all = (counts + PRIOR_STRENGTH * pop.priors()) / denom[:, None]
+        q = np.where(known, q_all[rows, safe], unseen)
+        ordered = np.sort(q_all, axis=1)
+        cumulative = np.cumsum(ordered, axis=1)
+        # How many of the partition's q are at most as likely: one searchsorted per row of
+        # the sorted matrix (counting ``<=`` over a [queries, categories] matrix cost more).
+        below = np.zeros(len(ids), dtype=np.int64)
+        limit = q * TIE
+        bounds = np.cumsum([0, *lengths]).tolist()
+        for r, (lo, hi) in enumerate(pairwise(bounds)):
+            if hi > lo:
+                below[lo:hi] = np.searchsorted(ordered[r], limit[lo:hi], side="right")
+        mass = np.where(below > 0, cumulative[rows, np.maximum(below - 1, 0)], 0.0)
+        # The category itself when the population never saw it (its q is the unseen share),
+        # and otherwise the mass of the categories nobody has used yet if at most as likely.
+        mass += np.where(known, np.where(unseen <= q, unseen, 0.0), q)
+        out = np.clip(mass, 1e-300, 1.0)
+        recent = [m.recent_days() for m in models]
+        n_recent = np.array([n for _, n in recent])[rows]
+        if (n_recent >= ROUTINE_MIN_DAYS).any():
+            masks = np.array([bits for bits, _ in recent], dtype=np.uint32)[rows]
+            seen = _stack([m.seen for m in models], size, np.uint32)
+            days = np.bitwise_count(seen[rows, safe] & masks)
+            routine = known & (n_recent >= ROUTINE_MIN_DAYS)
+            routine &= days >= ROUTINE_DAY_FRACTION * n_recent
+            out = np.where(routine, 1.0, out)
+    return out, ids, rows, lengths
+
+
+def surprise_bits(probability: float) -> float:
+    """``-log2 p``: how surprising a probability is, in bits.
+
+    >>> surprise_bits(0.25)
+    2.0
+    """
+    return -math.log2(max(probability, 1e-300))

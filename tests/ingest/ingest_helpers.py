@@ -49,3 +49,20 @@ def write_lines(path: Path, values: list[Any]) -> Path:
     lines = [v if isinstance(v, str) else orjson.dumps(v).decode() for v in values]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_odd_files(folder: Path) -> None:
+    """A delivery file with a duplicate, a missing id, IPv6, a long value and a bad time, and a
+    JSON-lines file with bad JSON and a wrong type: what every ingest path must agree on."""
+    write_s3_file(
+        folder / "odd.json.gz",
+        [
+            record(1),
+            record(1),
+            record(2, eventID=None),
+            record(3, sourceIPAddress="2001:db8::1"),
+            record(4, requestParameters={"k": "é" * 3000}),
+            record(5, eventTime="bad"),
+        ],
+    )
+    write_lines(folder / "lines.jsonl", [record(6), "{not json", record(7, userIdentity=3)])

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
-from ingest_helpers import record, write_lines, write_s3_file
+from ingest_helpers import record, write_odd_files, write_s3_file
 
 from shared_data import shared_path
 from trailspike.core.settings import load_settings
@@ -87,17 +87,7 @@ def _corpus(folder: Path) -> None:
     shutil.copytree(shared_path("cloudtrail_samples"), folder / "samples")
     for n in range(3):
         write_s3_file(folder / f"f{n}.json.gz", [record(n * 100 + i) for i in range(40)])
-    write_s3_file(
-        folder / "odd.json.gz",
-        [
-            record(1),
-            record(2, eventID=None),
-            record(3, sourceIPAddress="2001:db8::1"),
-            record(4, requestParameters={"k": "é" * 3000}),
-            record(5, eventTime="bad"),
-        ],
-    )
-    write_lines(folder / "lines.jsonl", [record(6), "{not json", record(7, userIdentity=3)])
+    write_odd_files(folder)
 
 
 def _rows(con: Any) -> dict[str, list[Any]]:

@@ -29,17 +29,22 @@ def s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[object, str]]:
+def make_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, name: str) -> object:
+    """Set moto's test credentials in the environment and create bucket ``name``."""
     import boto3
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     client = boto3.client("s3", endpoint_url=s3_endpoint)
-    name = f"trail-{id(monkeypatch)}"
     client.create_bucket(Bucket=name)
-    yield client, name
+    return client
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[object, str]]:
+    name = f"trail-{id(monkeypatch)}"
+    yield make_bucket(s3_endpoint, monkeypatch, name), name
 
 
 def put(client: object, bucket: str, key: str, records: list[dict]) -> None:
@@ -94,7 +99,6 @@ def test_workers_use_the_environment_of_the_ingest_not_of_their_fork_server(
     store, s3_endpoint, tmp_path, monkeypatch
 ) -> None:
     """The fork server may have started (here: does start) before the credentials were set."""
-    import boto3
     from ingest_helpers import write_s3_file
 
     from trailspike.ingest import pipeline
@@ -111,12 +115,8 @@ def test_workers_use_the_environment_of_the_ingest_not_of_their_fork_server(
     )
     local.close()
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    client = boto3.client("s3", endpoint_url=s3_endpoint)
     name = f"trail-env-{id(monkeypatch)}"
-    client.create_bucket(Bucket=name)
+    client = make_bucket(s3_endpoint, monkeypatch, name)
     for part in range(2):
         put(client, name, f"e/{part}.json.gz", [record(200 + part)])
     settings = load_settings({"s3_endpoint_url": s3_endpoint, "ingest_workers": 2}, environ={})

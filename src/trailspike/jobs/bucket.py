@@ -149,9 +149,7 @@ class BucketProcessor:
         excess = int((used - 0.9 * limit) / (used / total)) + 1
         for det in detectors:
             for _, key in det.oldest(int(excess * det.model_count / total) + 1):
-                det.series.pop(key, None)
-                det.rare.pop(key, None)
-                det.last_seen.pop(key, None)
+                det.drop(key)
                 self._stats["pruned"] += 1
 
     def take_stats(self) -> dict[str, Any]:

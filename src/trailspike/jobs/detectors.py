@@ -41,6 +41,7 @@ from trailspike.models.factory import (
     new_series_model,
 )
 from trailspike.models.rare import CategoryModel, IntArray
+from trailspike.models.rare_matrix import PartitionMatrix
 from trailspike.models.rare_scoring import BucketScores, learn_partitions, score_bucket
 
 Key = tuple[str, str, str]
@@ -103,15 +104,26 @@ class DetectorModels:
     _grouped: (
         tuple[Mapping[Key, float], dict[tuple[str, str], dict[str, int]], IntArray | None] | None
     ) = field(default=None, repr=False, compare=False)
+    # The rare models' arrays as rows of matrices (models/rare_matrix.py); a cache, never pickled.
+    _matrix: PartitionMatrix | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_grouped", None)
+        state.pop("_matrix", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._grouped = None
+        self._matrix = None
+
+    @property
+    def matrix(self) -> PartitionMatrix:
+        """The rare models' arrays as matrix rows (built on first use after a load)."""
+        if self._matrix is None:
+            self._matrix = PartitionMatrix()
+        return self._matrix
 
     # ---------------------------------------------------------------- helpers
     def _series_model(self, det: Detector, key: tuple[str, str]) -> SeriesModel:
@@ -233,7 +245,7 @@ class DetectorModels:
         bursts: BucketScores | None = None
         if len(category_models) == len(models):
             # Every partition of the bucket in one array operation.
-            bursts = score_bucket(category_models, categories)
+            bursts = score_bucket(category_models, categories, self.matrix)
             probs = bursts.final
             self._grouped = (values, groups, bursts.ids)  # learning reuses the ids
         else:
@@ -338,7 +350,7 @@ class DetectorModels:
         category_models = [m for m in models if isinstance(m, CategoryModel)]
         if len(category_models) < len(models):
             return False
-        learn_partitions(category_models, t, list(groups.values()), ids, rows)
+        learn_partitions(category_models, t, list(groups.values()), ids, rows, self.matrix)
         for r in rows:
             self.last_seen[keys[r]] = t
         return True
@@ -352,10 +364,16 @@ class DetectorModels:
         """Drop models whose series was last seen before ``before``; returns how many."""
         stale = [k for k, seen in self.last_seen.items() if seen < before]
         for k in stale:
-            self.series.pop(k, None)
-            self.rare.pop(k, None)
-            del self.last_seen[k]
+            self.drop(k)
         return len(stale)
+
+    def drop(self, key: tuple[str, str]) -> None:
+        """Forget the model of series ``key`` (pruning, the memory limit)."""
+        self.series.pop(key, None)
+        model = self.rare.pop(key, None)
+        if isinstance(model, CategoryModel) and self._matrix is not None:
+            self._matrix.release(model)
+        self.last_seen.pop(key, None)
 
     def oldest(self, n: int) -> list[tuple[float, tuple[str, str]]]:
         """The ``n`` least recently seen models, as (last seen, key)."""

@@ -30,6 +30,7 @@ from trailspike.models.rare import (
     IntArray,
     PopulationModel,  # noqa: F401 (the doctests build models with it)
 )
+from trailspike.models.rare_matrix import PartitionMatrix, learn_matrix
 
 
 def _stack(rows: list[npt.NDArray[Any]], size: int, dtype: type) -> npt.NDArray[Any]:
@@ -82,11 +83,17 @@ class BucketScores:
         return slice(int(self.offsets[row - 1]) if row else 0, int(self.offsets[row]))
 
 
-def score_bucket(models: list[CategoryModel], categories: list[list[str]]) -> BucketScores:
+def score_bucket(
+    models: list[CategoryModel],
+    categories: list[list[str]],
+    matrix: PartitionMatrix | None = None,
+) -> BucketScores:
     """Burst of novelty applied to :func:`score_categories`: in a partition with ``x >=``
     :data:`MIN_BURST` new categories in the bucket, each new one gets the smaller of its own
     probability and the burst's (:func:`burst_probability`). Only the partitions with a burst
-    cost more than the categories' own probabilities.
+    cost more than the categories' own probabilities. With ``matrix`` (the detector's
+    :class:`~trailspike.models.rare_matrix.PartitionMatrix`) the models' arrays are read as its
+    rows.
 
     >>> pop = PopulationModel()
     >>> users = [CategoryModel(3600.0, population=pop) for _ in range(20)]
@@ -100,8 +107,9 @@ def score_bucket(models: list[CategoryModel], categories: list[list[str]]) -> Bu
     >>> sorted(scores.bursts), scores.bursts[1].count
     ([1], 4)
     """
-    alone, ids, rows, lengths = _score_flat(models, categories)
-    known = _stack([m.known for m in models], models[0].population.size, np.bool_)
+    arrays = _Arrays(models, models[0].population.size, matrix)
+    alone, ids, rows, lengths = _score_flat(models, categories, arrays)
+    known = arrays.known()
     new = ids < 0
     if known.shape[1] > 0:
         new |= ~known[rows, np.maximum(ids, 0)]
@@ -131,11 +139,16 @@ def learn_partitions(
     counts: list[dict[str, int]],
     ids: IntArray,
     rows: list[int],
+    matrix: PartitionMatrix | None = None,
 ) -> None:
     """``models[k].learn_bucket(t, counts[rows[k]])`` for every ``k``, in order, with the
     categories' population ids as :func:`score_bucket` found them (``ids``, flat in the order
-    of ``counts``): learning looks up only the categories unknown then.
+    of ``counts``): learning looks up only the categories unknown then. With ``matrix``, all
+    partitions learn in array steps over its rows
+    (:func:`~trailspike.models.rare_matrix.learn_matrix`).
     """
+    if matrix is not None and learn_matrix(matrix, models, t, counts, ids, rows):
+        return
     offsets = np.cumsum([0, *map(len, counts)])
     # Rows with a category unknown at scoring: it is numbered at the row's turn, as in order.
     late = set((np.searchsorted(offsets, np.flatnonzero(ids < 0), side="right") - 1).tolist())
@@ -167,17 +180,46 @@ def score_categories(models: list[CategoryModel], categories: list[list[str]]) -
     """
     if not models:
         return []
-    out, _, _, lengths = _score_flat(models, categories)
+    arrays = _Arrays(models, models[0].population.size, None)
+    out, _, _, lengths = _score_flat(models, categories, arrays)
     return np.split(out, np.cumsum(lengths)[:-1])
 
 
+class _Arrays:
+    """The bucket's partitions' arrays as ``[partition, category]`` matrices: rows of the
+    detector's matrix, or the models' own arrays stacked (each on first use)."""
+
+    def __init__(
+        self, models: list[CategoryModel], size: int, matrix: PartitionMatrix | None
+    ) -> None:
+        self.models, self.size = models, size
+        self._gathered: tuple[FloatArray, BoolArray, npt.NDArray[np.uint32]] | None = None
+        if matrix is not None:
+            self._gathered = matrix.gather(matrix.score_rows(models), size)
+
+    def counts(self) -> FloatArray:
+        if self._gathered is not None:
+            return self._gathered[0]
+        return _stack([m.c for m in self.models], self.size, np.float64)
+
+    def known(self) -> BoolArray:
+        if self._gathered is not None:
+            return self._gathered[1]
+        return _stack([m.known for m in self.models], self.size, np.bool_)
+
+    def seen(self) -> npt.NDArray[np.uint32]:
+        if self._gathered is not None:
+            return self._gathered[2]
+        return _stack([m.seen for m in self.models], self.size, np.uint32)
+
+
 def _score_flat(
-    models: list[CategoryModel], categories: list[list[str]]
+    models: list[CategoryModel], categories: list[list[str]], arrays: _Arrays
 ) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64], list[int]]:
     """:func:`score_categories` as one flat array, with each query's population id (-1:
     unknown), partition row, and the number of queries per partition."""
     pop = models[0].population
-    size = pop.size
+    size = arrays.size
     lengths = [len(c) for c in categories]
     rows = np.repeat(np.arange(len(models)), lengths)
     ids = np.array([pop.ids.get(k, -1) for cats in categories for k in cats], dtype=np.int64)
@@ -187,7 +229,7 @@ def _score_flat(
     safe = np.maximum(ids, 0)
     out = np.clip(unseen, 1e-300, 1.0)  # nothing known yet: every category is the unseen share
     if size > 0:
-        counts = _stack([m.c for m in models], size, np.float64)
+        counts = arrays.counts()
         q_all = (counts + PRIOR_STRENGTH * pop.priors()) / denom[:, None]
         q = np.where(known, q_all[rows, safe], unseen)
         ordered = np.sort(q_all, axis=1)
@@ -209,7 +251,7 @@ def _score_flat(
         n_recent = np.array([n for _, n in recent])[rows]
         if (n_recent >= ROUTINE_MIN_DAYS).any():
             masks = np.array([bits for bits, _ in recent], dtype=np.uint32)[rows]
-            seen = _stack([m.seen for m in models], size, np.uint32)
+            seen = arrays.seen()
             days = np.bitwise_count(seen[rows, safe] & masks)
             routine = known & (n_recent >= ROUTINE_MIN_DAYS)
             routine &= days >= ROUTINE_DAY_FRACTION * n_recent

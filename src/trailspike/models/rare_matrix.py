@@ -1,0 +1,273 @@
+"""A rare detector's partitions' count arrays as rows of shared matrices.
+
+Each :class:`~trailspike.models.rare.CategoryModel` keeps three arrays indexed by population id
+(decayed counts ``c``, ``known``, the day bits ``seen``). Learning and scoring one bucket of a
+detector one partition at a time is about ten small numpy steps per partition; with the arrays
+as rows of one matrix each (:class:`PartitionMatrix`) they are a few steps over all the bucket's
+partitions (:func:`learn_matrix`, and the gathers in :mod:`trailspike.models.rare_scoring`).
+
+Implementation decisions: a partition's arrays stay its own attributes, as *views* of its row
+(``matrix.c[row, :capacity]``, the capacity its own array would have had), so the per-partition
+API still works, a pickled model is byte for byte what the standalone arrays gave, and the
+memory estimate is unchanged. The matrix is a cache owned by the detector's models, never
+pickled: after a load each partition is adopted (copied into a row) at its first batch use. A
+partition whose arrays were replaced meanwhile (one grown by its own ``learn_bucket``) is
+detected by its views no longer being the matrix's and adopted again. Row 0 stays zero: the
+row of a partition not modelled yet (scored against the population only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import chain
+
+import numpy as np
+import numpy.typing as npt
+
+from trailspike.models.novelty import NOVELTY_LEARNING_DAYS
+from trailspike.models.rare import DAY, RARE_HALF_LIFE, RING, CategoryModel, IntArray
+
+
+def _capacity(size: int, current: int) -> int:
+    """The capacity :func:`trailspike.models.rare._grown` gives an array of ``current`` rows
+    that must hold ``size``."""
+    return current if current >= size else max(size, 2 * current, 8)
+
+
+class PartitionMatrix:
+    """Rows of one detector's partitions' ``c``, ``known`` and ``seen`` arrays."""
+
+    def __init__(self) -> None:
+        self.c: npt.NDArray[np.float64] = np.zeros((8, 8))
+        self.known: npt.NDArray[np.bool_] = np.zeros((8, 8), dtype=bool)
+        self.seen: npt.NDArray[np.uint32] = np.zeros((8, 8), dtype=np.uint32)
+        self.models: list[CategoryModel | None] = [None]  # row 0: the zero row
+        self.free: list[int] = []
+        self.row_of: dict[int, int] = {}  # id(model) -> row (the model is held in ``models``)
+
+    # ---------------------------------------------------------------- rows
+    def _attached(self, model: CategoryModel) -> bool:
+        return (
+            model.c.base is self.c
+            and model.known.base is self.known
+            and model.seen.base is self.seen
+        )
+
+    def rows(self, models: Sequence[CategoryModel]) -> list[int]:
+        """Each model's row, adopting the models not (or no longer) held as rows."""
+        out = []
+        get = self.row_of.get
+        for model in models:
+            row = get(id(model))
+            if row is None or not self._attached(model):
+                row = self._adopt(model, row)
+            out.append(row)
+        return out
+
+    def score_rows(self, models: Sequence[CategoryModel]) -> list[int]:
+        """:meth:`rows`, with the zero row for an empty model not held (a partition not
+        modelled yet is scored, not learnt: it needs no row)."""
+        out = []
+        get = self.row_of.get
+        for model in models:
+            row = get(id(model))
+            if row is None and model.c.shape[0] == 0 and model.total == 0.0:
+                out.append(0)
+                continue
+            if row is None or not self._attached(model):
+                row = self._adopt(model, row)
+            out.append(row)
+        return out
+
+    def _adopt(self, model: CategoryModel, row: int | None) -> int:
+        """Copy ``model``'s arrays into a row (its own or a new one) and view them there."""
+        if row is None:
+            row = self.free.pop() if self.free else len(self.models)
+            if row == len(self.models):
+                self.models.append(model)
+            else:
+                self.models[row] = model
+            self.row_of[id(model)] = row
+        width = max(model.c.shape[0], model.known.shape[0], model.seen.shape[0])
+        self._fit(row + 1, width)
+        for name in ("c", "known", "seen"):
+            matrix, own = getattr(self, name), getattr(model, name)
+            matrix[row] = 0
+            matrix[row, : own.shape[0]] = own
+            setattr(model, name, matrix[row, : own.shape[0]])
+        return row
+
+    def release(self, model: CategoryModel) -> None:
+        """Give ``model`` its own arrays again and free its row (a pruned partition)."""
+        row = self.row_of.pop(id(model), None)
+        if row is None:
+            return
+        if self._attached(model):
+            model.c, model.known, model.seen = model.c.copy(), model.known.copy(), model.seen.copy()
+        for matrix in (self.c, self.known, self.seen):
+            matrix[row] = 0
+        self.models[row] = None
+        self.free.append(row)
+
+    def _fit(self, rows: int, width: int) -> None:
+        """Room for ``rows`` rows of ``width`` columns; views of held models follow a move."""
+        height, columns = self.c.shape
+        if rows <= height and width <= columns:
+            return
+        shape = (max(rows, height if rows <= height else 2 * height), _capacity(width, columns))
+        # Models whose arrays were replaced meanwhile keep them (they are adopted again).
+        held = [
+            (row, model)
+            for row, model in enumerate(self.models)
+            if model is not None and self._attached(model)
+        ]
+        for name in ("c", "known", "seen"):
+            old = getattr(self, name)
+            new = np.zeros(shape, dtype=old.dtype)
+            new[:height, :columns] = old
+            setattr(self, name, new)
+        for row, model in held:
+            for name in ("c", "known", "seen"):
+                size = getattr(model, name).shape[0]
+                setattr(model, name, getattr(self, name)[row, :size])
+
+    def grow(self, model: CategoryModel, row: int, size: int) -> None:
+        """Let ``model``'s arrays (held in ``row``) hold ids below ``size``, with the capacity
+        its own arrays would have grown to."""
+        capacity = _capacity(size, model.c.shape[0])
+        self._fit(row + 1, capacity)
+        model.c = self.c[row, :capacity]
+        model.known = self.known[row, :capacity]
+        model.seen = self.seen[row, :capacity]
+
+    def gather(self, rows: Sequence[int], size: int) -> tuple[
+        npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.uint32]
+    ]:  # fmt: skip
+        """The counts, known flags and day bits of ``rows``, ``size`` columns each (zero
+        padded, as :func:`trailspike.models.rare_scoring._stack` gives them)."""
+        self._fit(1, size)
+        index = np.asarray(rows, dtype=np.intp)
+        return self.c[index, :size], self.known[index, :size], self.seen[index, :size]
+
+
+def learn_matrix(
+    matrix: PartitionMatrix,
+    models: list[CategoryModel],
+    t: float,
+    counts: list[dict[str, int]],
+    ids: IntArray,
+    rows: list[int],
+) -> bool:
+    """``models[k].learn_bucket(t, counts[rows[k]])`` for every ``k``, in order, in array steps
+    over the matrix (``ids``: the categories' population ids when scored, -1 if unknown, flat
+    in the order of ``counts``). False (nothing learnt) for a bucket with a count below 1,
+    which the per-partition path handles.
+
+    The result is exactly that of learning one partition after the other: each partition's
+    decay factor is Python's ``**`` as in ``_learn``, a partition's count and total get the
+    same additions in the same order, the population's ``m`` and ``total`` get their ones in
+    partition order, new categories are numbered in partition order and novelty is added in
+    partition order.
+    """
+    if not models:
+        return True
+    pop = models[0].population
+    lengths = [len(counts[r]) for r in rows]
+    n = sum(lengths)
+    values = np.fromiter(
+        chain.from_iterable(counts[r].values() for r in rows), dtype=np.int64, count=n
+    )
+    if n == 0 or min(lengths) == 0 or int(values.min()) < 1:
+        return False
+    cols = _learnt_ids(pop, counts, ids, rows, lengths)
+    where = matrix.rows(models)
+    owner = np.repeat(np.arange(len(models)), lengths)
+    starts = np.cumsum([0, *lengths[:-1]])
+    tops = (np.maximum.reduceat(cols, starts) + 1).tolist()
+    for k, model in enumerate(models):
+        if tops[k] > model.c.shape[0]:
+            matrix.grow(model, where[k], tops[k])
+    day = int(t // DAY)
+    slot = day % RING
+    factors, new_day, no_slot = _decay_and_days(models, t, day, slot)
+    index = np.asarray(where, dtype=np.intp)
+    matrix.c[index] *= factors[:, None]
+    if new_day:
+        clear = np.uint32(~(1 << slot) & 0xFFFFFFFF)
+        matrix.seen[index[new_day]] &= clear
+    entry_rows = index[owner]
+    first = ~matrix.known[entry_rows, cols]
+    first_cols = cols[first]
+    np.add.at(pop.m, first_cols, 1.0)
+    for _ in range(int(first_cols.shape[0])):
+        pop.total += 1.0
+    matrix.known[entry_rows, cols] = True
+    weighted = models[0].frequency_weighted
+    increments = values.astype(np.float64) if weighted else np.ones(n)
+    matrix.c[entry_rows, cols] += increments
+    dated = np.ones(n, dtype=bool) if not no_slot else ~np.isin(owner, no_slot)
+    matrix.seen[entry_rows[dated], cols[dated]] |= np.uint32(1 << slot)
+    added = np.bincount(owner, weights=values, minlength=len(models)) if weighted else None
+    new = np.bincount(owner[first], minlength=len(models)).tolist()
+    for k, model in enumerate(models):
+        model.total += float(added[k]) if added is not None else float(lengths[k])
+        if model.days_active > NOVELTY_LEARNING_DAYS:
+            model.novelty.add(t, new[k])
+            pop.novelty.add(t, new[k])
+        model.last_t = t if model.last_t is None else max(model.last_t, t)
+    return True
+
+
+def _learnt_ids(
+    pop: object,
+    counts: list[dict[str, int]],
+    ids: IntArray,
+    rows: list[int],
+    lengths: list[int],
+) -> IntArray:
+    """The population ids of the learnt rows' categories, flat; those unknown when scored
+    numbered now in row order, as learning one partition after the other numbers them."""
+    bounds = np.cumsum([0, *map(len, counts)]).tolist()
+    parts = [ids[bounds[r] : bounds[r + 1]] for r in rows]
+    out: IntArray = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if (out < 0).any():
+        out = out.copy()
+        offset = 0
+        for r, length in zip(rows, lengths, strict=True):
+            part = out[offset : offset + length]
+            unknown = np.flatnonzero(part < 0).tolist()
+            if unknown:
+                names = list(counts[r])
+                for j in unknown:
+                    part[j] = pop.id_of(names[j])  # type: ignore[attr-defined]
+            offset += length
+    return out
+
+
+def _decay_and_days(
+    models: list[CategoryModel], t: float, day: int, slot: int
+) -> tuple[npt.NDArray[np.float64], list[int], list[int]]:
+    """Each model's decay factor (its total decayed already) and day slot, as ``_learn`` and
+    ``_day_slot`` do them; returns the factors, the models starting a new day in ``slot`` and
+    those for which ``day`` is older than their ring (no day bit)."""
+    factors = np.ones(len(models))
+    new_day: list[int] = []
+    no_slot: list[int] = []
+    for k, model in enumerate(models):
+        last = model.last_t
+        if last is not None and t > last:
+            factor = 0.5 ** ((t - last) / RARE_HALF_LIFE)
+            model.total *= factor
+            factors[k] = factor
+        held = int(model.slot_day[slot])
+        if held == day:
+            continue
+        if held > day:
+            no_slot.append(k)
+            continue
+        model.slot_day[slot] = day
+        model.slot_active[slot] = True
+        model.days_active += 1
+        model._recent = None
+        new_day.append(k)
+    return factors, new_day, no_slot

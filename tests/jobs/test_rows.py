@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -10,8 +11,8 @@ import pytest
 
 from trailspike.features.contract import FEATURE_SCHEMA
 from trailspike.jobs.bucket import BucketProcessor
-from trailspike.jobs.detectors import _rare_groups
 from trailspike.jobs.rows import RareRows
+from trailspike.jobs.rows import group_rows as _rare_groups
 
 T0 = datetime(2026, 1, 5)
 
@@ -75,3 +76,29 @@ def test_unsorted_runs_of_one_bucket_are_merged() -> None:
     for bucket, by_detector in plain.items():
         assert dict(grouped[bucket][0]) == dict(by_detector[0])
         assert _rare_groups(grouped[bucket][0]) == _rare_groups(by_detector[0])
+
+
+@pytest.mark.parametrize("with_over", [False, True])
+def test_flat_rows_are_the_groups_as_arrays(with_over: bool) -> None:
+    """Where every model's rows are one run, FlatRows holds the groups' keys, categories and
+    counts in the groups' order; otherwise it is not offered."""
+    table = features(5, with_over)
+    grouped = BucketProcessor.group(table, frozenset({0}))
+    for by_detector in grouped.values():
+        rare = by_detector[0]
+        assert isinstance(rare, RareRows)
+        flat = rare.flat
+        if flat is None:
+            assert with_over  # a partition's over values interleave: its group spans runs
+            continue
+        assert flat.keys == list(rare.groups)
+        names = flat.categories.names
+        rebuilt = {
+            key: {
+                names[int(c)]: int(n)
+                for c, n in zip(flat.codes[a:b], flat.counts[a:b], strict=True)
+            }
+            for key, (a, b) in zip(flat.keys, itertools.pairwise(flat.bounds), strict=True)
+        }
+        assert list(rebuilt.items()) == list(rare.groups.items())
+        assert [list(g) for g in rebuilt.values()] == [list(g) for g in rare.groups.values()]

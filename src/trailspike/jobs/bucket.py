@@ -42,7 +42,7 @@ from trailspike.jobs.records import (
     plots,
     record_row,
 )
-from trailspike.jobs.rows import RareRows, rare_groups, run_starts
+from trailspike.jobs.rows import ChunkCategories, RareRows, run_starts
 from trailspike.jobs.schema import Detector, JobConfig
 from trailspike.models.factory import ScoreNormalizer, new_normalizer
 from trailspike.store.results import (
@@ -67,6 +67,16 @@ def _codes(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
     indices = pc.dictionary_encode(column).combine_chunks().indices
     codes: npt.NDArray[np.int64] = pc.fill_null(indices, -1).to_numpy().astype(np.int64)
     return codes
+
+
+def _encoded_by(
+    column: pa.ChunkedArray, counts: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], ChunkCategories]:
+    """The chunk's ``by`` values as codes into one :class:`~trailspike.jobs.rows.ChunkCategories`
+    (so the rare models look each distinct value up once per chunk, not once per row)."""
+    encoded = pc.dictionary_encode(column.combine_chunks())  # one dictionary for all rows
+    codes: npt.NDArray[np.int64] = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
+    return codes, counts, ChunkCategories(encoded.dictionary.to_pylist())
 
 
 @dataclass
@@ -180,13 +190,15 @@ class BucketProcessor:
         if rare:
             codes = [_codes(features[name]) for name in ("partition", "over")]
             runs = run_starts(codes[0], codes[1])
-            counts = features["value"].to_numpy().astype(np.int64).tolist()
+            count_array = features["value"].to_numpy().astype(np.int64)
+            counts = count_array.tolist()
+            encoded = _encoded_by(features["by"], count_array)
         for start, lo, hi in zip(starts, bounds[:-1], bounds[1:], strict=True):
             index = int(detector[lo])
             bucket_rows = out.setdefault(start, {})
             if index in rare and index not in bucket_rows:
-                groups = rare_groups(parts, bys, overs, counts, runs, lo, hi)
-                bucket_rows[index] = RareRows(groups, (parts, bys, overs, values), lo, hi)
+                columns = (parts, bys, overs, values)
+                bucket_rows[index] = RareRows(columns, counts, runs, lo, hi, encoded)
                 continue
             keys = zip(parts[lo:hi], bys[lo:hi], overs[lo:hi], strict=True)
             rows = dict(zip(keys, values[lo:hi], strict=True))

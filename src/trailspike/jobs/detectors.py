@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from trailspike.jobs.custom_rules import rule_actions
-from trailspike.jobs.rows import RareRows
+from trailspike.jobs.rows import FlatRows, RareRows, group_rows
 from trailspike.jobs.schema import Detector
 from trailspike.models.base import RareModel, SeriesModel
 from trailspike.models.factory import (
@@ -41,8 +42,8 @@ from trailspike.models.factory import (
     new_series_model,
 )
 from trailspike.models.rare import CategoryModel, IntArray
-from trailspike.models.rare_matrix import PartitionMatrix
-from trailspike.models.rare_scoring import BucketScores, learn_partitions, score_bucket
+from trailspike.models.rare_matrix import PartitionMatrix, learn_flat
+from trailspike.models.rare_scoring import BucketScores, learn_partitions, score_bucket, score_ids
 
 Key = tuple[str, str, str]
 """A series: (partition value, by value, over value); '' where the detector does not split."""
@@ -102,7 +103,10 @@ class DetectorModels:
     # The last bucket's rare groups, so learning does not regroup what scoring just grouped
     # (holds the values mapping itself, so identity cannot be confused). Never pickled.
     _grouped: (
-        tuple[Mapping[Key, float], dict[tuple[str, str], dict[str, int]], IntArray | None] | None
+        tuple[
+            Mapping[Key, float], dict[tuple[str, str], dict[str, int]] | FlatRows, IntArray | None
+        ]
+        | None
     ) = field(default=None, repr=False, compare=False)
     # The rare models' arrays as rows of matrices (models/rare_matrix.py); a cache, never pickled.
     _matrix: PartitionMatrix | None = field(default=None, repr=False, compare=False)
@@ -234,8 +238,13 @@ class DetectorModels:
         keep_all: bool,
     ) -> tuple[list[float], list[Scored]]:
         confidence = self.confidence(t)
+        if isinstance(values, RareRows) and values.flat is not None:
+            flat = values.flat
+            found = self._score_flat_rows(det, filters, confidence, values, flat, keep_all)
+            if found is not None:
+                return found
         # Feature rows of a chunk come grouped already (jobs/rows.py); others are grouped here.
-        groups = values.groups if isinstance(values, RareRows) else _rare_groups(values)
+        groups = values.groups if isinstance(values, RareRows) else group_rows(values)
         self._grouped = (values, groups, None)
         if not groups:
             return [], []
@@ -259,13 +268,66 @@ class DetectorModels:
         group_keys = list(groups)
         offsets = np.cumsum([len(c) for c in categories])
         wanted = np.arange(len(probs)) if keep_all else np.flatnonzero(probs < RECORD_PROBABILITY)
-        rows = np.searchsorted(offsets, wanted, side="right")
+        rows = np.searchsorted(offsets, wanted, side="right").tolist()
+        bys = [
+            categories[r][n - (int(offsets[r - 1]) if r else 0)]
+            for n, r in zip(wanted.tolist(), rows, strict=True)
+        ]
+        actuals = [float(groups[group_keys[r]][by]) for r, by in zip(rows, bys, strict=True)]
+        return self._scored_rows(
+            det, filters, confidence, probs, bursts, wanted, rows, group_keys, bys, actuals
+        )
+
+    def _score_flat_rows(
+        self,
+        det: Detector,
+        filters: Mapping[str, tuple[str, ...]],
+        confidence: float,
+        values: RareRows,
+        flat: FlatRows,
+        keep_all: bool,
+    ) -> tuple[list[float], list[Scored]] | None:
+        """:meth:`_score_rare_rows` of rows kept as arrays: categories arrive as codes of the
+        chunk's ``by`` values, mapped to population ids in one step (no dict per partition);
+        None if a model is not a :class:`CategoryModel`."""
+        if not flat.keys:
+            return None
+        models = [self.rare.get(g) or self._rare_model_preview(det) for g in flat.keys]
+        category_models = [m for m in models if isinstance(m, CategoryModel)]
+        if len(category_models) < len(models):
+            return None
+        ids = flat.categories.ids(self.population)[flat.codes]
+        scores = score_ids(category_models, ids, flat.lengths, self.matrix)
+        self._grouped = (values, flat, scores.ids)  # learning reuses the ids
+        probs = scores.final
+        wanted = np.arange(len(probs)) if keep_all else np.flatnonzero(probs < RECORD_PROBABILITY)
+        rows = (np.searchsorted(flat.bounds[1:], wanted, side="right")).tolist()
+        names = flat.categories.names
+        bys = [names[code] for code in flat.codes[wanted].tolist()]
+        actuals = flat.counts[wanted].astype(np.float64).tolist()
+        return self._scored_rows(
+            det, filters, confidence, probs, scores, wanted, rows, flat.keys, bys, actuals
+        )
+
+    def _scored_rows(
+        self,
+        det: Detector,
+        filters: Mapping[str, tuple[str, ...]],
+        confidence: float,
+        probs: npt.NDArray[np.float64],
+        bursts: BucketScores | None,
+        wanted: npt.NDArray[np.intp],
+        rows: list[int],
+        group_keys: list[tuple[str, str]],
+        bys: list[str],
+        actuals: list[float],
+    ) -> tuple[list[float], list[Scored]]:
+        """The probabilities the normaliser observes and a :class:`Scored` per ``wanted``
+        query (its model's row, ``by`` value and count in ``rows``, ``bys``, ``actuals``)."""
         out = []
-        for n, r in zip(wanted.tolist(), rows.tolist(), strict=True):
+        for n, r, by, actual in zip(wanted.tolist(), rows, bys, actuals, strict=True):
             group = group_keys[r]
-            by = categories[r][n - (int(offsets[r - 1]) if r else 0)]
             key = (group[0], by, group[1])
-            actual = float(groups[group][by])
             actions = rule_actions(det, filters, key, actual, None) if det.custom_rules else NONE
             out.append(
                 Scored(
@@ -314,9 +376,14 @@ class DetectorModels:
             self._grouped = None
             ids = None
             if not skip and cached is not None and cached[0] is values:
-                groups, ids = cached[1], cached[2]
+                grouped, ids = cached[1], cached[2]
+                if isinstance(grouped, FlatRows):
+                    if ids is not None and self._learn_flat(det, t, grouped, ids):
+                        return
+                    grouped = values.groups if isinstance(values, RareRows) else {}
+                groups = grouped
             else:
-                groups = _rare_groups(values, skip)
+                groups = group_rows(values, skip)
             if ids is not None and self._learn_scored(det, t, groups, ids):
                 return
             for group, counts in groups.items():
@@ -353,6 +420,29 @@ class DetectorModels:
         learn_partitions(category_models, t, list(groups.values()), ids, rows, self.matrix)
         for r in rows:
             self.last_seen[keys[r]] = t
+        return True
+
+    def _learn_flat(self, det: Detector, t: float, flat: FlatRows, ids: IntArray) -> bool:
+        """:meth:`_learn_scored` of rows kept as arrays (:meth:`_score_flat_rows`)."""
+        rows = [
+            r
+            for r, group in enumerate(flat.keys)
+            if not (self.at_memory_limit and group not in self.rare)
+        ]
+        models = [self._rare_model(det, flat.keys[r]) for r in rows]
+        category_models = [m for m in models if isinstance(m, CategoryModel)]
+        if len(category_models) < len(models):
+            return False
+        names, codes = flat.categories.names, flat.codes
+
+        def name_of(j: int) -> str:
+            return names[int(codes[j])]
+
+        bounds, counts = flat.bounds, flat.counts
+        if not learn_flat(self.matrix, category_models, t, ids, counts, bounds, rows, name_of):
+            return False
+        for r in rows:
+            self.last_seen[flat.keys[r]] = t
         return True
 
     # ---------------------------------------------------------------- housekeeping
@@ -394,25 +484,3 @@ def _novelty(scores: BucketScores, row: int, n: int) -> Novelty | None:
         burst.count,
         burst.probability,
     )
-
-
-def _rare_groups(
-    values: Mapping[Key, float], skip: set[Key] | None = None
-) -> dict[tuple[str, str], dict[str, int]]:
-    """Bucket counts of a rare detector grouped by model: (partition, over) -> {by: count}.
-
-    >>> _rare_groups({("u1", "A", ""): 2.0, ("u1", "B", ""): 1.0, ("u2", "A", ""): 5.0})
-    {('u1', ''): {'A': 2, 'B': 1}, ('u2', ''): {'A': 5}}
-    """
-    groups: dict[tuple[str, str], dict[str, int]] = {}
-    last: tuple[str, str] | None = None
-    current: dict[str, int] = {}
-    # Feature rows arrive sorted by partition, so consecutive keys mostly share a group.
-    for (partition, by, over), value in values.items():
-        if skip and (partition, by, over) in skip:
-            continue
-        if last is None or last[0] != partition or last[1] != over:
-            last = (partition, over)
-            current = groups.setdefault(last, {})
-        current[by] = int(value)
-    return groups

@@ -18,7 +18,7 @@ row of a partition not modelled yet (scored against the population only).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import chain
 
 import numpy as np
@@ -158,10 +158,35 @@ def learn_matrix(
     ids: IntArray,
     rows: list[int],
 ) -> bool:
-    """``models[k].learn_bucket(t, counts[rows[k]])`` for every ``k``, in order, in array steps
-    over the matrix (``ids``: the categories' population ids when scored, -1 if unknown, flat
-    in the order of ``counts``). False (nothing learnt) for a bucket with a count below 1,
-    which the per-partition path handles.
+    """:func:`learn_flat` of buckets given as ``{category: count}`` per partition."""
+    bounds = np.cumsum([0, *map(len, counts)]).tolist()
+    values = np.fromiter(
+        chain.from_iterable(c.values() for c in counts), dtype=np.int64, count=bounds[-1]
+    )
+
+    def name_of(j: int) -> str:
+        group = int(np.searchsorted(bounds, j, side="right")) - 1
+        name: str = list(counts[group])[j - bounds[group]]
+        return name
+
+    return learn_flat(matrix, models, t, ids, values, bounds, rows, name_of)
+
+
+def learn_flat(
+    matrix: PartitionMatrix,
+    models: list[CategoryModel],
+    t: float,
+    ids: IntArray,
+    values: IntArray,
+    bounds: list[int],
+    rows: list[int],
+    name_of: Callable[[int], str],
+) -> bool:
+    """``models[k]`` learns group ``rows[k]`` of the bucket at ``t``, for every ``k`` in order,
+    in array steps over the matrix. The bucket is flat: group ``g`` is entries
+    ``bounds[g]:bounds[g + 1]`` of ``ids`` (population ids when scored, -1 if unknown then;
+    ``name_of(j)`` names entry ``j``) and ``values`` (counts). False (nothing learnt) for a
+    bucket with an empty group or a count below 1, which the per-partition path handles.
 
     The result is exactly that of learning one partition after the other: each partition's
     decay factor is Python's ``**`` as in ``_learn``, a partition's count and total get the
@@ -172,14 +197,21 @@ def learn_matrix(
     if not models:
         return True
     pop = models[0].population
-    lengths = [len(counts[r]) for r in rows]
-    n = sum(lengths)
-    values = np.fromiter(
-        chain.from_iterable(counts[r].values() for r in rows), dtype=np.int64, count=n
-    )
-    if n == 0 or min(lengths) == 0 or int(values.min()) < 1:
+    lengths = [bounds[r + 1] - bounds[r] for r in rows]
+    if len(rows) == len(bounds) - 1:
+        entries = np.arange(bounds[-1])
+    else:
+        entries = np.concatenate([np.arange(bounds[r], bounds[r + 1]) for r in rows])
+    n = int(entries.shape[0])
+    counts = values[entries]
+    if n == 0 or min(lengths) == 0 or int(counts.min()) < 1:
         return False
-    cols = _learnt_ids(pop, counts, ids, rows, lengths)
+    cols = ids[entries]
+    if (cols < 0).any():
+        # Unknown when scored: numbered in partition order, as learning one by one does.
+        cols = cols.copy()
+        for j in np.flatnonzero(cols < 0).tolist():
+            cols[j] = pop.id_of(name_of(int(entries[j])))
     where = matrix.rows(models)
     owner = np.repeat(np.arange(len(models)), lengths)
     starts = np.cumsum([0, *lengths[:-1]])
@@ -203,11 +235,10 @@ def learn_matrix(
         pop.total += 1.0
     matrix.known[entry_rows, cols] = True
     weighted = models[0].frequency_weighted
-    increments = values.astype(np.float64) if weighted else np.ones(n)
-    matrix.c[entry_rows, cols] += increments
+    matrix.c[entry_rows, cols] += counts.astype(np.float64) if weighted else 1.0
     dated = np.ones(n, dtype=bool) if not no_slot else ~np.isin(owner, no_slot)
     matrix.seen[entry_rows[dated], cols[dated]] |= np.uint32(1 << slot)
-    added = np.bincount(owner, weights=values, minlength=len(models)) if weighted else None
+    added = np.bincount(owner, weights=counts, minlength=len(models)) if weighted else None
     new = np.bincount(owner[first], minlength=len(models)).tolist()
     for k, model in enumerate(models):
         model.total += float(added[k]) if added is not None else float(lengths[k])
@@ -216,32 +247,6 @@ def learn_matrix(
             pop.novelty.add(t, new[k])
         model.last_t = t if model.last_t is None else max(model.last_t, t)
     return True
-
-
-def _learnt_ids(
-    pop: object,
-    counts: list[dict[str, int]],
-    ids: IntArray,
-    rows: list[int],
-    lengths: list[int],
-) -> IntArray:
-    """The population ids of the learnt rows' categories, flat; those unknown when scored
-    numbered now in row order, as learning one partition after the other numbers them."""
-    bounds = np.cumsum([0, *map(len, counts)]).tolist()
-    parts = [ids[bounds[r] : bounds[r + 1]] for r in rows]
-    out: IntArray = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    if (out < 0).any():
-        out = out.copy()
-        offset = 0
-        for r, length in zip(rows, lengths, strict=True):
-            part = out[offset : offset + length]
-            unknown = np.flatnonzero(part < 0).tolist()
-            if unknown:
-                names = list(counts[r])
-                for j in unknown:
-                    part[j] = pop.id_of(names[j])  # type: ignore[attr-defined]
-            offset += length
-    return out
 
 
 def _decay_and_days(

@@ -107,8 +107,19 @@ def score_bucket(
     >>> sorted(scores.bursts), scores.bursts[1].count
     ([1], 4)
     """
+    return score_ids(models, _ids(models, categories), [len(c) for c in categories], matrix)
+
+
+def score_ids(
+    models: list[CategoryModel],
+    ids: IntArray,
+    lengths: list[int],
+    matrix: PartitionMatrix | None = None,
+) -> BucketScores:
+    """:func:`score_bucket` of categories given by their population ids (-1: unknown), flat,
+    ``lengths[r]`` of them for ``models[r]``."""
     arrays = _Arrays(models, models[0].population.size, matrix)
-    alone, ids, rows, lengths = _score_flat(models, categories, arrays)
+    alone, rows = _score_flat(models, ids, lengths, arrays)
     known = arrays.known()
     new = ids < 0
     if known.shape[1] > 0:
@@ -181,8 +192,15 @@ def score_categories(models: list[CategoryModel], categories: list[list[str]]) -
     if not models:
         return []
     arrays = _Arrays(models, models[0].population.size, None)
-    out, _, _, lengths = _score_flat(models, categories, arrays)
+    lengths = [len(c) for c in categories]
+    out, _ = _score_flat(models, _ids(models, categories), lengths, arrays)
     return np.split(out, np.cumsum(lengths)[:-1])
+
+
+def _ids(models: list[CategoryModel], categories: list[list[str]]) -> IntArray:
+    """The categories' population ids, flat (-1: unknown)."""
+    get = models[0].population.ids.get
+    return np.array([get(k, -1) for cats in categories for k in cats], dtype=np.int64)
 
 
 class _Arrays:
@@ -214,15 +232,13 @@ class _Arrays:
 
 
 def _score_flat(
-    models: list[CategoryModel], categories: list[list[str]], arrays: _Arrays
-) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64], list[int]]:
-    """:func:`score_categories` as one flat array, with each query's population id (-1:
-    unknown), partition row, and the number of queries per partition."""
+    models: list[CategoryModel], ids: IntArray, lengths: list[int], arrays: _Arrays
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """:func:`score_categories` of the queries with population ids ``ids`` (-1: unknown),
+    ``lengths[r]`` of them for ``models[r]``, as one flat array, with each query's partition row."""
     pop = models[0].population
     size = arrays.size
-    lengths = [len(c) for c in categories]
     rows = np.repeat(np.arange(len(models)), lengths)
-    ids = np.array([pop.ids.get(k, -1) for cats in categories for k in cats], dtype=np.int64)
     denom = np.array([m.total for m in models]) + PRIOR_STRENGTH
     unseen = (PRIOR_STRENGTH * pop.unseen_prior() / denom)[rows]
     known = ids >= 0
@@ -256,7 +272,7 @@ def _score_flat(
             routine = known & (n_recent >= ROUTINE_MIN_DAYS)
             routine &= days >= ROUTINE_DAY_FRACTION * n_recent
             out = np.where(routine, 1.0, out)
-    return out, ids, rows, lengths
+    return out, rows
 
 
 def surprise_bits(probability: float) -> float:

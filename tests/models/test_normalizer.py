@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from trailspike.models.normalizer import (
     DEFAULT_HALF_LIFE,
     KNOT_POINTS,
+    MAX_DECAY_PER_BUCKET,
     MAX_RAW,
     ScoreNormalizer,
     knot_score,
@@ -118,5 +121,19 @@ def test_observe_many_gives_the_history_of_observe_one_by_one(half_life: float) 
     many.observe_many([])
     many.observe_many(probabilities[500:].tolist())
     assert np.array_equal(one.counts, many.counts)
-    assert (one.weight, one.max_raw) == (many.weight, many.max_raw)
-    assert one.total > 0 and one.max_raw == MAX_RAW
+    assert one.weight == many.weight
+    # The maximum ages once per call (one bucket): 1,203 buckets one by one, three in batches.
+    assert many.max_raw == MAX_RAW and one.total > 0
+    assert one.max_raw == pytest.approx(MAX_RAW * math.exp(-MAX_DECAY_PER_BUCKET), rel=0.5)
+
+
+def test_the_maximum_ages_so_an_early_shock_stops_capping_later_anomalies() -> None:
+    norm = ScoreNormalizer()
+    norm.observe(1e-40)  # one early shock, e.g. a new seasonal profile's first misfits
+    for _ in range(700):
+        norm.observe(0.5)
+    assert norm.max_raw == pytest.approx(40 * 0.5, rel=0.01)  # a half-life of ~700 buckets
+    frozen = ScoreNormalizer(counts=norm.counts.copy(), weight=norm.weight, max_raw=40.0)
+    # The ceiling of p = 1e-8 (raw 8) was 1.5 * 8 / 40 = 30; against the aged maximum it is 60.
+    assert frozen.normalize(1e-8) == pytest.approx(30.0)
+    assert norm.normalize(1e-8) > 55.0

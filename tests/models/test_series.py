@@ -317,3 +317,53 @@ def test_a_weekend_drop_is_learnt_as_a_day_of_week_pattern() -> None:
     assert isinstance(model, TimeSeriesModel)
     assert "weekday" in model.decomposition.active_names()
     assert late_alerts == 0  # weeks 4-6
+
+
+def _scores(values: np.ndarray, span: float = 300.0) -> tuple[TimeSeriesModel, list[float]]:
+    """Normalised 0-100 scores of each value, as the NAB detector computes them."""
+    model = new_series_model("metric", "both", span)
+    assert isinstance(model, TimeSeriesModel)
+    normalizer = new_normalizer()
+    out = []
+    for k, v in enumerate(values):
+        s = model.score_one(k * span, float(v))
+        normalizer.observe(s.probability, s.confidence)
+        out.append(normalizer.normalize(s.probability, s.confidence))
+        model.learn_one(k * span, float(v))
+    return model, out
+
+
+def test_a_square_wave_is_learnt_sharply_and_a_day_stuck_high_scores_at_once() -> None:
+    # A daily 20/80 square wave (a batch window, a shift pattern) at five-minute buckets. The
+    # hourly daily profile smooths each step over an hour: the misfits at every step made the
+    # spread ~6 on a noiseless series, and a wave stuck high for six hours scored 0.19. The
+    # daily detail (a step per bucket) learns what the hourly profile leaves.
+    day = 288
+    i = np.arange(14 * day)
+    wave = np.where(i % day < day // 2, 80.0, 20.0)
+    stuck = wave.copy()
+    stuck[10 * day + day // 2 : 10 * day + day // 2 + 72] = 80.0
+    model, scores = _scores(stuck)
+    assert "daily detail" in model.decomposition.active_names()
+    assert max(scores[7 * day : 10 * day + day // 2]) < 50  # days 8-10 are learnt
+    assert max(scores[10 * day + day // 2 : 10 * day + day // 2 + 3]) >= 75
+
+
+def test_the_daily_detail_stays_off_on_a_noisy_smooth_cycle() -> None:
+    # One value a bin a day: on a smooth cycle with noise the detail would only add noise.
+    rng = np.random.default_rng(4)
+    i = np.arange(10 * 288)
+    model, _ = _scores(50 + 30 * np.sin(2 * np.pi * i / 288) + rng.normal(0, 3, i.size))
+    assert model.decomposition.active_names() == ["daily"]
+
+
+def test_a_return_to_the_level_before_a_shift_is_a_recovery_not_an_anomaly() -> None:
+    # CPU at ~93 drops to ~25 for ten hours (an outage: alerted, then adopted as the new
+    # level), then comes back. Before, the return was judged against the adopted level and
+    # scored 80-100 for nine buckets.
+    rng = np.random.default_rng(5)
+    values = 93 + rng.normal(0, 1.5, 4 * 288)
+    values[700:820] = 25 + rng.normal(0, 1.5, 120)
+    _, scores = _scores(values)
+    assert max(scores[700:712]) >= 50  # the drop
+    assert max(scores[820:]) < 50  # the recovery

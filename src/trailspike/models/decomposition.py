@@ -34,6 +34,8 @@ import numpy.typing as npt
 DAY = 86400.0
 WEEK = 7 * DAY
 MAX_DAILY_BINS = 24  # hourly knots: more samples per bin, a less noisy profile than half-hourly
+MAX_DETAIL_BINS = 288  # the daily detail: a step per bucket, down to five-minute buckets
+DETAIL_HALF_LIFE = 1.0  # periods: one value a bin a day, so average over days, not one day
 MAX_WEEKLY_BINS = 168
 DAYS_A_WEEK = 7  # the day-of-week level: weekdays against weekends, well sampled per bin
 SEASONAL_HALF_LIFE = 1.0  # periods: the shape follows change within days (daily), weeks (weekly)
@@ -78,22 +80,36 @@ class SeasonalComponent:
     recent: npt.NDArray[np.float64] | None = None
     recent_sum: float = 0.0
     recent_bins: int = 0
-    interpolate: bool = True  # False: a step per bin (days of the week)
+    interpolate: bool = True  # False: a step per bin (days of the week, the daily detail)
+    half_life_periods: float = SEASONAL_HALF_LIFE
+    detail: bool = False  # the daily detail: learns what the hourly daily profile leaves
 
     @classmethod
     def create(
-        cls, period: float, bucket_span: float, max_bins: int, interpolate: bool = True
+        cls,
+        period: float,
+        bucket_span: float,
+        max_bins: int,
+        interpolate: bool = True,
+        detail: bool = False,
     ) -> SeasonalComponent:
         bins = int(max(1, min(max_bins, round(period / bucket_span))))
         per_period = max(1.0, period / bucket_span / bins)
         return cls(
-            period, bins, per_period, np.zeros(bins), np.zeros(bins), interpolate=interpolate
+            period,
+            bins,
+            per_period,
+            np.zeros(bins),
+            np.zeros(bins),
+            interpolate=interpolate,
+            half_life_periods=DETAIL_HALF_LIFE if detail else SEASONAL_HALF_LIFE,
+            detail=detail,
         )
 
     @property
     def floor_gain(self) -> float:
-        """Per-visit gain once warmed up: the profile's half-life is SEASONAL_HALF_LIFE periods."""
-        return 1.0 - 0.5 ** (1.0 / (SEASONAL_HALF_LIFE * self.visits_per_period))
+        """Per-visit gain once warmed up: the profile's half-life is ``half_life_periods``."""
+        return 1.0 - 0.5 ** (1.0 / (self.half_life_periods * self.visits_per_period))
 
     def knots(self, t: float) -> tuple[int, int, float]:
         """The two bins around ``t`` and the weight of the second (linear interpolation)."""
@@ -174,14 +190,19 @@ class Decomposition:
 
     def __post_init__(self) -> None:
         if not self.components:
-            for period, max_bins, smooth in (
-                (DAY, MAX_DAILY_BINS, True),
-                (WEEK, DAYS_A_WEEK, False),
-                (WEEK, MAX_WEEKLY_BINS, True),
+            for period, max_bins, smooth, detail in (
+                (DAY, MAX_DAILY_BINS, True, False),
+                (DAY, MAX_DETAIL_BINS, False, True),
+                (WEEK, DAYS_A_WEEK, False, False),
+                (WEEK, MAX_WEEKLY_BINS, True, False),
             ):
                 if period < 4 * self.bucket_span:
                     continue
-                component = SeasonalComponent.create(period, self.bucket_span, max_bins, smooth)
+                component = SeasonalComponent.create(
+                    period, self.bucket_span, max_bins, smooth, detail
+                )
+                if detail and component.bins <= MAX_DAILY_BINS:
+                    continue  # hourly or longer buckets: the daily profile has every bucket
                 if smooth and period == WEEK and component.bins <= DAYS_A_WEEK:
                     continue  # daily buckets: the day-of-week step is already this profile
                 self.components.append(component)
@@ -239,7 +260,10 @@ class Decomposition:
         # Seasonal components learn what their period-mean reference and the other components
         # leave (the fast level would absorb part of a daily swing or a weekend).
         for c in self.components:
-            others = season - (c.value(t) if c.active else 0.0)
+            # The detail learns what the daily profile leaves after that has learnt this bucket:
+            # learning the same error at once, the two would overshoot together.
+            now = self.seasonal(t) if c.detail else season
+            others = now - (c.value(t) if c.active else 0.0)
             reference = c.reference(t, x - others)
             c.learn(t, x - reference - others, max(w, SEASONAL_MIN_WEIGHT))
         self.last_t = t
@@ -327,5 +351,5 @@ class Decomposition:
 
 def _component_name(c: SeasonalComponent) -> str:
     if c.period == DAY:
-        return "daily"
+        return "daily detail" if c.detail else "daily"
     return "weekly" if c.interpolate else "weekday"

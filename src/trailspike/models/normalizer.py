@@ -5,7 +5,10 @@ A probability becomes a raw score ``-log10(p)`` (0 when ``p`` exceeds
 of the raw scores it has observed and maps a raw score to 0-100 as the **minimum** of:
 
 1. its historical percentile passed through Elastic's knot points :data:`KNOT_POINTS`;
-2. the max-ratio ceiling ``100 * min(1.5 r, 0.5 + 0.5 r)``, ``r = raw / max raw seen``;
+2. the max-ratio ceiling ``100 * min(1.5 r, 0.5 + 0.5 r)``, ``r = raw / max raw seen``, the
+   maximum aged by :data:`MAX_DECAY_PER_BUCKET` a bucket as ml-cpp ages it (at twice its default
+   decay rate of 0.0005 a bucket: a half-life of about 700 buckets), so one early shock, e.g. a
+   new seasonal profile's first misfits, does not cap every later anomaly for good;
 3. a cap from the probability itself, log-interpolated through :data:`CAP_KNOTS`: 0 at
    :data:`MAX_ANOMALOUS_PROBABILITY`, 50 at :data:`ALERT_PROBABILITY`, 100 at
    :data:`FULL_SCORE_PROBABILITY`. Elastic's cap runs log-linearly from 0.05 to 1e-4, so
@@ -64,6 +67,7 @@ BIN_WIDTH = 0.05
 MAX_RAW = 100.0
 N_BINS = int(MAX_RAW / BIN_WIDTH) + 1
 DEFAULT_HALF_LIFE = 100_000.0  # observations
+MAX_DECAY_PER_BUCKET = 0.001
 
 
 def raw_score(probability: float) -> float:
@@ -158,12 +162,25 @@ class ScoreNormalizer:
         """
         return replace(self, counts=self.counts.copy())
 
+    def _age_max(self) -> None:
+        """Age the maximum raw score by one bucket (and the one renormalisation compares with).
+
+        >>> norm = ScoreNormalizer(max_raw=10.0)
+        >>> norm.observe(0.5)
+        >>> round(norm.max_raw, 3)
+        9.99
+        """
+        factor = math.exp(-MAX_DECAY_PER_BUCKET)
+        self.max_raw *= factor
+        self.max_raw_at_renormalization *= factor
+
     def observe(self, probability: float, confidence: float = 1.0) -> None:
-        """Add the raw score of ``probability`` to the history.
+        """Add the raw score of ``probability``, one bucket's only score, to the history.
 
         A model with little history (``confidence`` < 1) adds a proportionally smaller raw score,
         so its early, overconfident probabilities do not set the scale for everything after.
         """
+        self._age_max()
         raw = raw_score(probability) * max(0.0, min(1.0, confidence))
         self.counts[_bin(raw)] += self.weight
         self.weight *= 2.0 ** (1.0 / self.half_life)
@@ -173,13 +190,16 @@ class ScoreNormalizer:
         self.max_raw = max(self.max_raw, raw)
 
     def observe_many(self, probabilities: npt.ArrayLike) -> None:
-        """:meth:`observe` each probability in turn (confidence 1), in array steps.
+        """Add one bucket's probabilities (confidence 1): :meth:`observe` each, in array steps.
+
+        The maximum ages once, by one bucket, before they are added.
 
         The same history to the last bit: raw scores come from :func:`raw_score` (only the
         anomalous few need a logarithm), the weights are the running product :meth:`observe`
         computes (``np.multiply.accumulate`` multiplies in order), ``np.add.at`` adds them bin
         by bin in order, and a rescale falls after the same observation.
         """
+        self._age_max()
         p = np.asarray(probabilities, dtype=np.float64).ravel()
         if p.size == 0:
             return

@@ -48,6 +48,7 @@ SEASON_MEMORY = 0.2  # when seasonality is first used, residuals learnt without 
 SETTLE_TIME = 2 * 86400.0
 SETTLE_HALF_LIFE = 6 * 3600.0
 MIN_OUTLIER_WEIGHT = 0.01  # an alert-level outlier still counts a little (a routine is learnt)
+RECOVERY_MEMORY = 86400.0  # for a day after a level shift, a return to the old level is expected
 
 
 def side_probability(lower: float, upper: float, side: Side) -> float:
@@ -123,6 +124,7 @@ class Assessment:
     upper: float  # bulk P(X >= x)
     z: float  # the value on the normal scale of the bulk distribution, capped
     outlier: int  # +1 / -1 when the bulk calls it an outlier above / below, else 0
+    recovered: bool = False  # back at the level before a recent shift (baseline is that level)
 
 
 @dataclass
@@ -140,6 +142,9 @@ class TimeSeriesModel:
     multi: Moments = field(default_factory=Moments)
     settle_until: float = -math.inf
     changed_at: float = -math.inf
+    # Level shifts adopted within RECOVERY_MEMORY of each other, summed, and when the last was.
+    shift_total: float = 0.0
+    shift_at: float = -math.inf
     n: int = 0
     first_t: float | None = None
     last_t: float | None = None
@@ -170,14 +175,18 @@ class TimeSeriesModel:
             return last
         baseline = self.decomposition.baseline(t)
         name = self.residuals.best()
-        lower, upper = self.residuals.tails(name, value, baseline)
-        reference = self.residuals.reference()
-        if name != reference:
-            # The evidence compares candidates on the bulk, not on the tails: a shape that wins
-            # on quiet days (e.g. a log-normal on counts that sit at 1) may have far thinner
-            # tails than the reference. Tails are never thinner than the reference's.
-            ref_lower, ref_upper = self.residuals.tails(reference, value, baseline)
-            lower, upper = max(lower, ref_lower), max(upper, ref_upper)
+        lower, upper = self._tails(name, value, baseline)
+        recovered = False
+        if t - self.shift_at <= RECOVERY_MEMORY and self.shift_total != 0.0:
+            # A value far from the new level but at home at the level before the recent shift
+            # is the series recovering (an outage ends, a batch finishes), not a new anomaly.
+            old = baseline - self.shift_total
+            old_lower, old_upper = self._tails(name, value, old)
+            if (
+                2.0 * min(lower, upper) < OUTLIER_PROBABILITY
+                and 2.0 * min(old_lower, old_upper) >= OUTLIER_PROBABILITY
+            ):
+                baseline, lower, upper, recovered = old, old_lower, old_upper, True
         z = max(-PIT_CAP, min(PIT_CAP, float(special.ndtri(max(min(lower, 1.0 - 1e-16), 1e-16)))))
         if upper < lower:
             z = max(z, -float(special.ndtri(max(upper, 1e-300))) if upper < 0.5 else z)
@@ -185,8 +194,22 @@ class TimeSeriesModel:
         outlier = 0
         if self.n >= 12 and 2.0 * min(lower, upper) < OUTLIER_PROBABILITY:
             outlier = 1 if upper < lower else -1
-        self._last = Assessment(t, value, baseline, name, lower, upper, z, outlier)
+        self._last = Assessment(t, value, baseline, name, lower, upper, z, outlier, recovered)
         return self._last
+
+    def _tails(self, name: str, value: float, baseline: float) -> tuple[float, float]:
+        """Bulk (lower, upper) tails of ``value`` around ``baseline`` under candidate ``name``.
+
+        The evidence compares candidates on the bulk, not on the tails: a shape that wins on
+        quiet days (e.g. a log-normal on counts that sit at 1) may have far thinner tails than
+        the reference. Tails are never thinner than the reference's.
+        """
+        lower, upper = self.residuals.tails(name, value, baseline)
+        reference = self.residuals.reference()
+        if name != reference:
+            ref_lower, ref_upper = self.residuals.tails(reference, value, baseline)
+            lower, upper = max(lower, ref_lower), max(upper, ref_upper)
+        return lower, upper
 
     def score_one(self, t: float, value: float) -> BucketScore:
         """Score ``value`` for the bucket at ``t`` against what has been learnt so far."""
@@ -285,8 +308,11 @@ class TimeSeriesModel:
         target = value
         if self.n > 0:
             a = self._assess(t, value)
+            if a.recovered:
+                self._recover()
             residual = value - a.baseline
-            if self.n >= 12:
+            if self.n >= 12 and t >= self.settle_until:
+                # While a new seasonal profile settles, its misfits are not the series' outliers.
                 w_out = self._outlier_weight(a) if a.outlier else 1.0
                 self.outliers.learn(t, self._z(residual), a.outlier != 0, decay, w_out)
             w = self._weight(a)
@@ -294,7 +320,7 @@ class TimeSeriesModel:
                 value, a.baseline, decay ** (HALF_LIFE / self._evidence_half_life())
             )
             self.residuals.learn(value, a.baseline, w, decay)
-            self._learn_multi(a.z, residual, decay)
+            self._learn_multi(t, a.z, residual, decay)
             # The decomposition learns a Huber-clipped value: robust to spikes, yet it follows
             # a sustained change at a bounded pace.
             target = a.baseline + self._clip(residual)
@@ -314,7 +340,7 @@ class TimeSeriesModel:
             self.residuals.forget(0.5 ** (dt / memory - dt / HALF_LIFE))
         self.n += 1
         self.last_t = t
-        self._check_level_shift()
+        self._check_level_shift(t)
 
     def _evidence_half_life(self) -> float:
         """Half-life of the candidates' evidence: two days, and at least 288 buckets.
@@ -337,14 +363,14 @@ class TimeSeriesModel:
             return SETTLE_HALF_LIFE
         return max(SETTLE_HALF_LIFE, min(HALF_LIFE, 0.25 * (t - self.changed_at)))
 
-    def _learn_multi(self, z: float, residual: float, decay: float) -> None:
+    def _learn_multi(self, t: float, z: float, residual: float, decay: float) -> None:
         feature = self._multi_feature(z)
         self.raw_recent.append(residual)
         if self._multi_probability(z) < MULTI_RESET_PROBABILITY:
             # The sustained change has been reported: the anomaly is the change, not the new
             # level. The level moves to the window's median residual and the window starts
             # afresh, so the same episode does not keep scoring bucket after bucket.
-            self._adopt_change()
+            self._adopt_change(t)
             if feature is not None:
                 self.multi.decay(CHANGE_MEMORY)
                 self.multi.add(feature, 1.0)
@@ -354,17 +380,35 @@ class TimeSeriesModel:
             self.multi.decay(decay)
             self.multi.add(feature, 1.0)
 
-    def _adopt_change(self) -> None:
+    def _shift_level(self, t: float, delta: float) -> None:
+        """Adopt a level shift of ``delta``, remembering it for a possible recovery."""
+        self.decomposition.shift_level(delta)
+        self.residuals.forget(CHANGE_MEMORY)
+        recent = t - self.shift_at <= RECOVERY_MEMORY
+        self.shift_total = self.shift_total + delta if recent else delta
+        self.shift_at = t
+
+    def _recover(self) -> None:
+        """The series is back at its level before the recent shifts: return to it at once."""
+        delta = -self.shift_total
+        self.decomposition.shift_level(delta)
+        self.shift_total, self.shift_at = 0.0, -math.inf
+        self.raw_recent = deque((r - delta for r in self.raw_recent), maxlen=MULTI_BUCKET_LENGTH)
+        self.recent = deque(
+            (max(-PIT_CAP, min(PIT_CAP, self._z(r))) for r in self.raw_recent),
+            maxlen=MULTI_BUCKET_LENGTH,
+        )
+
+    def _adopt_change(self, t: float) -> None:
         """Move the level to the median of the recent residuals and restart the window."""
         mean = self.residuals.moments.mean
         shifted = sorted(r - mean for r in self.raw_recent)
         delta = shifted[len(shifted) // 2]
-        self.decomposition.shift_level(delta)
-        self.residuals.forget(CHANGE_MEMORY)
+        self._shift_level(t, delta)
         self.raw_recent = deque((r - delta for r in self.raw_recent), maxlen=MULTI_BUCKET_LENGTH)
         self.recent.clear()
 
-    def _check_level_shift(self) -> None:
+    def _check_level_shift(self, t: float) -> None:
         """Jump the level when most recent buckets sit far on one side of the baseline."""
         if self.n < 2 * MULTI_BUCKET_LENGTH or len(self.raw_recent) < MULTI_BUCKET_LENGTH:
             return
@@ -376,8 +420,7 @@ class TimeSeriesModel:
             if len(far) >= need and sign * zs[-1] > SHIFT_Z:
                 shifted = sorted(r - mean for r in self.raw_recent)
                 delta = shifted[len(shifted) // 2]
-                self.decomposition.shift_level(delta)
-                self.residuals.forget(CHANGE_MEMORY)
+                self._shift_level(t, delta)
                 self.multi.decay(CHANGE_MEMORY)
                 # After the jump, the recent buckets are judged against the new level.
                 self.raw_recent = deque(

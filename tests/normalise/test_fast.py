@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from shared_data import shared_path
 from trailspike.ingest.normalizer import Context, _fast_document, document_for
 from trailspike.ingest.reader import Entry, read_file
+from trailspike.normalise import memo
 from trailspike.normalise.geo import GeoEnricher
 from trailspike.store.events import event_row
 
@@ -178,3 +179,59 @@ def test_random_records_agree(overrides: dict[str, Any], from_base: bool) -> Non
     record = {**BASE, **overrides} if from_base else overrides
     reference, fast = _both(Entry("record", record, 1, 1), None)
     assert fast == reference
+
+
+REPEATED: list[dict[str, Any]] = [
+    BASE,
+    {**BASE, "requestParameters": {"newUserName": "carol", "groupName": "ops"}},
+    {**BASE, "userIdentity": {**BASE["userIdentity"], "arn": "", "userName": "dave"}},
+    {**BASE, "userIdentity": {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}},
+    {**BASE, "userIdentity": {"type": "", "arn": None}},
+    {**BASE, "tlsDetails": {"tlsVersion": "TLSv1.2", "cipherSuite": True}},
+    {**BASE, "tlsDetails": {"tlsVersion": "TLSv1.2", "cipherSuite": 1}},
+    {**BASE, "requestParameters": {"userName": "bob", "n": [1.0, None]}},
+    {**BASE, "requestParameters": {"userName": "bob", "n": [1, None]}},
+]
+
+
+def test_repeated_sub_objects_agree_every_time() -> None:
+    """The fast path's memo tables (normalise/memo.py) give a value's first result again.
+
+    Later steps add to what a hit shares (``user.target``, ``user.changes``, related users),
+    so each record is normalised three times in turn, between the others.
+    """
+    memo.clear()
+    for _ in range(3):
+        for record in REPEATED:
+            reference, fast = _both(Entry("record", record, 1, 1), _geo())
+            assert fast == reference, record
+
+
+def test_nan_and_null_never_share_a_memo_entry() -> None:
+    """orjson writes NaN as null: a NaN value must not reuse a null one's result (memo.py)."""
+    import copy
+    import json
+
+    from trailspike.normalise.cloudtrail import to_ecs
+    from trailspike.normalise.fast import fast_event
+
+    memo.clear()
+    for text in ('{"arn": null, "type": "X"}', '{"arn": NaN, "type": "X"}') * 2:
+        identity = json.loads(text)
+        record = {**BASE, "userIdentity": identity, "requestParameters": {"n": identity["arn"]}}
+        doc = to_ecs(copy.deepcopy(record), None)
+        fast_doc, row = fast_event(record, None)
+        assert orjson.dumps(fast_doc) == orjson.dumps(doc)
+        assert row == event_row(doc)
+
+
+def test_a_memo_table_of_misses_pauses_and_resumes() -> None:
+    """Unique values stop being looked up after a window of misses, and are tried again later."""
+    memo.clear()
+    table = memo.MemoTable()
+    for n in range(table.WINDOW):
+        assert not table.skip()
+        assert table.get(str(n).encode()) is None
+        table.put(str(n).encode(), n)
+    assert sum(table.skip() for _ in range(table.PAUSE)) == table.PAUSE
+    assert not table.skip() and table.get(b"7") == 7

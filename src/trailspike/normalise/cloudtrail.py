@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -154,6 +155,25 @@ def format_timestamp(text: Any) -> str | None:
     """
     if not isinstance(text, str):
         return None
+    if len(text) <= _CACHED_TIME_LENGTH:
+        return _format_time_cached(text)
+    return _format_time(text)
+
+
+# Longest time text whose formatting is cached: ISO 8601 with offset and microseconds is 32
+# characters, so longer (attacker-made) strings are formatted every time, never held here.
+_CACHED_TIME_LENGTH = 40
+
+
+@lru_cache(maxsize=1 << 12)
+def _format_time_cached(text: str) -> str | None:
+    # A record's time is formatted two or three times (validation, ``@timestamp``, and often
+    # ``creationDate``, which repeats across a session's records): a hit costs less than the
+    # regular-expression match alone.
+    return _format_time(text)
+
+
+def _format_time(text: str) -> str | None:
     if _SIMPLE_TIME.match(text):  # the usual CloudTrail form: no parsing needed
         return text[:19] + ".000Z"
     if not _ISO_DATE.match(text):
@@ -196,7 +216,7 @@ def _append_unique(items: list[Any], value: Any) -> None:
         items.append(value)
 
 
-def _map_identity(rec: dict[str, Any], doc: dict[str, Any], ct: dict[str, Any]) -> list[str]:
+def map_identity(rec: dict[str, Any], doc: dict[str, Any], ct: dict[str, Any]) -> list[str]:
     """userIdentity → user.*, cloud.account.id, aws.cloudtrail.user_identity.*; → related.user."""
     related_user: list[str] = []
     identity = rec.get("userIdentity")
@@ -416,9 +436,17 @@ def _map_tls(rec: dict[str, Any], doc: dict[str, Any]) -> None:
         doc["tls"] = tls
 
 
-def open_document(rec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+IdentityMapper = Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], list[str]]
+
+
+def open_document(
+    rec: dict[str, Any], map_identity_of: IdentityMapper | None = None
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """The start of a record's ECS document, shared by :func:`to_ecs` and the ingest fast path:
     ``@timestamp``, ``ecs``, the renamed ``aws.cloudtrail`` keys, identity and ``cloud``.
+
+    ``map_identity_of`` replaces :func:`map_identity` (the fast path's memoised one, which must
+    make the same changes to the document).
 
     Returns the document, its ``aws.cloudtrail`` object (not attached yet) and the related
     user names found so far.
@@ -432,7 +460,7 @@ def open_document(rec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
     for key, target in _RENAMES:
         if key in rec:
             ct[target] = rec[key]
-    related_user = _map_identity(rec, doc, ct)
+    related_user = (map_identity_of or map_identity)(rec, doc, ct)
     cloud = doc.setdefault("cloud", {})
     cloud["provider"] = "aws"
     if "awsRegion" in rec:

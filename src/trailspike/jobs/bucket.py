@@ -42,7 +42,7 @@ from trailspike.jobs.records import (
     plots,
     record_row,
 )
-from trailspike.jobs.rows import ChunkCategories, RareRows, run_starts
+from trailspike.jobs.rows import ChunkCategories, ChunkColumns, RareRows, run_starts
 from trailspike.jobs.schema import Detector, JobConfig
 from trailspike.models.factory import ScoreNormalizer, new_normalizer
 from trailspike.store.results import (
@@ -185,21 +185,20 @@ class BucketProcessor:
         bounds = [0, *change.tolist(), features.num_rows]
         # Bucket starts only at run boundaries: a datetime per row was 3/4 of the cost.
         starts = features["bucket_start"].take(bounds[:-1]).to_pylist()
-        cols = features.select(["partition", "by", "over", "value"]).to_pydict()
-        parts, bys, overs, values = cols["partition"], cols["by"], cols["over"], cols["value"]
+        # Python lists of the columns only if a run is read as dicts (rare rows stay arrays).
+        columns = ChunkColumns(features)
         if rare:
             codes = [_codes(features[name]) for name in ("partition", "over")]
             runs = run_starts(codes[0], codes[1])
             count_array = features["value"].to_numpy().astype(np.int64)
-            counts = count_array.tolist()
             encoded = _encoded_by(features["by"], count_array)
         for start, lo, hi in zip(starts, bounds[:-1], bounds[1:], strict=True):
             index = int(detector[lo])
             bucket_rows = out.setdefault(start, {})
             if index in rare and index not in bucket_rows:
-                columns = (parts, bys, overs, values)
-                bucket_rows[index] = RareRows(columns, counts, runs, lo, hi, encoded)
+                bucket_rows[index] = RareRows(columns, runs, lo, hi, encoded)
                 continue
+            parts, bys, overs, values = columns.lists()
             keys = zip(parts[lo:hi], bys[lo:hi], overs[lo:hi], strict=True)
             rows = dict(zip(keys, values[lo:hi], strict=True))
             if index in bucket_rows:

@@ -27,11 +27,13 @@ from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from trailspike.models.rare import PopulationModel
 
 Key = tuple[str, str, str]
 Groups = dict[tuple[str, str], dict[str, int]]
+Columns = tuple[list[str], list[str], list[str], list[float]]
 
 
 class ChunkCategories:
@@ -56,6 +58,41 @@ class ChunkCategories:
         for code in np.flatnonzero(self._ids < 0).tolist():
             self._ids[code] = get(self.names[code], -1)
         return self._ids
+
+
+class ChunkColumns:
+    """The chunk's ``partition``, ``by``, ``over`` and ``value`` feature columns: Arrow, and as
+    Python lists only once something asks (a rare detector's rows read as arrays never do)."""
+
+    __slots__ = ("_counts", "_lists", "_table")
+
+    def __init__(self, table: pa.Table) -> None:
+        self._table = table.select(["partition", "by", "over", "value"])
+        self._lists: Columns | None = None
+        self._counts: list[int] | None = None
+
+    def lists(self) -> Columns:
+        """The four columns as lists (converted once)."""
+        if self._lists is None:
+            cols = self._table.to_pydict()
+            self._lists = (cols["partition"], cols["by"], cols["over"], cols["value"])
+        return self._lists
+
+    def counts(self) -> list[int]:
+        """``value`` as ``int`` per row, as the rare models count them (converted once)."""
+        if self._counts is None:
+            self._counts = self._table["value"].to_numpy().astype(np.int64).tolist()
+        return self._counts
+
+    def keys_at(self, rows: list[int]) -> list[tuple[str, str]]:
+        """(partition, over) of the given rows."""
+        if self._lists is not None:
+            parts, _, overs, _ = self._lists
+            return [(parts[a], overs[a]) for a in rows]
+        index = pa.array(rows, pa.int64())
+        parts = self._table["partition"].take(index).to_pylist()
+        overs = self._table["over"].take(index).to_pylist()
+        return list(zip(parts, overs, strict=True))
 
 
 @dataclass(frozen=True)
@@ -84,15 +121,14 @@ class RareRows(Mapping[Key, float]):
 
     def __init__(
         self,
-        columns: tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[float]],
-        counts: Sequence[int],
+        columns: ChunkColumns,
         runs: npt.NDArray[np.intp],
         lo: int,
         hi: int,
         encoded: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], ChunkCategories] | None = None,
     ) -> None:
         self._columns = columns
-        self._runs = (counts, runs)
+        self._runs = runs
         self._lo, self._hi = lo, hi
         self._flat: dict[Key, float] | None = None
         self._groups: Groups | None = None
@@ -102,14 +138,14 @@ class RareRows(Mapping[Key, float]):
     def groups(self) -> Groups:
         """``{(partition, over): {by: count}}`` of the rows (:func:`rare_groups`)."""
         if self._groups is None:
-            parts, bys, overs, _ = self._columns
-            counts, runs = self._runs
-            self._groups = rare_groups(parts, bys, overs, counts, runs, self._lo, self._hi)
+            parts, bys, overs, _ = self._columns.lists()
+            counts = self._columns.counts()
+            self._groups = rare_groups(parts, bys, overs, counts, self._runs, self._lo, self._hi)
         return self._groups
 
     def _mapping(self) -> dict[Key, float]:
         if self._flat is None:
-            parts, bys, overs, values = self._columns
+            parts, bys, overs, values = self._columns.lists()
             lo, hi = self._lo, self._hi
             keys = zip(parts[lo:hi], bys[lo:hi], overs[lo:hi], strict=True)
             self._flat = dict(zip(keys, values[lo:hi], strict=True))
@@ -126,7 +162,7 @@ class RareRows(Mapping[Key, float]):
 
 
 def _flat_rows(
-    columns: tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[float]],
+    columns: ChunkColumns,
     runs: npt.NDArray[np.intp],
     lo: int,
     hi: int,
@@ -134,10 +170,9 @@ def _flat_rows(
 ) -> FlatRows | None:
     """Rows ``lo:hi`` as :class:`FlatRows`, or None when a model's rows are not one run (an
     over value met again under its partition: the groups merge runs) or a ``by`` is null."""
-    parts, _, overs, _ = columns
     inside = runs[np.searchsorted(runs, lo, side="right") : np.searchsorted(runs, hi)]
     bounds = [lo, *inside.tolist(), hi]
-    keys = [(parts[a], overs[a]) for a in bounds[:-1]]
+    keys = columns.keys_at(bounds[:-1])
     codes, counts, categories = encoded
     if len(set(keys)) < len(keys) or (codes[lo:hi] < 0).any():
         return None

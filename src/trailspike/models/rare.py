@@ -34,7 +34,9 @@ queried category's "at most as likely" mass off the cumulative sum (``searchsort
 of one Python loop over all categories per queried category: the same sum, in another order,
 so results agree with the loop to rounding (a test compares them). Learning a bucket just
 scored (:func:`~trailspike.models.rare_scoring.learn_partitions`) reuses the population ids
-scoring looked up; scoring many partitions at once lives in :mod:`trailspike.models.rare_scoring`.
+scoring looked up; scoring many partitions at once lives in :mod:`trailspike.models.rare_scoring`,
+and a detector's partitions' arrays as rows of shared matrices (so a bucket is learnt in a few
+array steps over all of them) in :mod:`trailspike.models.rare_matrix`.
 Which days a category was used is a 32-day ring of booleans per category (only the last 31 days
 matter for "routine"). State pickled by the earlier dict-based version is converted on load.
 """

@@ -96,13 +96,14 @@ def test_bad_records_are_quarantined_and_the_rest_kept(store, tmp_path: Path) ->
             record(3, sourceIPAddress="1.2.3.999"),
             record(4, sourceIPAddress="ec2.amazonaws.com"),
             17,
+            record(5, eventTime="\uff12026-01-01T00:00:00Z"),  # used to abort the whole run
         ],
     )
     summary = ingest(store, [str(path)], SETTINGS)
-    assert (summary.records, summary.stored, summary.quarantined) == (6, 2, 4)
+    assert (summary.records, summary.stored, summary.quarantined) == (7, 2, 5)
     rows = store.execute("SELECT line, record_index, reason, snippet FROM quarantine ORDER BY id")
     got = rows.fetchall()
-    assert [(r[0], r[1]) for r in got] == [(2, 2), (3, 3), (4, 4), (6, 6)]
+    assert [(r[0], r[1]) for r in got] == [(2, 2), (3, 3), (4, 4), (6, 6), (7, 7)]
     assert got[0][2].startswith("bad JSON") and got[0][3] == "{broken"
     assert got[1][2] == "eventTime is not an ISO 8601 time: 'soon'"
     assert got[2][2] == "invalid sourceIPAddress '1.2.3.999'"
@@ -114,7 +115,7 @@ def test_bad_records_are_quarantined_and_the_rest_kept(store, tmp_path: Path) ->
     assert kept == ("ec2.amazonaws.com", None)
     # Re-reading the file does not duplicate its quarantine rows.
     ingest(store, [str(path)], SETTINGS, force=True)
-    assert count(store, "SELECT count(*) FROM quarantine") == 4
+    assert count(store, "SELECT count(*) FROM quarantine") == 5
 
 
 def test_absurdly_large_record_is_quarantined(store, tmp_path: Path) -> None:

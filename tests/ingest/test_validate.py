@@ -12,6 +12,10 @@ from trailspike.ingest.validate import check_record
         ({"eventTime": None}, "missing eventTime"),
         ({"eventTime": 1700000000}, "eventTime must be a string, got int"),
         ({"eventTime": "last tuesday"}, "eventTime is not an ISO 8601 time: 'last tuesday'"),
+        (
+            {"eventTime": "\uff12026-01-01T00:00:00Z"},  # a fullwidth digit: DuckDB cannot cast it
+            "eventTime is not an ISO 8601 time: '\uff12026-01-01T00:00:00Z'",
+        ),
         ({"eventName": ["GetObject"]}, "eventName must be a string, got list"),
         ({"userIdentity": "alice"}, "userIdentity must be an object, got str"),
         ({"sourceIPAddress": "300.1.2.3"}, "invalid sourceIPAddress '300.1.2.3'"),

@@ -41,8 +41,12 @@ if TYPE_CHECKING:
 ECS_VERSION = "8.11.0"
 # Elastic stores the flattened object only while its string form is shorter than this.
 FLATTENED_LIMIT = 32766
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
-_SIMPLE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+# ASCII digits only: ``\d`` alone also matches other scripts' digits ("２０２６-…"), which the
+# simple form copied into ``@timestamp`` and DuckDB then failed to cast, aborting the whole run.
+_ISO_DATE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$", re.ASCII
+)
+_SIMPLE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", re.ASCII)
 _OBJECT_FIELDS = (
     ("requestParameters", "request_parameters"),
     ("responseElements", "response_elements"),

@@ -5,10 +5,11 @@ Usage: ``.venv/bin/python benchmarks/series_shapes.py [--seed N]``
 NAB's 17 AWS files are one sample of real behaviour; this prints how the engine's metric
 detector (``trailspike.eval.nab.detect_series``: one configuration, a fresh model per series)
 treats shapes any monitored metric can take: flat lines, clean and noisy cycles, counts, a
-weekly pattern at half-hour steps, irregular timestamps, and jumps, flat stretches, bursts and
-missed cycles on top of them. For each series: alert rows (score >= 0.5) outside the anomaly
-after the first 15 % (NAB's probation), and for series with an anomaly how many rows into it
-the first alert came and the highest score there. The figures in docs/models.md come from here.
+weekly pattern at half-hour steps, hourly prices, irregular timestamps, and jumps, flat
+stretches, bursts and missed cycles on top of them. For each series: alert rows (score >= 0.5)
+outside the anomaly after the first 15 % (NAB's probation), and for series with an anomaly how
+many rows into it the first alert came and the highest score there. The figures in
+docs/models.md come from here.
 """
 
 from __future__ import annotations
@@ -98,7 +99,17 @@ def _other_shapes(rng: np.random.Generator) -> list[Shape]:
     irregular = 50 + 5 * np.sin(2 * np.pi * gaps / 86400) + rng.normal(0, 1, 4000)
     shifted = irregular.copy()
     shifted[3000:] += 8
+    # Hourly, ad-exchange-like: a price with a daily and a weekday pattern, multiplicative noise.
+    h = 24 * 7 * 10
+    j = np.arange(h)
+    price = (1.0 + 0.4 * np.sin(2 * np.pi * (j % 24) / 24) - 0.2 * ((j // 24) % 7 >= 5)) * np.exp(
+        rng.normal(0, 0.08, h)
+    )
+    price_drop = price.copy()
+    price_drop[24 * 50 : 24 * 50 + 12] *= 0.5
     return [
+        Shape("hourly prices", price, step=3600),
+        Shape("hourly prices, a half-day drop", price_drop, step=3600, anomaly=(1200, 1248)),
         Shape("taxi-like, half-hourly", taxi, step=1800),
         Shape("taxi-like, a holiday", holiday, step=1800, anomaly=(48 * 20, 48 * 21 + 48)),
         Shape("tweet-like counts", tweets),

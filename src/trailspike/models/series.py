@@ -141,6 +141,7 @@ class TimeSeriesModel:
     raw_recent: deque[float] = field(init=False)  # raw residuals, for level-shift tests
     multi: Moments = field(default_factory=Moments)
     settle_until: float = -math.inf
+    settled: bool = True
     changed_at: float = -math.inf
     # Level shifts adopted within RECOVERY_MEMORY of each other, summed, and when the last was.
     shift_total: float = 0.0
@@ -311,8 +312,13 @@ class TimeSeriesModel:
             if a.recovered:
                 self._recover()
             residual = value - a.baseline
-            if self.n >= 12 and t >= self.settle_until:
-                # While a new seasonal profile settles, its misfits are not the series' outliers.
+            if not self.settled and t >= self.settle_until:
+                # Outliers learnt while the new seasonal profile settled were mostly its misfits
+                # (at each step of a square wave, day after day): they would hide an anomaly at
+                # those hours for a week. They kept routine spikes quiet meanwhile.
+                self.outliers.forget()
+                self.settled = True
+            if self.n >= 12:
                 w_out = self._outlier_weight(a) if a.outlier else 1.0
                 self.outliers.learn(t, self._z(residual), a.outlier != 0, decay, w_out)
             w = self._weight(a)
@@ -333,6 +339,7 @@ class TimeSeriesModel:
             # "Outliers" seen before the seasonality was modelled were mostly the season itself.
             self.outliers.forget()
             self.settle_until = t + SETTLE_TIME
+            self.settled = False
             self.changed_at = t
         memory = self._residual_memory(t)
         if memory < HALF_LIFE:

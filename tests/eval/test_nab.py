@@ -111,6 +111,22 @@ def test_cli_prints_table_and_json(tmp_path: Path) -> None:
     assert "Example" in runner.invoke(cli, ["eval", "nab", "--help"]).output
 
 
+def test_cli_files_shows_where_each_window_was_found(tmp_path: Path) -> None:
+    root = _write_corpus(tmp_path)
+    args = ["eval", "nab", str(root / "data"), str(root / "windows.json"), "--files"]
+    out = CliRunner().invoke(cli, [*args, "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert {r["profile"] for r in data["scores"]} == {p.name for p in STANDARD_PROFILES}
+    (series,) = data["files"]
+    # The window runs from 30 rows before the spike at row 900: found at its 31st row.
+    assert series["windows"] == [{"first": 30, "top": series["windows"][0]["top"]}]
+    assert series["windows"][0]["top"] >= 0.5 and series["rows"] == 1200
+    assert all(r < 870 or r > 930 for r in series["false_rows"])
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0 and "+30" in table.output and "Per file" in table.output
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_nab_aws_corpus_scores_well_above_random(tmp_path: Path) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 @click.group("eval")
@@ -38,12 +43,21 @@ def eval_group() -> None:
     help="Write NAB results files (timestamp,value,anomaly_score,label) and scores.json here.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option(
+    "--files",
+    "per_file",
+    is_flag=True,
+    help="Also show each file at the fixed threshold: where each window was first detected "
+    "(rows into it) or its best score if missed, and the false alert rows. With --json the "
+    'output becomes {"scores": [...], "files": [...]}.',
+)
 def nab_command(
     data_dir: Path,
     windows_json: Path,
     profiles_json: Path | None,
     out_dir: Path | None,
     as_json: bool,
+    per_file: bool,
 ) -> None:
     """Run the metric detector over NAB CSV files and print NAB scores.
 
@@ -55,13 +69,19 @@ def nab_command(
     \b
     Example:
       trailspike eval nab ../shared/data/nab_aws ../shared/data/nab_aws/windows.json \\
-          --profiles ../shared/data/nab_aws/profiles.json --out nab-results
+          --profiles ../shared/data/nab_aws/profiles.json --out nab-results --files
     """
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
 
-    from trailspike.eval.nab import evaluate, read_profiles, read_windows, report_rows
+    from trailspike.eval.nab import (
+        evaluate,
+        file_results,
+        read_profiles,
+        read_windows,
+        report_rows,
+    )
 
     profiles = read_profiles(profiles_json)
     # Full width even when piped (rich assumes 80 columns without a terminal).
@@ -78,8 +98,11 @@ def nab_command(
     rows = report_rows(report)
     if out_dir is not None:
         (out_dir / "scores.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    files = [dataclasses.asdict(f) for f in file_results(report)] if per_file else None
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(
+            json.dumps(rows if files is None else {"scores": rows, "files": files}, indent=2)
+        )
         return
     table = Table(title=f"NAB scores ({len(report.files)} files)")
     for col in ("profile", "optimised", "threshold", "TP/FP/FN", "fixed 0.5", "TP/FP/FN @0.5"):
@@ -94,6 +117,26 @@ def nab_command(
             f"{r['tp_fixed']}/{r['fp_fixed']}/{r['fn_fixed']}",
         )
     console.print(table)
+    if files is not None:
+        console.print(_files_table(files))
+
+
+def _files_table(files: list[dict[str, Any]]) -> Table:
+    """Each file at the fixed threshold: windows found (rows in, score) or missed, false rows."""
+    from rich.table import Table
+
+    table = Table(title="Per file at the fixed threshold 0.5")
+    for col in ("file", "rows", "windows: first detection (rows in) or best score", "false rows"):
+        table.add_column(col, justify="right" if col in ("rows", "false rows") else "left")
+    for f in files:
+        found = [
+            f"+{w['first']}" if w["first"] is not None else f"missed ({w['top']:.2f})"
+            for w in f["windows"]
+        ]
+        table.add_row(
+            Path(f["name"]).stem, str(f["rows"]), ", ".join(found) or "-", str(len(f["false_rows"]))
+        )
+    return table
 
 
 eval_group.add_command(importlib.import_module("trailspike.cli.eval_scenarios").scenarios)

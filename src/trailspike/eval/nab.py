@@ -32,6 +32,7 @@ from trailspike.eval.nab_scorer import (
     FileRows,
     SweepResult,
     optimise_threshold,
+    probationary_length,
     row_weights,
     score_at_threshold,
 )
@@ -59,6 +60,51 @@ class NabReport:
     optimised: dict[str, SweepResult] = field(default_factory=dict)
     fixed: dict[str, SweepResult] = field(default_factory=dict)
     files: list[FileRows] = field(default_factory=list)
+    windows: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # rows, inclusive
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One labelled window at a threshold: its first detection, or its best score if missed."""
+
+    first: int | None  # rows from the window's start to its first detection
+    top: float  # the highest score inside the window
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file at a threshold: what happened in each window, and false alert rows."""
+
+    name: str
+    rows: int
+    windows: list[WindowResult]
+    false_rows: list[int]  # detections outside windows, after the probation
+
+
+def file_results(report: NabReport, threshold: float = FIXED_THRESHOLD) -> list[FileResult]:
+    """Per-file detail at ``threshold``: where each window was found and which rows were false.
+
+    >>> report = NabReport(files=[FileRows("f", [0.0, 0.9, 0.2, 0.7, 0.6], [], 1)])
+    >>> report.windows["f"] = [(2, 3)]
+    >>> file_results(report)[0]
+    FileResult(name='f', rows=5, windows=[WindowResult(first=1, top=0.7)], false_rows=[1, 4])
+    """
+    out = []
+    for f in report.files:
+        scores = np.asarray(f.scores, dtype=np.float64)
+        spans = report.windows.get(f.name, [])
+        hit = scores >= threshold
+        windows = []
+        for left, right in spans:
+            inside = np.flatnonzero(hit[left : right + 1])
+            first = int(inside[0]) if inside.size else None
+            windows.append(WindowResult(first, float(scores[left : right + 1].max())))
+        outside = hit.copy()
+        outside[: probationary_length(len(scores))] = False
+        for left, right in spans:
+            outside[left : right + 1] = False
+        out.append(FileResult(f.name, len(scores), windows, np.flatnonzero(outside).tolist()))
+    return out
 
 
 def _parse_time(text: str, where: SourceLocation) -> datetime:
@@ -209,6 +255,7 @@ def evaluate(
         if out_dir is not None:
             write_results(out_dir, series, scores, rows)
         report.files.append(FileRows(name, scores, row_weights(len(scores), rows), len(rows)))
+        report.windows[name] = rows
         if progress is not None:
             progress(name)
     for profile in profiles:

@@ -119,6 +119,20 @@ def _other_shapes(rng: np.random.Generator) -> list[Shape]:
     ]
 
 
+def _noisy_square_shapes(rng: np.random.Generator) -> list[Shape]:
+    # A daily 20/80 square wave with noise (sd 4), like NAB's artificial daily series, and the
+    # same with one day's high half missing (NAB's "no jump").
+    n = 14 * DAY_ROWS
+    i = np.arange(n)
+    wave = np.where((i % DAY_ROWS) < DAY_ROWS / 2, 80.0, 20.0) + rng.normal(0, 4, n)
+    no_jump = wave.copy()
+    no_jump[2880:3024] = 20 + rng.normal(0, 4, 144)
+    return [
+        Shape("noisy square wave", wave),
+        Shape("noisy square, a day no jump", no_jump, anomaly=(2880, 3280)),
+    ]
+
+
 def _measure(shape: Shape) -> tuple[int, str, str]:
     n = len(shape.values)
     start = datetime(2014, 4, 1)
@@ -142,7 +156,9 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     header = ("series", "rows", "false alert rows", "first alert at", "top score")
     print(f"{header[0]:28} {header[1]:>6} {header[2]:>16} {header[3]:>14} {header[4]:>9}")
-    for shape in [*_five_minute_shapes(rng), *_other_shapes(rng)]:
+    # Shapes added later draw from their own generator, so the earlier ones stay as they were.
+    later = _noisy_square_shapes(np.random.default_rng(args.seed + 1000))
+    for shape in [*_five_minute_shapes(rng), *_other_shapes(rng), *later]:
         false_rows, first, top = _measure(shape)
         print(f"{shape.name:28} {len(shape.values):6d} {false_rows:16d} {first:>14} {top:>9}")
 

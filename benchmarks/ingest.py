@@ -18,6 +18,7 @@ Usage::
     python benchmarks/ingest.py --events 10000000 --keep    # keep the corpus for reruns
     python benchmarks/ingest.py --corpus DIR -- --setting ingest_fast_path false
     python benchmarks/ingest.py --corpus DIR --stages 10    # and the CPU of each stage
+    python benchmarks/ingest.py --corpus DIR --store 10     # and of the store loop alone
 """
 
 from __future__ import annotations
@@ -411,6 +412,70 @@ def stage_costs(paths: list[Path]) -> None:
         print(f"    {name:34s} {seconds / events * 1e6:6.2f} µs/event")
 
 
+def _not_opened():
+    raise AssertionError("the store loop reads no file")
+
+
+def store_costs(paths: list[Path], work: Path) -> None:
+    """CPU per row of the ingesting process's store loop alone, on tables normalised beforehand.
+
+    Runs the pipeline's own ``_Run`` (inserts as rows arrive, commits on row-group boundaries,
+    the final ``CHECKPOINT``) into a fresh store and splits the time into the duplicate search,
+    the inserts and the commits. Used in session 5 to try DuckDB settings (docs/ingest.md).
+    """
+    from trailspike.ingest import pipeline
+    from trailspike.ingest.normalizer import Chunk, Context, process_stream
+    from trailspike.ingest.sources import SourceFile
+    from trailspike.store.db import open_store
+
+    ctx = Context.from_settings({}, datetime(2026, 12, 1))
+    chunks: list[Chunk] = []
+    for path in paths:
+        with path.open("rb") as stream:
+            chunks.extend(c for c in process_stream(stream, str(path), ctx) if c.table)
+    spent = {"duplicate search": 0.0, "insert": 0.0, "commit": 0.0}
+
+    def timed(name: str, function):
+        def wrapper(*args, **kwargs):
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] += time.process_time() - started
+
+        return wrapper
+
+    originals = (pipeline.new_rows, pipeline.insert_events, pipeline._Run._commit)
+    pipeline.new_rows = timed("duplicate search", pipeline.new_rows)
+    pipeline.insert_events = timed("insert", pipeline.insert_events)
+    pipeline._Run._commit = timed("commit", pipeline._Run._commit)
+    con = open_store(work / "store-only.duckdb")
+    try:
+        run = pipeline._Run(con, ctx, {})
+        pipeline._bound_duckdb_memory(con)
+        started = time.process_time()
+        for chunk in chunks:
+            if chunk.path not in run.files:
+                run.files[chunk.path] = pipeline._FileStats(
+                    SourceFile(chunk.path, None, None, _not_opened)
+                )
+            run.add_chunk(chunk, last=False)
+        for stats in run.files.values():
+            stats.done = True
+        run.flush(final=True)
+        con.execute("CHECKPOINT")
+        total = time.process_time() - started
+    finally:
+        con.close()
+        pipeline.new_rows, pipeline.insert_events, pipeline._Run._commit = originals
+    rows = sum(c.table.num_rows for c in chunks if c.table is not None)
+    print(
+        f"store loop over {rows:,} rows (load {os.getloadavg()[0]:.1f}): "
+        f"{total / rows * 1e6:.1f} µs/row, of which "
+        + ", ".join(f"{name} {value / rows * 1e6:.1f}" for name, value in spent.items())
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="events to generate")
@@ -419,6 +484,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated corpus")
     parser.add_argument(
         "--stages", type=int, default=0, metavar="N", help="also time each stage on N files"
+    )
+    parser.add_argument(
+        "--store", type=int, default=0, metavar="N", help="also time the store loop on N files"
     )
     parser.add_argument("ingest_args", nargs="*", help="extra `trailspike ingest` arguments")
     args = parser.parse_args()
@@ -439,6 +507,8 @@ def main() -> None:
         size = sum(p.stat().st_size for p in paths)
         if args.stages:
             stage_costs(paths[: args.stages])
+        if args.store:
+            store_costs(paths[: args.store], work)
         cpu0 = children_cpu()
         zcat_s, raw_bytes = time_zcat(paths)
         zcat_cpu = children_cpu() - cpu0

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from jobs_synth import T0, baseline_events, insert_events
 from test_runner import ATTACKER, SPIKE, USER, burst, snapshot
 
 from trailspike.core.settings import load_settings
-from trailspike.jobs.early import early_step, eligible
+from trailspike.jobs.early import early_step, eligible, seen_by, seen_by_many
 from trailspike.jobs.loader import load_jobs
 from trailspike.jobs.runner import run_jobs
 from trailspike.store.db import open_store
@@ -151,3 +153,14 @@ def test_live_rule_alerts_on_a_rare_error_code_before_its_hour_ends(store):
     later = DAY8 + timedelta(hours=4, minutes=30)
     run_jobs(store, ["rare_error_code"], now=later, settings=SETTINGS)
     assert execute_rule(store, rule, later, SETTINGS).alerts_created == []
+
+
+def test_seen_by_many_is_seen_by_of_each_first_event() -> None:
+    rng = random.Random(7)
+    base = datetime(2026, 1, 5)
+    firsts = [base + timedelta(microseconds=rng.randrange(86_400_000_000)) for _ in range(500)]
+    firsts += [base, base + timedelta(minutes=3), datetime(1969, 12, 31, 23, 59, 30, 5)]
+    got = seen_by_many(pa.array(firsts, pa.timestamp("us")))
+    assert got == [seen_by(f) for f in firsts]
+    assert all(type(g) is datetime for g in got)
+    assert seen_by_many(pa.array([], pa.timestamp("us"))) == []

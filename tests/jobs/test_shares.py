@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pyarrow as pa
 
-from trailspike.features.evidence import ShareColumns
+from trailspike.features.record_evidence import ShareColumns
 from trailspike.jobs.influence import Influence
 from trailspike.jobs.records import influencer_probability
 from trailspike.jobs.shares import InfluenceColumns, Shares, gather, influencer_columns

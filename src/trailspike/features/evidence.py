@@ -16,13 +16,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
 
 import duckdb
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from trailspike.features.bucket_duckdb import (
     AGGREGATES,
@@ -34,6 +30,12 @@ from trailspike.features.bucket_duckdb import (
 )
 from trailspike.features.contract import FEATURE_SCHEMA, DetectorFeature, FeatureRequest
 from trailspike.features.query import field_sql
+from trailspike.features.record_evidence import (
+    ShareColumns,
+    WantedColumns,
+    add_field_counts,
+    record_evidence_of,
+)
 
 
 def _slice_end(request: FeatureRequest, bucket_start: datetime, until: datetime | None) -> datetime:
@@ -157,17 +159,6 @@ Evidence = tuple[datetime, tuple[str, str, str], datetime | None, bool]
 until or None, whether to stop at the end of the minute of the series' first event)."""
 
 
-class ShareColumns(NamedTuple):
-    """:func:`record_evidence_columns`' influencer shares: row ``i`` is ``record[i]``'s value
-    ``value[i]`` of influencer ``field[i]`` with ``share[i]`` of that field's events; rows
-    sorted by record, per record most influential first."""
-
-    record: npt.NDArray[np.int64]
-    field: npt.NDArray[np.int64]
-    value: pa.Array
-    share: npt.NDArray[np.float64]
-
-
 def record_evidence(
     con: duckdb.DuckDBPyConnection,
     request: FeatureRequest,
@@ -207,151 +198,18 @@ def record_evidence_columns(
     for the values holding at least ``cutoff`` of their field's events among those selected
     (:func:`influencer_shares`), per record most influential first: by share, then field
     name, then value. One scan serves a whole flush of final and early records. The shares
-    stay columns (:class:`ShareColumns`): a flush has hundreds of thousands.
+    stay columns (:class:`ShareColumns`): a flush has hundreds of thousands; the jobs pass
+    the records as columns too (:func:`~trailspike.features.record_evidence.record_evidence_of`).
     """
-    if not wanted:
-        return {}, _NO_SHARES
-    span = timedelta(seconds=request.bucket_span_seconds)
-    ends = [b + span if end is None else min(b + span, end) for b, _, end, _ in wanted]
-    columns = [f"i{n}" for n in range(len(influencers))]
-    bucket, bparams = bucket_expr(request)
-    sql = SqlBuilder().add(f"WITH rows AS (SELECT {bucket} AS k_b, ts,", bparams)
-    add_split_columns(sql, det, ("k_p", "k_by", "k_over"), trailing_comma=bool(influencers))
-    for n, field in enumerate(influencers):
-        expr, params = field_sql(field)
-        sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n + 1 < len(influencers) else ''}", params)
-    where_clause(sql, request, det, min(b for b, *_ in wanted), max(ends))
-    # A flagged record's events are cut at the end of the minute of its series' first event;
-    # shares divide by per-record totals joined back (aggregates and joins: DuckDB's windows
-    # cost twice as much here). Column and view names are this module's own; nothing from
-    # the data enters the text.
-    selected = "".join(f", {c}" for c in columns)
-    sql.add(f"), joined AS MATERIALIZED (SELECT k_n, k_first, ts{selected}")
-    sql.add(f"FROM rows JOIN {_WANTED} w")
-    sql.add(
-        "USING (k_b, k_p, k_by, k_over) WHERE rows.ts < w.k_until), "
-        "firsts AS (SELECT k_n, min(ts) AS first FROM joined WHERE k_first GROUP BY k_n), "
-        "kept AS MATERIALIZED (SELECT * FROM joined LEFT JOIN firsts USING (k_n) "
-        "WHERE NOT k_first OR ts < date_trunc('minute', first) + INTERVAL 1 MINUTE)"
-    )
-    if columns:
-        sql.add(", counts AS MATERIALIZED (")
-        _add_field_counts(sql, columns, "kept")
-        sql.add(
-            "), totals AS (SELECT k_n, f, sum(events) AS total FROM counts GROUP BY k_n, f), "
-            "shared AS (SELECT k_n, f, v, CAST(events AS DOUBLE) / CAST(total AS DOUBLE) AS share "
-            "FROM counts JOIN totals USING (k_n, f)) "
-            "SELECT k_n, f, v, share, NULL::TIMESTAMP AS first, NULL::BIGINT AS events "
-            "FROM shared WHERE share >= ? UNION ALL",
-            [cutoff],
-        )
-    sql.add(
-        "SELECT k_n, -1 AS f, NULL::VARCHAR AS v, NULL::DOUBLE AS share, first, "
-        "count(*) AS events FROM kept WHERE k_first GROUP BY k_n, first"
-    )
-    con.register(_WANTED, _wanted_table(wanted, ends))
-    try:
-        result = con.sql(sql.text, params=sql.params).to_arrow_table()
-    finally:
-        con.unregister(_WANTED)
-    return _split_result(result, influencers)
-
-
-_WANTED = "_ts_evidence_wanted"
-
-
-def _wanted_table(wanted: Sequence[Evidence], ends: list[datetime]) -> pa.Table:
-    """The records :func:`record_evidence` looks at, as an Arrow table joined by the query."""
-    keys = [k for _, k, *_ in wanted]
-    return pa.table(
-        {
-            "k_n": pa.array(range(len(wanted)), pa.int64()),
-            "k_b": pa.array([b for b, *_ in wanted], pa.timestamp("us")),
-            "k_p": pa.array([k[0] for k in keys], pa.string()),
-            "k_by": pa.array([k[1] for k in keys], pa.string()),
-            "k_over": pa.array([k[2] for k in keys], pa.string()),
-            "k_until": pa.array(ends, pa.timestamp("us")),
-            "k_first": pa.array([w[3] for w in wanted], pa.bool_()),
-        }
-    )
-
-
-def _name_ranks(names: tuple[str, ...]) -> list[int]:
-    """Each name's place in sorted order (the ORDER BY key of field ``n`` is ``ranks[n]``).
-
-    >>> _name_ranks(("user.name", "source.ip", "event.action"))
-    [2, 1, 0]
-    """
-    ranks = [0] * len(names)
-    for rank, n in enumerate(sorted(range(len(names)), key=lambda n: names[n])):
-        ranks[n] = rank
-    return ranks or [0]
-
-
-_NO_SHARES = ShareColumns(
-    np.zeros(0, np.int64), np.zeros(0, np.int64), pa.array([], pa.string()), np.zeros(0)
-)
-
-
-def _split_result(
-    result: pa.Table, influencers: tuple[str, ...]
-) -> tuple[dict[int, tuple[datetime, int]], ShareColumns]:
-    """The shares rows as columns, per record most influential first, and the first events
-    by record (the rows with ``f < 0``).
-
-    The order is Python's for ``rare_influencers``: share, then field name (its rank among
-    the names), then value (by code point, as ``str`` and Arrow's byte order of UTF-8
-    compare). Sorted here in numpy: DuckDB's ORDER BY on the value text was a third of the
-    query's CPU.
-    """
-    is_share = pc.greater_equal(result["f"], 0)
-    head, tail = result.filter(is_share), result.filter(pc.invert(is_share))
-    record = head["k_n"].to_numpy().astype(np.int64)
-    field = head["f"].to_numpy().astype(np.int64)
-    value = head["v"].combine_chunks().cast(pa.string())
-    share = head["share"].to_numpy().astype(np.float64)
-    order = np.lexsort(
-        (_text_ranks(value), np.array(_name_ranks(influencers))[field], -share, record)
-    )
-    take = pa.array(order)
-    found = ShareColumns(record[order], field[order], value.take(take), share[order])
-    firsts = {
-        n: (first, int(events))
-        for n, first, events in zip(
-            _numbers(tail["k_n"]), tail["first"].to_pylist(), _numbers(tail["events"]), strict=True
-        )
-    }
-    return firsts, found
-
-
-def _text_ranks(texts: pa.Array) -> npt.NDArray[np.int64]:
-    """Each text's rank in byte (code point) order; equal texts, equal ranks.
-
-    >>> _text_ranks(pa.array(["b", "a", "é", "b", "z"])).tolist()
-    [1, 0, 3, 1, 2]
-    """
-    encoded = texts.dictionary_encode()
-    sorted_codes = pc.array_sort_indices(encoded.dictionary).to_numpy()
-    rank = np.empty(len(sorted_codes), dtype=np.int64)
-    rank[sorted_codes] = np.arange(len(sorted_codes))
-    out: npt.NDArray[np.int64] = rank[encoded.indices.to_numpy(zero_copy_only=False)]
-    return out
-
-
-def _numbers(column: pa.ChunkedArray) -> list[Any]:
-    """A column without nulls as Python ints or floats."""
-    values: list[Any] = column.to_numpy().tolist()
-    return values
-
-
-def _add_field_counts(sql: SqlBuilder, columns: list[str], source: str) -> None:
-    """Events per (k_n, value) of each influencer column of ``source``, one UNION ALL branch
-    per column. Column and CTE names are this module's own; nothing from the data enters."""
-    for n, column in enumerate(columns):
-        sql.add("UNION ALL" if n else "").add(
-            f"SELECT k_n, {n} AS f, {column} AS v, count(*) AS events"
-        )
-        sql.add(f"FROM {source} WHERE {column} IS NOT NULL GROUP BY k_n, {column}")
+    columns = WantedColumns(
+        [b for b, *_ in wanted], [w[1] for w in wanted], [w[2] for w in wanted],
+        [w[3] for w in wanted],
+    )  # fmt: skip
+    firsts, shares = record_evidence_of(con, request, det, influencers, columns, cutoff)
+    times = firsts.first.to_pylist()
+    counts = firsts.events.tolist()
+    by_record = {n: (times[i], counts[i]) for i, n in enumerate(firsts.record.tolist())}
+    return by_record, shares
 
 
 def bucket_slice(
@@ -510,5 +368,5 @@ def _influencer_counts_sql(
     )
     # Column names come from range(len(influencers)) and the other SQL from the whitelisted
     # fields; nothing from the data enters the text (every value is a bound parameter).
-    _add_field_counts(sql, columns, "joined")
+    add_field_counts(sql, columns, "joined")
     return sql

@@ -1,7 +1,7 @@
 """Influences of many records as flat columns, and the influencer results they give.
 
 A flush explains hundreds of thousands of ``rare`` records' influences at once (the user job:
-824,000 shares over 21 days). :func:`trailspike.features.evidence.record_evidence_columns`
+824,000 shares over 21 days). :func:`trailspike.features.record_evidence.record_evidence_of`
 returns them as columns; a record keeps only where its rows are (:class:`Shares`), and
 :func:`gather` lines the influences of the records being written up as one
 :class:`InfluenceColumns`, from which the records' influencer JSON
@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from trailspike.features.evidence import ShareColumns
+from trailspike.features.record_evidence import ShareColumns
 from trailspike.jobs.influence import Influence
 from trailspike.models.normalizer import ScoreNormalizer
 
@@ -82,6 +82,10 @@ class InfluenceColumns:
         """Record ``n``'s influences."""
         lo = int(self.lengths[:n].sum())
         return self._slice(lo, lo + int(self.lengths[n]))
+
+    def rows(self, lo: int, hi: int) -> list[Influence]:
+        """The influences in rows ``lo:hi`` (a record's, given where its rows start)."""
+        return self._slice(lo, hi)
 
     def lists(self) -> list[list[Influence]]:
         """Every record's influences."""

@@ -54,6 +54,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -158,7 +159,7 @@ class _Run:
             ).fetchall()
         }
         todo: list[SourceFile] = []
-        marks: list[list[Any]] = []
+        marks: dict[str, SourceFile] = {}  # a path listed twice is registered once, as before
         forget: list[str] = []
         for source in sources:
             row = known.get(source.path) if source.remembered else None
@@ -168,7 +169,7 @@ class _Run:
                     continue
                 forget.append(source.path)
             if source.remembered:
-                marks.append([source.path, source.size, source.fingerprint, self.ctx.now])
+                marks[source.path] = source
             self.files[source.path] = _FileStats(source)
             todo.append(source)
         self._begin()
@@ -176,12 +177,7 @@ class _Run:
             for path in forget:
                 forget_quarantined(self.con, path)
             if marks:
-                self.con.executemany(
-                    "INSERT OR REPLACE INTO ingested_files (path, size, fingerprint, records, "
-                    "stored, duplicates, quarantined, complete, ingested_at) "
-                    "VALUES (?, ?, ?, 0, 0, 0, 0, false, ?)",
-                    marks,
-                )
+                _register_files(self.con, list(marks.values()), self.ctx.now)
             self._commit()
         except Exception:
             self._rollback()
@@ -310,6 +306,27 @@ class _Run:
                     stats.source.path,
                 ],
             )
+
+
+def _register_files(
+    con: duckdb.DuckDBPyConnection, sources: list[SourceFile], now: datetime
+) -> None:
+    """Mark ``sources`` incomplete in ``ingested_files`` in one statement (``executemany`` ran
+    one per file: 15 % of this process's CPU on the demo world's 588 files, session 5)."""
+    files = pa.table(
+        {
+            "path": pa.array([s.path for s in sources], pa.string()),
+            "size": pa.array([s.size for s in sources], pa.int64()),
+            "fingerprint": pa.array([s.fingerprint for s in sources], pa.string()),
+            "ingested_at": pa.array([now] * len(sources), pa.timestamp("us")),
+        }
+    )
+    con.from_arrow(files).query(
+        "_trailspike_files",
+        "INSERT OR REPLACE INTO ingested_files (path, size, fingerprint, records, stored, "
+        "duplicates, quarantined, complete, ingested_at) "
+        "SELECT path, size, fingerprint, 0, 0, 0, 0, false, ingested_at FROM _trailspike_files",
+    )
 
 
 def _open_row_group_rows(con: duckdb.DuckDBPyConnection) -> int:

@@ -48,7 +48,6 @@ Implementation decisions (figures: docs/ingest.md, ``benchmarks/ingest.py``):
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from collections import deque
@@ -74,6 +73,7 @@ from trailspike.ingest.progress import FileProgress
 from trailspike.ingest.quarantine import QuarantinedRecord, forget_quarantined, quarantine_records
 from trailspike.ingest.sources import SourceFile, expand_sources
 from trailspike.ingest.spool import make_spool_dir
+from trailspike.store.db import bound_for_bulk_load, restore_settings
 from trailspike.store.events import ROW_GROUP_ROWS, insert_events, new_rows
 
 # Files larger than this are streamed in this process rather than handed whole to a worker.
@@ -397,7 +397,7 @@ def ingest(
     local = _local_for_workers(todo)
     workers = _worker_count(settings, todo, local)
     bar = FileProgress(progress, len(todo))
-    saved_limit = _bound_duckdb_memory(con)
+    saved = bound_for_bulk_load(con, INGEST_MEMORY_LIMIT)
     try:
         if workers:
             _read_parallel(run, [f for f in todo if f.path in local], settings, workers, bar)
@@ -411,40 +411,10 @@ def ingest(
         con.execute("CHECKPOINT")
     finally:
         bar.stop()
-        _set_memory_limit(con, saved_limit[0])
-        if saved_limit[1] > 0:
-            con.execute(f"SET threads = {int(saved_limit[1])}")  # an int we read back
+        restore_settings(con, saved)
     run.summary.files += run.summary.skipped_files
     run.summary.seconds = time.perf_counter() - started
     return run.summary
-
-
-def _bound_duckdb_memory(con: duckdb.DuckDBPyConnection) -> tuple[str, int]:
-    """Cap DuckDB's memory while ingesting (it caches up to 80 % of RAM by default).
-
-    DuckDB's progress bar is turned off for the connection (ours is shown instead).
-
-    Returns the previous limit and thread count so they can be restored for the caller's other
-    work.
-    """
-    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
-    previous = str(row[0]) if row else "80%"
-    _set_memory_limit(con, INGEST_MEMORY_LIMIT)
-    # DuckDB's own progress bar would interleave with ours and with the summary line.
-    con.execute("SET enable_progress_bar = false")
-    # One DuckDB thread: a second one made each insert cost more CPU, not less time (row groups
-    # are compressed one at a time, and the worker processes need the other core).
-    row = con.execute("SELECT current_setting('threads')").fetchone()
-    con.execute("SET threads = 1")
-    return previous, int(row[0]) if row else 0
-
-
-def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
-    # SET takes no bound parameters; the value is our constant or DuckDB's own earlier setting,
-    # and must look like a size before it is written into the statement.
-    if not re.fullmatch(r"[0-9.]+ ?[A-Za-z%]*", limit):
-        raise ValueError(f"not a memory size: {limit!r}")
-    con.execute(f"SET memory_limit = '{limit}'")
 
 
 def _read_parallel(

@@ -8,6 +8,7 @@ carries values uses bound parameters: log text is attacker-controlled.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -72,3 +73,44 @@ def open_store(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConn
     if not read_only:
         apply_migrations(con)
     return con
+
+
+def bound_for_bulk_load(con: duckdb.DuckDBPyConnection, memory_limit: str) -> tuple[str, int]:
+    """Cap DuckDB's memory (it caches up to 80 % of RAM by default) and threads for a bulk load.
+
+    DuckDB's progress bar is turned off for the connection (the caller shows its own). Returns
+    the previous memory limit and thread count, for :func:`restore_settings`.
+    """
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    previous = str(row[0]) if row else "80%"
+    set_memory_limit(con, memory_limit)
+    # DuckDB's own progress bar would interleave with ours and with the summary line.
+    con.execute("SET enable_progress_bar = false")
+    # One DuckDB thread: a second one made each insert cost more CPU, not less time (row groups
+    # are compressed one at a time, and ingest's worker processes need the other core).
+    row = con.execute("SELECT current_setting('threads')").fetchone()
+    con.execute("SET threads = 1")
+    return previous, int(row[0]) if row else 0
+
+
+def restore_settings(con: duckdb.DuckDBPyConnection, saved: tuple[str, int]) -> None:
+    """Put back what :func:`bound_for_bulk_load` changed."""
+    set_memory_limit(con, saved[0])
+    if saved[1] > 0:
+        con.execute(f"SET threads = {int(saved[1])}")  # an int we read back
+
+
+def set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """``SET memory_limit``, for our constant or DuckDB's own earlier setting.
+
+    SET takes no bound parameters, so the value must look like a size before it is written
+    into the statement.
+
+    >>> set_memory_limit(duckdb.connect(), "1 GB; DROP TABLE events")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a memory size: '1 GB; DROP TABLE events'
+    """
+    if not re.fullmatch(r"[0-9.]+ ?[A-Za-z%]*", limit):
+        raise ValueError(f"not a memory size: {limit!r}")
+    con.execute(f"SET memory_limit = '{limit}'")

@@ -426,7 +426,7 @@ def store_costs(paths: list[Path], work: Path) -> None:
     from trailspike.ingest import pipeline
     from trailspike.ingest.normalizer import Chunk, Context, process_stream
     from trailspike.ingest.sources import SourceFile
-    from trailspike.store.db import open_store
+    from trailspike.store.db import bound_for_bulk_load, open_store
 
     ctx = Context.from_settings({}, datetime(2026, 12, 1))
     chunks: list[Chunk] = []
@@ -452,7 +452,7 @@ def store_costs(paths: list[Path], work: Path) -> None:
     con = open_store(work / "store-only.duckdb")
     try:
         run = pipeline._Run(con, ctx, {})
-        pipeline._bound_duckdb_memory(con)
+        bound_for_bulk_load(con, pipeline.INGEST_MEMORY_LIMIT)
         started = time.process_time()
         for chunk in chunks:
             if chunk.path not in run.files:

@@ -85,13 +85,15 @@ def record_evidence_of(
         return _NO_FIRSTS, _NO_SHARES
     table = _wanted_table(request, wanted)
     bounds = pc.min_max(table["k_b"])["min"].as_py(), pc.min_max(table["k_until"])["max"].as_py()
-    columns = [f"i{n}" for n in range(len(influencers))]
+    keyed = key_influencers(det, influencers)
+    counted = [n for n in range(len(influencers)) if n not in keyed]
+    columns = [f"i{n}" for n in counted]
     bucket, bparams = bucket_expr(request)
     sql = SqlBuilder().add(f"WITH rows AS (SELECT {bucket} AS k_b, ts,", bparams)
-    add_split_columns(sql, det, ("k_p", "k_by", "k_over"), trailing_comma=bool(influencers))
-    for n, field in enumerate(influencers):
-        expr, params = field_sql(field)
-        sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n + 1 < len(influencers) else ''}", params)
+    add_split_columns(sql, det, ("k_p", "k_by", "k_over"), trailing_comma=bool(columns))
+    for n in counted:
+        expr, params = field_sql(influencers[n])
+        sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n != counted[-1] else ''}", params)
     where_clause(sql, request, det, *bounds)
     # A flagged record's events are cut at the end of the minute of its series' first event;
     # shares divide by per-record totals joined back (aggregates and joins: DuckDB's windows
@@ -108,11 +110,11 @@ def record_evidence_of(
     )
     if columns:
         sql.add(", counts AS MATERIALIZED (")
-        add_field_counts(sql, columns, "kept")
+        add_field_counts(sql, columns, "kept", counted)
         # A field's total is its non-null events, counted once per record from the rows
         # (summing the counts per record and field again cost 12 % of the statement).
-        totals = ", ".join(f"count({c}) AS t{n}" for n, c in enumerate(columns))
-        total = " ".join(f"WHEN {n} THEN t{n}" for n in range(len(columns)))
+        totals = ", ".join(f"count(i{n}) AS t{n}" for n in counted)
+        total = " ".join(f"WHEN {n} THEN t{n}" for n in counted)
         sql.add("), totals AS (SELECT k_n,").add(totals).add("FROM kept GROUP BY k_n),")
         sql.add("shared AS (SELECT k_n, f, v, CAST(events AS DOUBLE) / CAST(CASE f")
         sql.add(total).add(
@@ -120,6 +122,12 @@ def record_evidence_of(
             "SELECT k_n, f, v, share, NULL::TIMESTAMP AS first, NULL::BIGINT AS events "
             "FROM shared WHERE share >= ? UNION ALL",
             [cutoff],
+        )
+    if keyed:
+        # Records with events: each has its key's value as every keyed field's one value.
+        sql.add(
+            "SELECT k_n, -2 AS f, NULL::VARCHAR AS v, NULL::DOUBLE AS share, "
+            "NULL::TIMESTAMP AS first, NULL::BIGINT AS events FROM kept GROUP BY k_n UNION ALL"
         )
     sql.add(
         "SELECT k_n, -1 AS f, NULL::VARCHAR AS v, NULL::DOUBLE AS share, first, "
@@ -130,7 +138,54 @@ def record_evidence_of(
         result = con.sql(sql.text, params=sql.params).to_arrow_table()
     finally:
         con.unregister(_WANTED)
-    return _split_result(result, influencers)
+    return _split_result(result, influencers, _keyed_shares(result, keyed, table))
+
+
+_FIRST = -1  # the f of a record's first-event row (the statement's literal)
+_WITH_EVENTS = -2  # the f of a row saying a record has events, for its keyed fields (the same)
+
+
+def key_influencers(det: DetectorFeature, influencers: tuple[str, ...]) -> dict[int, int]:
+    """Influencers read as one of the detector's split fields: influencer index -> 0, 1 or 2
+    (partition, by, over). Every event of a record has the record's key value there, so the
+    field's one value is that, with all the field's events (share 1.0, exactly: ``n / n``);
+    counting it in SQL was a quarter of the user job's statement. Not with ``use_null``,
+    where a missing value and the empty string share a key.
+
+    >>> det = DetectorFeature(0, "rare", None, "event.action", None, "user.name")
+    >>> key_influencers(det, ("user.name", "source.ip", "event.action"))
+    {0: 0, 2: 1}
+    """
+    if det.use_null:
+        return {}
+    reads = {field_sql(f)[0]: k for k, f in enumerate(det.split_fields()) if f is not None}
+    out: dict[int, int] = {}
+    for n, field in enumerate(influencers):
+        expr, params = field_sql(field)
+        if not params and expr in reads:
+            out[n] = reads[expr]
+    return out
+
+
+def _keyed_shares(result: pa.Table, keyed: dict[int, int], wanted: pa.Table) -> pa.Table | None:
+    """The keyed fields' shares (:func:`key_influencers`) of the records with events, as rows
+    like the statement's (``k_n, f, v, share``), or None."""
+    if not keyed:
+        return None
+    present = result.filter(pc.equal(result["f"], _WITH_EVENTS))["k_n"].combine_chunks()
+    parts = (wanted["k_p"], wanted["k_by"], wanted["k_over"])
+    n = len(present)
+    return pa.concat_tables(
+        pa.table(
+            {
+                "k_n": present.cast(pa.int64()),
+                "f": pa.repeat(pa.scalar(field, pa.int64()), n),
+                "v": parts[part].take(present).combine_chunks(),
+                "share": pa.repeat(pa.scalar(1.0), n),
+            }
+        )
+        for field, part in keyed.items()
+    )
 
 
 _WANTED = "_ts_evidence_wanted"
@@ -177,7 +232,7 @@ _NO_FIRSTS = FirstColumns(
 
 
 def _split_result(
-    result: pa.Table, influencers: tuple[str, ...]
+    result: pa.Table, influencers: tuple[str, ...], keyed: pa.Table | None = None
 ) -> tuple[FirstColumns, ShareColumns]:
     """The shares rows as columns, per record most influential first, and the first events
     by record (the rows with ``f < 0``).
@@ -187,8 +242,10 @@ def _split_result(
     compare). Sorted here in numpy: DuckDB's ORDER BY on the value text was a third of the
     query's CPU.
     """
-    is_share = pc.greater_equal(result["f"], 0)
-    head, tail = result.filter(is_share), result.filter(pc.invert(is_share))
+    head = result.filter(pc.greater_equal(result["f"], 0)).select(["k_n", "f", "v", "share"])
+    tail = result.filter(pc.equal(result["f"], _FIRST))
+    if keyed is not None:  # (the keyed fields' shares join the rows before the sort)
+        head = pa.concat_tables([head, keyed], promote_options="permissive")
     record = head["k_n"].to_numpy().astype(np.int64)
     field = head["f"].to_numpy().astype(np.int64)
     value = head["v"].combine_chunks().cast(pa.string())
@@ -222,11 +279,15 @@ def _text_ranks(texts: pa.Array) -> npt.NDArray[np.int64]:
     return out
 
 
-def add_field_counts(sql: SqlBuilder, columns: list[str], source: str) -> None:
+def add_field_counts(
+    sql: SqlBuilder, columns: list[str], source: str, fields: Sequence[int] | None = None
+) -> None:
     """Events per (k_n, value) of each influencer column of ``source``, one UNION ALL branch
-    per column. Column and CTE names are this module's own; nothing from the data enters."""
-    for n, column in enumerate(columns):
+    per column, ``f`` its place in ``fields`` (default: in ``columns``). Column and CTE names
+    are this module's own; nothing from the data enters."""
+    numbers = range(len(columns)) if fields is None else fields
+    for n, (f, column) in enumerate(zip(numbers, columns, strict=True)):
         sql.add("UNION ALL" if n else "").add(
-            f"SELECT k_n, {n} AS f, {column} AS v, count(*) AS events"
+            f"SELECT k_n, {f} AS f, {column} AS v, count(*) AS events"
         )
         sql.add(f"FROM {source} WHERE {column} IS NOT NULL GROUP BY k_n, {column}")

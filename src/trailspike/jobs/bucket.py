@@ -46,8 +46,7 @@ from trailspike.jobs.rows import ChunkCategories, ChunkColumns, RareRows, run_st
 from trailspike.jobs.schema import Detector, JobConfig
 from trailspike.models.factory import ScoreNormalizer, new_normalizer
 from trailspike.store.results import (
-    scored_in_window,
-    update_scores,
+    rescore_window,
     write_buckets,
     write_early_records,
     write_influencer_columns,
@@ -480,17 +479,5 @@ class BucketProcessor:
     def renormalize(self, end: datetime) -> None:
         """Recompute current scores of the job's results in the window ending at ``end``."""
         start = end - self.window
-        norm = self.models.normalizer
-        records, influencers = scored_in_window(self.con, self.job.job_id, start, end)
-        record_scores: list[tuple[str, float]] = []
-        if records:
-            scores = norm.normalize_many([r[1] for r in records], [r[2] for r in records])
-            record_scores = [(r[0], float(s)) for r, s in zip(records, scores, strict=True)]
-        influencer_scores: list[tuple[datetime, str, str, float]] = []
-        if influencers:
-            scores = norm.normalize_many([i[3] for i in influencers], [i[4] for i in influencers])
-            influencer_scores = [
-                (i[0], i[1], i[2], float(s)) for i, s in zip(influencers, scores, strict=True)
-            ]
-        update_scores(self.con, self.job.job_id, record_scores, influencer_scores, start, end)
+        rescore_window(self.con, self.job.job_id, start, end, self.models.normalizer.normalize_many)
         self._stats["renormalizations"] += 1

@@ -19,13 +19,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -181,12 +183,18 @@ def _may_conflict(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) ->
     """
     jobs = sorted(str(j) for j in data["job_id"].unique().to_pylist())
     stamps = pc.min_max(data["timestamp"])
+    bounds = [stamps["min"].as_py(), stamps["max"].as_py()]
     # The table name comes from the fixed _TABLES whitelist; values are bound parameters.
-    found = con.execute(
-        f"SELECT 1 FROM {table} WHERE job_id IN (SELECT unnest(?::VARCHAR[])) "  # noqa: S608
-        "AND timestamp BETWEEN ? AND ? LIMIT 1",
-        [jobs, stamps["min"].as_py(), stamps["max"].as_py()],
-    ).fetchall()
+    if len(jobs) == 1:
+        # The jobs' case: one job per write. Equality plans and runs in 0.4 ms where the
+        # list's unnest took 1.0 ms (the check is made per table and flush: 408 times in the
+        # benchmark's five jobs).
+        sql = f"SELECT 1 FROM {table} WHERE job_id = ? "  # noqa: S608
+        params: list[Any] = [jobs[0], *bounds]
+    else:
+        sql = f"SELECT 1 FROM {table} WHERE job_id IN (SELECT unnest(?::VARCHAR[])) "  # noqa: S608
+        params = [jobs, *bounds]
+    found = con.execute(sql + "AND timestamp BETWEEN ? AND ? LIMIT 1", params).fetchall()
     return bool(found)
 
 
@@ -316,14 +324,74 @@ def update_scores(
 ) -> None:
     """Set renormalised ``record_score``/``influencer_score`` values, then refresh the
     ``anomaly_score`` of the buckets in ``[start, end)`` as the max record score."""
+    records = influencers = None
     if record_scores:
-        data = pa.table(
-            {
-                "record_id": [r for r, _ in record_scores],
-                "score": [s for _, s in record_scores],
-            }
+        ids, scores = zip(*record_scores, strict=True)
+        records = pa.table({"record_id": list(ids), "score": list(scores)})
+    if influencer_scores:
+        stamps, names, values, scores = zip(*influencer_scores, strict=True)
+        influencers = pa.table(
+            {"timestamp": stamps, "name": names, "value": values, "score": list(scores)}
         )
-        con.register("_ts_scores", data)
+    _set_scores(con, job_id, records, influencers, start, end)
+
+
+Scorer = Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.NDArray[np.float64]]
+"""Scores of stored probabilities and confidences (a normaliser's ``normalize_many``)."""
+
+
+def rescore_window(
+    con: duckdb.DuckDBPyConnection, job_id: str, start: datetime, end: datetime, score: Scorer
+) -> None:
+    """:func:`scored_in_window`, ``score`` and :func:`update_scores` as columns: the window's
+    rows leave DuckDB as Arrow and only the rows whose score changes are written back (the
+    same table as writing all of them; the user job's 21 days renormalise 6 times over up to
+    90,000 records, which as tuples and lists cost 0.9 of its 10 CPU s)."""
+    records = con.sql(
+        "SELECT record_id, probability, coalesce(score_confidence, 1.0) AS confidence, "
+        "record_score AS old FROM records WHERE job_id = ? AND timestamp >= ? AND timestamp < ?",
+        params=[job_id, start, end],
+    ).to_arrow_table()
+    influencers = con.sql(
+        "SELECT timestamp, influencer_field_name AS name, influencer_field_value AS value, "
+        "probability, coalesce(score_confidence, 1.0) AS confidence, influencer_score AS old "
+        "FROM influencers WHERE job_id = ? AND timestamp >= ? AND timestamp < ?",
+        params=[job_id, start, end],
+    ).to_arrow_table()
+    _set_scores(
+        con,
+        job_id,
+        _changed_scores(records, ("record_id",), score),
+        _changed_scores(influencers, ("timestamp", "name", "value"), score),
+        start,
+        end,
+    )
+
+
+def _changed_scores(table: pa.Table, keys: tuple[str, ...], score: Scorer) -> pa.Table | None:
+    """``keys`` and the new ``score`` of the rows of ``table`` whose score changes, or None."""
+    if table.num_rows == 0:
+        return None
+    new = score(table["probability"].to_numpy(), table["confidence"].to_numpy())
+    changed = new != table["old"].to_numpy()
+    if not changed.any():
+        return None
+    kept = table.select(list(keys)).filter(pa.array(changed))
+    return kept.append_column("score", pa.array(new[changed]))
+
+
+def _set_scores(
+    con: duckdb.DuckDBPyConnection,
+    job_id: str,
+    records: pa.Table | None,
+    influencers: pa.Table | None,
+    start: datetime,
+    end: datetime,
+) -> None:
+    """:func:`update_scores` of the rows in Arrow tables: ``record_id, score`` and
+    ``timestamp, name, value, score`` (None: no row)."""
+    if records is not None:
+        con.register("_ts_scores", records)
         try:
             con.execute(
                 "UPDATE records SET record_score = s.score FROM _ts_scores s "
@@ -331,16 +399,8 @@ def update_scores(
             )
         finally:
             con.unregister("_ts_scores")
-    if influencer_scores:
-        data = pa.table(
-            {
-                "timestamp": [i[0] for i in influencer_scores],
-                "name": [i[1] for i in influencer_scores],
-                "value": [i[2] for i in influencer_scores],
-                "score": [i[3] for i in influencer_scores],
-            }
-        )
-        con.register("_ts_inf_scores", data)
+    if influencers is not None:
+        con.register("_ts_inf_scores", influencers)
         try:
             con.execute(
                 "UPDATE influencers SET influencer_score = s.score FROM _ts_inf_scores s "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared_data import shared_path
+from trailspike.ingest import normalizer
 from trailspike.ingest.normalizer import Context, _fast_document, document_for
 from trailspike.ingest.reader import Entry, read_file
 from trailspike.normalise import memo
 from trailspike.normalise.geo import GeoEnricher
+from trailspike.normalise.template import TEMPLATES, template_of
 from trailspike.store.events import event_row
 
 NOW = datetime(2026, 12, 1)
@@ -34,8 +38,8 @@ def _both(entry: Entry, geo: GeoEnricher | None) -> tuple[Any, Any]:
     doc, reason = document_for(reference_entry, geo)
     reference = (orjson.dumps(doc), event_row(doc)) if doc is not None else (None, reason)
     ctx = Context(geo, 1 << 20, 1000, NOW, True)  # type: ignore[arg-type]
-    fast_doc, row, reason = _fast_document(entry, ctx)
-    fast = (orjson.dumps(fast_doc), row) if fast_doc is not None else (None, reason)
+    encoded, row, reason = _fast_document(entry, ctx)
+    fast = (encoded, row) if encoded is not None else (None, reason)
     return reference, fast
 
 
@@ -238,3 +242,103 @@ def test_a_memo_table_of_misses_pauses_and_resumes() -> None:
     assert len(table.entries) <= 1 and not table.skip()  # emptied at the window's last get
     table.put(b"7", 7)
     assert table.get(b"7") == 7
+
+
+# -- records filled in from a template (normalise/template.py) ------------------------------
+_SERIAL = itertools.count()
+
+
+def _again(record: dict[str, Any], time: Any = None) -> dict[str, Any]:
+    """``record`` with a fresh event id and request id (and ``time`` as its eventTime if given)."""
+    n = next(_SERIAL)
+    fresh = {**record, "eventID": f"id-{n}", "requestID": f"req-{n}"}
+    if time is not None:
+        fresh["eventTime"] = time
+    return fresh
+
+
+def _same(record: dict[str, Any], geo: Any) -> tuple[Any, Any]:
+    reference, fast = _both(Entry("record", record, 1, 1, "", True), geo)
+    assert fast == reference, record
+    return reference, fast
+
+
+@pytest.fixture
+def fills(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the records normalised in full (so the others came from a template)."""
+    memo.clear()
+    calls = [0]
+    real = normalizer.fast_event
+
+    def counted(*args: Any) -> Any:
+        calls[0] += 1
+        return real(*args)
+
+    monkeypatch.setattr(normalizer, "fast_event", counted)
+    return calls
+
+
+@pytest.mark.parametrize("overrides", EDGE_CASES, ids=range(len(EDGE_CASES)))
+def test_edge_cases_from_a_template_agree(overrides: dict[str, Any], fills: list[int]) -> None:
+    record = {**BASE, **overrides}
+    times = ["2026-01-01T10:00:00Z", "2026-01-01T10:00:01Z", "2026-02-03T04:05:06.789+01:00"]
+    for time in times:
+        _same(_again(record, time if "eventTime" not in overrides else None), _geo())
+    # Seen once (key kept), seen twice (template made), then filled in; quarantined records are
+    # never normalised, and a document too large for a template each time.
+    valid = normalizer.check_record(record) is None
+    assert fills[0] == (2 if len(orjson.dumps(record)) < 8000 else 3) if valid else fills[0] == 0
+
+
+def test_repeated_records_agree_every_time(fills: list[int]) -> None:
+    for _ in range(3):
+        for record in REPEATED:
+            _same(_again(record), _geo())
+    assert fills[0] == 2 * len(REPEATED)  # the third round came from templates
+
+
+def test_a_bad_time_on_a_repeat_gets_the_usual_reason(fills: list[int]) -> None:
+    for time in ("2026-01-01T10:00:00Z", "2026-01-01T10:00:01Z", "2026-01-01T10:00:02Z"):
+        _same(_again(BASE, time), None)
+    for time in ("yesterday", "２０２６-01-01T10:00:03Z", ""):
+        fast = _same(_again(BASE, time), None)[1]
+        assert fast[0] is None and "eventTime" in fast[1]
+    _same({**_again(BASE), "eventID": 7}, None)  # not a string: not looked up, quarantined
+
+
+def test_records_without_both_ids_take_the_usual_path(fills: list[int]) -> None:
+    for _ in range(3):
+        for missing in ("eventID", "requestID"):
+            record = _again(BASE)
+            del record[missing]
+            _same(record, None)
+            _same({**record, missing: ""}, None)
+    assert fills[0] == 12
+
+
+def test_marks_inside_a_record_leave_it_without_a_template(fills: list[int]) -> None:
+    record = {**BASE, "requestParameters": {"userName": "\x00trailspike:event.id\x00"}}
+    for _ in range(3):
+        _same(_again(record), None)
+    assert fills[0] == 3
+    assert template_of({"@timestamp": "t", "event": {}, "aws": {"cloudtrail": {}}}, ()) is None
+
+
+def test_entries_of_the_salvage_path_are_never_looked_up() -> None:
+    """The stdlib decoder there reads NaN, which orjson writes as null (normalise/template.py)."""
+    good = b'{"eventVersion":"1","eventTime":"2026-01-01T00:00:00Z","eventID":"a","requestID":"r"}'
+    pretty = b'{"Records": [\n' + good + b",\n" + good.replace(b'"1"', b"NaN") + b",\n{bad\n]}"
+    salvaged = list(read_file(io.BytesIO(pretty))[1])
+    assert [entry.kind for entry in salvaged] == ["record", "record", "bad"]
+    assert not any(entry.exact for entry in salvaged)
+    one_line = b'{"Records":[' + good + b"," + good + b"]}\n" + good + b"\n"
+    assert all(entry.exact for entry in read_file(io.BytesIO(one_line))[1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), json_values, max_size=6), st.booleans())
+def test_random_repeated_records_agree(overrides: dict[str, Any], from_base: bool) -> None:
+    record = {**BASE, **overrides} if from_base else overrides
+    for _ in range(3):
+        _same(_again(record), None)
+    assert TEMPLATES.table.entries  # keys (and templates) were kept

@@ -40,6 +40,7 @@ from trailspike.ingest.validate import check_record
 from trailspike.normalise.cloudtrail import format_timestamp, to_ecs
 from trailspike.normalise.fast import Row, fast_event
 from trailspike.normalise.geo import GeoEnricher
+from trailspike.normalise.template import TEMPLATES
 from trailspike.store.events import ColumnBatch, EventBatch, event_row
 
 # Most rows per Arrow table handed to the store. The rows and documents of a chunk are held as
@@ -130,20 +131,33 @@ def document_for(entry: Entry, geo: GeoEnricher | None) -> tuple[dict[str, Any] 
     return doc, ""
 
 
-def _fast_document(entry: Entry, ctx: Context) -> tuple[dict[str, Any] | None, Row | None, str]:
-    """(document, column values, "") for a good entry, or (None, None, reason).
+def _fast_document(entry: Entry, ctx: Context) -> tuple[bytes | None, Row | None, str]:
+    """(encoded document, column values, "") for a good entry, or (None, None, reason).
 
-    CloudTrail records take the fused path; ECS documents and bad entries the reference one
-    (their column values are then read from the document).
+    CloudTrail records take the fused path, and a repeat of a recent record (but for its time and
+    ids) is filled in from that record's template; ECS documents and bad entries take the
+    reference path (their column values are then read from the document).
     """
     if entry.kind != "record":
         doc, reason = document_for(entry, ctx.geo)
-        return doc, (event_row(doc) if doc is not None else None), reason
-    problem = check_record(entry.payload)
+        if doc is None:
+            return None, None, reason
+        return orjson.dumps(doc), event_row(doc), reason
+    record = entry.payload
+    key = TEMPLATES.key(record) if entry.exact else None
+    learn = False
+    if key is not None:
+        found = TEMPLATES.fill(key, record)
+        if isinstance(found, tuple):
+            return found[0], found[1], ""
+        learn = found
+    problem = check_record(record)
     if problem:
         return None, None, problem
-    doc, row = fast_event(entry.payload, ctx.geo, synthetic_event_id)
-    return doc, row, ""
+    doc, row = fast_event(record, ctx.geo, synthetic_event_id)
+    if learn and key is not None:
+        TEMPLATES.learn(key, doc, row)
+    return orjson.dumps(doc), row, ""
 
 
 def process_stream(stream: IO[bytes], path: str, ctx: Context) -> Iterator[Chunk]:
@@ -155,12 +169,14 @@ def process_stream(stream: IO[bytes], path: str, ctx: Context) -> Iterator[Chunk
         for entry in entries:
             chunk.records += 1
             row: Row | None = None
+            encoded: bytes | None = None
             if ctx.fast:
-                doc, row, reason = _fast_document(entry, ctx)
+                encoded, row, reason = _fast_document(entry, ctx)
             else:
                 doc, reason = document_for(entry, ctx.geo)
-            if doc is not None:
-                encoded = orjson.dumps(doc)
+                if doc is not None:
+                    encoded = orjson.dumps(doc)
+            if encoded is not None:
                 # The limit counts characters; a document within it in UTF-8 bytes is within.
                 text = None if len(encoded) <= ctx.max_bytes else encoded.decode()
                 if text is None or len(text) <= ctx.max_bytes:
@@ -168,6 +184,7 @@ def process_stream(stream: IO[bytes], path: str, ctx: Context) -> Iterator[Chunk
                         assert row is not None  # the fast path gives a row with every document
                         batch.add(row, encoded)
                     else:
+                        assert doc is not None
                         batch.add(doc, encoded.decode() if text is None else text, path, ctx.now)
                     if len(batch) >= ctx.batch_size:
                         chunk.table = batch.to_arrow()

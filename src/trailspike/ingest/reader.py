@@ -47,6 +47,10 @@ class Entry:
     line: int | None
     index: int
     snippet: str = ""
+    # Decoded by orjson, which rejects NaN and infinities: equal ``orjson.dumps`` bytes then mean
+    # equal values, so the record may be normalised from a template (normalise/template.py).
+    # The salvage path's stdlib decoder accepts NaN, which orjson writes as ``null``.
+    exact: bool = False
 
 
 def snippet_of(data: bytes | str) -> str:
@@ -127,8 +131,10 @@ class FileReader:
                 self.digest = True
                 continue
             self._index += 1
-            snippet = snippet_of(raw) if kind == "bad" else ""
-            yield Entry(kind, payload, line, self._index, snippet)
+            if kind == "bad":
+                yield Entry(kind, payload, line, self._index, snippet_of(raw))
+            else:  # every caller decoded ``value`` with orjson
+                yield Entry(kind, payload, line, self._index, "", True)
 
     def _bad(self, reason: str, line: int | None, raw: bytes | str) -> Entry:
         self._index += 1
@@ -148,7 +154,7 @@ class FileReader:
                     for record in records:
                         self._index += 1
                         done += 1
-                        yield Entry("record", record, number, self._index)
+                        yield Entry("record", record, number, self._index, "", True)
                 except ValueError:
                     # A piece did not decode: decode the value whole; its first ``done``
                     # entries are the records already given.

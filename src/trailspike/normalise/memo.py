@@ -37,6 +37,7 @@ from trailspike.normalise.javamap import java_to_string
 
 KEY_BYTES = 1024
 ENTRIES = 1024
+_TABLES: list[MemoTable] = []  # every table, for :func:`clear`
 _MISSING = object()
 _SEEN = object()  # an identity seen once: its parts are built when it comes again
 
@@ -74,11 +75,14 @@ class MemoTable:
     WINDOW = 500
     PAUSE = 100_000
 
-    __slots__ = ("entries", "hits", "lookups", "paused")
+    __slots__ = ("entries", "guard_null", "hits", "lookups", "paused")
 
-    def __init__(self) -> None:
+    def __init__(self, *, guard_null: bool = True) -> None:
         self.entries: dict[bytes, Any] = {}
         self.lookups = self.hits = self.paused = 0
+        # False only for keys of values orjson decoded (no NaN: see the module docstring).
+        self.guard_null = guard_null
+        _TABLES.append(self)
 
     def skip(self) -> bool:
         """Whether to normalise the next value without the table."""
@@ -102,7 +106,7 @@ class MemoTable:
 
     def put(self, key: bytes, value: Any) -> None:
         """Keep ``value`` under ``key`` (not when the key could stand for NaN)."""
-        if b"null" in key:  # NaN and null would share it (see the module docstring)
+        if self.guard_null and b"null" in key:  # NaN and null would share it (module docstring)
             return
         if len(self.entries) >= ENTRIES:
             self.entries.clear()
@@ -196,6 +200,6 @@ def java_text(value: Any) -> str:
 
 def clear() -> None:
     """Forget every table's entries, counts and pause (tests start from a known state)."""
-    for table in (_IDENTITIES, _JAVA):
+    for table in _TABLES:
         table.entries.clear()
         table.lookups = table.hits = table.paused = 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -250,14 +249,7 @@ def _score_flat(
         q = np.where(known, q_all[rows, safe], unseen)
         ordered = np.sort(q_all, axis=1)
         cumulative = np.cumsum(ordered, axis=1)
-        # How many of the partition's q are at most as likely: one searchsorted per row of
-        # the sorted matrix (counting ``<=`` over a [queries, categories] matrix cost more).
-        below = np.zeros(len(ids), dtype=np.int64)
-        limit = q * TIE
-        bounds = np.cumsum([0, *lengths]).tolist()
-        for r, (lo, hi) in enumerate(pairwise(bounds)):
-            if hi > lo:
-                below[lo:hi] = np.searchsorted(ordered[r], limit[lo:hi], side="right")
+        below = _at_most(ordered, rows, q * TIE)
         mass = np.where(below > 0, cumulative[rows, np.maximum(below - 1, 0)], 0.0)
         # The category itself when the population never saw it (its q is the unseen share),
         # and otherwise the mass of the categories nobody has used yet if at most as likely.
@@ -273,6 +265,33 @@ def _score_flat(
             routine &= days >= ROUTINE_DAY_FRACTION * n_recent
             out = np.where(routine, 1.0, out)
     return out, rows
+
+
+def _at_most(
+    ordered: FloatArray, rows: npt.NDArray[np.int64], limit: FloatArray
+) -> npt.NDArray[np.int64]:
+    """How many values of row ``rows[k]`` of ``ordered`` (each row ascending) are at most
+    ``limit[k]``, for every query ``k``, in one ``searchsorted``.
+
+    Each value becomes the complex number ``row + value j``: numpy orders complex numbers by
+    real part, then imaginary part, so the flattened matrix is sorted and a query lands among
+    its own row's values, compared exactly (no value is rounded, unlike an offset added in
+    float space). One search per row was a Python loop of ~200 calls per bucket (0.36 against
+    0.08 ms for 200 rows of 150 categories).
+
+    >>> ordered = np.array([[0.1, 0.2, 0.2], [0.0, 0.5, 0.9]])
+    >>> _at_most(ordered, np.array([0, 0, 1]), np.array([0.2, 0.05, 0.5])).tolist()
+    [3, 0, 2]
+    """
+    n_rows, size = ordered.shape
+    keys = np.empty((n_rows, size), dtype=np.complex128)
+    keys.real = np.arange(n_rows, dtype=np.float64)[:, None]
+    keys.imag = ordered
+    queries = np.empty(len(rows), dtype=np.complex128)
+    queries.real = rows
+    queries.imag = limit
+    found: npt.NDArray[np.int64] = np.searchsorted(keys.ravel(), queries, side="right")
+    return found - rows * size
 
 
 def surprise_bits(probability: float) -> float:

@@ -118,6 +118,24 @@ def test_bad_records_are_quarantined_and_the_rest_kept(store, tmp_path: Path) ->
     assert count(store, "SELECT count(*) FROM quarantine") == 5
 
 
+def test_impossible_dates_are_quarantined_and_the_rest_kept(store, tmp_path: Path) -> None:
+    """``2026-02-30T…Z`` matched the plain CloudTrail form, and DuckDB's cast of its @timestamp
+    aborted the whole run (nothing stored). Repeats of one record, so the later ones are filled
+    in from its template (normalise/template.py), which checks the time as validation does."""
+    times = ["2026-02-27T10:00:00Z", "2026-02-28T10:00:00Z", "2026-02-30T10:00:00Z"]
+    times += ["2026-03-01T10:00:00Z", "2026-13-01T10:00:00Z", "2026-03-01T10:00:60Z"]
+    same = {"requestParameters": {"bucketName": "logs"}}
+    records = [
+        {**record(n), **same, "eventTime": time, "requestID": f"r{n}"}
+        for n, time in enumerate(times)
+    ]
+    path = write_s3_file(tmp_path / "dates.json.gz", records)
+    summary = ingest(store, [str(path)], SETTINGS)
+    assert (summary.records, summary.stored, summary.quarantined) == (6, 3, 3)
+    reasons = store.execute("SELECT reason FROM quarantine ORDER BY id").fetchall()
+    assert reasons == [(f"eventTime is not an ISO 8601 time: {times[n]!r}",) for n in (2, 4, 5)]
+
+
 def test_absurdly_large_record_is_quarantined(store, tmp_path: Path) -> None:
     settings = load_settings({"max_record_bytes": 5000}, environ={})
     huge = record(2, requestParameters={"policy": "x" * 20000})

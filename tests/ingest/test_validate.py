@@ -16,6 +16,19 @@ from trailspike.ingest.validate import check_record
             {"eventTime": "\uff12026-01-01T00:00:00Z"},  # a fullwidth digit: DuckDB cannot cast it
             "eventTime is not an ISO 8601 time: '\uff12026-01-01T00:00:00Z'",
         ),
+        # Not real dates or times: DuckDB could not cast their @timestamp either.
+        (
+            {"eventTime": "2026-02-30T00:00:00Z"},
+            "eventTime is not an ISO 8601 time: '2026-02-30T00:00:00Z'",
+        ),
+        (
+            {"eventTime": "2026-13-01T00:00:00Z"},
+            "eventTime is not an ISO 8601 time: '2026-13-01T00:00:00Z'",
+        ),
+        (
+            {"eventTime": "2026-12-31T23:59:60Z"},
+            "eventTime is not an ISO 8601 time: '2026-12-31T23:59:60Z'",
+        ),
         ({"eventName": ["GetObject"]}, "eventName must be a string, got list"),
         ({"userIdentity": "alice"}, "userIdentity must be an object, got str"),
         ({"sourceIPAddress": "300.1.2.3"}, "invalid sourceIPAddress '300.1.2.3'"),

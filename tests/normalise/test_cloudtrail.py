@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from trailspike.normalise.cloudtrail import drop_empty, format_timestamp, to_ecs
+from trailspike.normalise.cloudtrail import to_ecs
+from trailspike.normalise.values import drop_empty, format_timestamp
 
 
 def base(**extra: Any) -> dict[str, Any]:

@@ -37,10 +37,11 @@ from trailspike.ingest.quarantine import QuarantinedRecord
 from trailspike.ingest.reader import Entry, read_file
 from trailspike.ingest.spool import read_table, write_table
 from trailspike.ingest.validate import check_record
-from trailspike.normalise.cloudtrail import format_timestamp, to_ecs
+from trailspike.normalise.cloudtrail import to_ecs
 from trailspike.normalise.fast import Row, fast_event
 from trailspike.normalise.geo import GeoEnricher
 from trailspike.normalise.template import TEMPLATES
+from trailspike.normalise.values import format_timestamp
 from trailspike.store.events import ColumnBatch, EventBatch, event_row
 
 # Most rows per Arrow table handed to the store. The rows and documents of a chunk are held as

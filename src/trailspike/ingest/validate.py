@@ -16,7 +16,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from trailspike.normalise.cloudtrail import format_timestamp, is_ip_address
+from trailspike.normalise.values import format_timestamp, is_ip_address
 
 _STRING_FIELDS = (
     "eventID",

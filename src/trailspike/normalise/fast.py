@@ -53,12 +53,11 @@ from trailspike.normalise.cloudtrail import (
     _map_tls,
     _map_user_targets,
     close_document,
-    drop_empty,
-    is_ip_address,
     open_document,
 )
 from trailspike.normalise.memo import identity_parts, java_text
 from trailspike.normalise.useragent import parse_user_agent_shared
+from trailspike.normalise.values import drop_empty, is_ip_address
 from trailspike.store.events import as_text
 
 if TYPE_CHECKING:

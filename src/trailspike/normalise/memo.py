@@ -32,8 +32,9 @@ from typing import Any
 
 import orjson
 
-from trailspike.normalise.cloudtrail import drop_empty, map_identity
+from trailspike.normalise.cloudtrail import map_identity
 from trailspike.normalise.javamap import java_to_string
+from trailspike.normalise.values import drop_empty
 
 KEY_BYTES = 1024
 ENTRIES = 1024
@@ -59,8 +60,9 @@ class MemoTable:
     """Bounded key -> value table that stops looking values up while they do not repeat.
 
     A miss costs more than no table at all (the key, and keeping the result), so after each
-    ``WINDOW`` look-ups with fewer than half of them hits the table is emptied and bypassed for
-    the next ``PAUSE`` values, then tried again. Kept entries also cost memory beyond their
+    ``WINDOW`` look-ups with too few hits (under ``pause_below`` of them: half for the tables
+    here, where a hit saves about what a miss costs) the table is emptied and bypassed for the
+    next ``PAUSE`` values, then tried again. Kept entries also cost memory beyond their
     size: long-lived small objects scattered among each record's short-lived ones keep
     pymalloc's arenas from being freed (the benchmark corpus, 2,048 entries per table and a
     20,000-value pause: +20 MB per worker).
@@ -75,13 +77,14 @@ class MemoTable:
     WINDOW = 500
     PAUSE = 100_000
 
-    __slots__ = ("entries", "guard_null", "hits", "lookups", "paused")
+    __slots__ = ("entries", "guard_null", "hits", "lookups", "pause_below", "paused")
 
-    def __init__(self, *, guard_null: bool = True) -> None:
+    def __init__(self, *, guard_null: bool = True, pause_below: float = 0.5) -> None:
         self.entries: dict[bytes, Any] = {}
         self.lookups = self.hits = self.paused = 0
         # False only for keys of values orjson decoded (no NaN: see the module docstring).
         self.guard_null = guard_null
+        self.pause_below = pause_below
         _TABLES.append(self)
 
     def skip(self) -> bool:
@@ -98,7 +101,7 @@ class MemoTable:
         if found is not None:
             self.hits += 1
         if self.lookups >= self.WINDOW:
-            if self.hits * 2 < self.lookups:
+            if self.hits < self.lookups * self.pause_below:
                 self.paused = self.PAUSE
                 self.entries.clear()
             self.lookups = self.hits = 0

@@ -6,10 +6,10 @@ NAB's 17 AWS files are one sample of real behaviour; this prints how the engine'
 detector (``trailspike.eval.nab.detect_series``: one configuration, a fresh model per series)
 treats shapes any monitored metric can take: flat lines, clean and noisy cycles, counts, a
 weekly pattern at half-hour steps, hourly prices, irregular timestamps, and jumps, flat
-stretches, bursts and missed cycles on top of them. For each series: alert rows (score >= 0.5)
-outside the anomaly after the first 15 % (NAB's probation), and for series with an anomaly how
-many rows into it the first alert came and the highest score there. The figures in
-docs/models.md come from here.
+stretches, bursts, missed cycles and a repeated attack on top of them. For each series: alert
+rows (score >= 0.5) outside the anomaly after the first 15 % (NAB's probation), and for series
+with an anomaly how many rows into it the first alert came and the highest score there. The
+figures in docs/models.md come from here.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Shape:
     step: int = FIVE_MINUTES
     anomaly: tuple[int, int] | None = None  # rows [start, end) of the labelled anomaly
     times: list[datetime] | None = None
+    ignore: tuple[int, int] | None = None  # rows counted neither way (an earlier, known episode)
 
 
 def _five_minute_shapes(rng: np.random.Generator) -> list[Shape]:
@@ -133,6 +134,33 @@ def _noisy_square_shapes(rng: np.random.Generator) -> list[Shape]:
     ]
 
 
+def _repeated_attack_shapes(rng: np.random.Generator) -> list[Shape]:
+    # Counts in 15-minute buckets (the spike job's span) that an attack raises to ~60 for three
+    # buckets, once on day 5 (not counted) and again on day 9 (the anomaly): a past attack must
+    # not make the next one look ordinary. Once on Poisson(3) counts, once on two-valued counts
+    # (a quiet 1 and a busy 12, at random).
+    day = 96
+    n = 12 * day
+    first, again = 5 * day + 40, 9 * day + 60
+    plain = rng.poisson(3, n).astype(float)
+    busy = rng.random(n) < 0.35
+    two_valued = np.where(busy, rng.poisson(12, n), rng.poisson(1, n)).astype(float)
+    shapes = []
+    for name, values in (("counts", plain), ("two-valued counts", two_valued)):
+        for start in (first, again):
+            values[start : start + 3] = 60 + rng.integers(0, 5, 3)
+        shapes.append(
+            Shape(
+                f"{name}, attack again",
+                values,
+                step=900,
+                anomaly=(again, again + 3),
+                ignore=(first, first + 12),
+            )
+        )
+    return shapes
+
+
 def _measure(shape: Shape) -> tuple[int, str, str]:
     n = len(shape.values)
     start = datetime(2014, 4, 1)
@@ -140,6 +168,8 @@ def _measure(shape: Shape) -> tuple[int, str, str]:
     scores = np.array(detect_series(NabSeries(shape.name, times, [float(v) for v in shape.values])))
     alert = scores >= 0.5
     alert[: min(n * 15 // 100, 750)] = False
+    if shape.ignore is not None:
+        alert[shape.ignore[0] : shape.ignore[1]] = False
     if shape.anomaly is None:
         return int(alert.sum()), "", ""
     a, b = shape.anomaly
@@ -158,6 +188,7 @@ def main() -> None:
     print(f"{header[0]:28} {header[1]:>6} {header[2]:>16} {header[3]:>14} {header[4]:>9}")
     # Shapes added later draw from their own generator, so the earlier ones stay as they were.
     later = _noisy_square_shapes(np.random.default_rng(args.seed + 1000))
+    later += _repeated_attack_shapes(np.random.default_rng(args.seed + 2000))
     for shape in [*_five_minute_shapes(rng), *_other_shapes(rng), *later]:
         false_rows, first, top = _measure(shape)
         print(f"{shape.name:28} {len(shape.values):6d} {false_rows:16d} {first:>14} {top:>9}")

@@ -42,11 +42,11 @@ from trailspike.jobs.records import (
     plots,
     record_row,
 )
+from trailspike.jobs.rescore import rescore_window
 from trailspike.jobs.rows import ChunkCategories, ChunkColumns, RareRows, run_starts
 from trailspike.jobs.schema import Detector, JobConfig
 from trailspike.models.factory import ScoreNormalizer, new_normalizer
 from trailspike.store.results import (
-    rescore_window,
     write_buckets,
     write_early_records,
     write_influencer_columns,

@@ -63,7 +63,12 @@ from trailspike.jobs.loader import JobCollection, load_jobs
 from trailspike.jobs.memory import estimate_memory
 from trailspike.jobs.schema import JobConfig
 from trailspike.models.factory import dump_state, load_state
-from trailspike.store.results import batched_checkpoints, load_job_state, save_job_state
+from trailspike.store.results import (
+    appending,
+    batched_checkpoints,
+    load_job_state,
+    save_job_state,
+)
 
 EPOCH = datetime(1970, 1, 1)
 DEFAULT_COMMIT_INTERVAL = timedelta(days=1)
@@ -210,10 +215,13 @@ def run_job(
     bar = _progress(job, window) if progress else None
     chunks = window.chunks if processor.zero_fills else _occupied(con, request, window)
     try:
-        for chunk_start, chunk_end in chunks:
-            _run_chunk(con, job, request, processor, chunk_start, chunk_end, summary, features)
-            if bar is not None:
-                bar[0].update(bar[1], completed=(chunk_end - window.begin) / job.bucket_span)
+        # Each bucket's rows are written once, after what is stored when nothing is stored
+        # from window.begin on (the appending check is made once, not per table and flush).
+        with appending(con, job.job_id, window.begin):
+            for chunk_start, chunk_end in chunks:
+                _run_chunk(con, job, request, processor, chunk_start, chunk_end, summary, features)
+                if bar is not None:
+                    bar[0].update(bar[1], completed=(chunk_end - window.begin) / job.bucket_span)
         if summary.end is None or summary.end < window.end:
             _save_progress(con, job, processor.models, window.end)
             summary.end = window.end

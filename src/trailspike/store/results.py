@@ -19,15 +19,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import duckdb
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -171,8 +170,42 @@ def _insert_columns(
     return n
 
 
+@dataclass(frozen=True)
+class _Appending:
+    con: duckdb.DuckDBPyConnection
+    job_id: str
+    since: datetime
+
+
+_APPENDING: ContextVar[_Appending | None] = ContextVar("appending", default=None)
+
+
+@contextmanager
+def appending(con: duckdb.DuckDBPyConnection, job_id: str, since: datetime) -> Iterator[None]:
+    """Writes of ``job_id``'s rows from ``since`` on, each row once, inside the body (a job run
+    over new buckets): if the job has no result from ``since`` on now, they are plain
+    ``INSERT`` without asking :func:`_may_conflict` per table and flush (0.4 ms each, 408
+    times for the benchmark's five jobs)."""
+    stored = con.execute(
+        " UNION ALL ".join(
+            f"(SELECT 1 FROM {t} WHERE job_id = ? AND timestamp >= ? LIMIT 1)"  # noqa: S608
+            for t in _RESULT_TABLES  # fixed names
+        ),
+        [job_id, since] * len(_RESULT_TABLES),
+    ).fetchall()
+    token = _APPENDING.set(None if stored else _Appending(con, job_id, since))
+    try:
+        yield
+    finally:
+        _APPENDING.reset(token)
+
+
+_RESULT_TABLES = ("buckets", "records", "early_records", "influencers", "model_plot")
+
+
 def _may_conflict(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> bool:
-    """Whether ``table`` holds any row of these jobs in the rows' time range.
+    """Whether ``table`` holds any row of these jobs in the rows' time range (never inside
+    :func:`appending` for rows of its job from its time on).
 
     Every key of the result tables includes (or, for ``record_id``, is derived from) the job
     and the bucket time, so without such a row none of the new rows can replace one, and a
@@ -184,6 +217,9 @@ def _may_conflict(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) ->
     jobs = sorted(str(j) for j in data["job_id"].unique().to_pylist())
     stamps = pc.min_max(data["timestamp"])
     bounds = [stamps["min"].as_py(), stamps["max"].as_py()]
+    fresh = _APPENDING.get()
+    if fresh and fresh.con is con and jobs == [fresh.job_id] and bounds[0] >= fresh.since:
+        return False
     # The table name comes from the fixed _TABLES whitelist; values are bound parameters.
     if len(jobs) == 1:
         # The jobs' case: one job per write. Equality plans and runs in 0.4 ms where the
@@ -333,54 +369,10 @@ def update_scores(
         influencers = pa.table(
             {"timestamp": stamps, "name": names, "value": values, "score": list(scores)}
         )
-    _set_scores(con, job_id, records, influencers, start, end)
+    set_scores(con, job_id, records, influencers, start, end)
 
 
-Scorer = Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.NDArray[np.float64]]
-"""Scores of stored probabilities and confidences (a normaliser's ``normalize_many``)."""
-
-
-def rescore_window(
-    con: duckdb.DuckDBPyConnection, job_id: str, start: datetime, end: datetime, score: Scorer
-) -> None:
-    """:func:`scored_in_window`, ``score`` and :func:`update_scores` as columns: the window's
-    rows leave DuckDB as Arrow and only the rows whose score changes are written back (the
-    same table as writing all of them; the user job's 21 days renormalise 6 times over up to
-    90,000 records, which as tuples and lists cost 0.9 of its 10 CPU s)."""
-    records = con.sql(
-        "SELECT record_id, probability, coalesce(score_confidence, 1.0) AS confidence, "
-        "record_score AS old FROM records WHERE job_id = ? AND timestamp >= ? AND timestamp < ?",
-        params=[job_id, start, end],
-    ).to_arrow_table()
-    influencers = con.sql(
-        "SELECT timestamp, influencer_field_name AS name, influencer_field_value AS value, "
-        "probability, coalesce(score_confidence, 1.0) AS confidence, influencer_score AS old "
-        "FROM influencers WHERE job_id = ? AND timestamp >= ? AND timestamp < ?",
-        params=[job_id, start, end],
-    ).to_arrow_table()
-    _set_scores(
-        con,
-        job_id,
-        _changed_scores(records, ("record_id",), score),
-        _changed_scores(influencers, ("timestamp", "name", "value"), score),
-        start,
-        end,
-    )
-
-
-def _changed_scores(table: pa.Table, keys: tuple[str, ...], score: Scorer) -> pa.Table | None:
-    """``keys`` and the new ``score`` of the rows of ``table`` whose score changes, or None."""
-    if table.num_rows == 0:
-        return None
-    new = score(table["probability"].to_numpy(), table["confidence"].to_numpy())
-    changed = new != table["old"].to_numpy()
-    if not changed.any():
-        return None
-    kept = table.select(list(keys)).filter(pa.array(changed))
-    return kept.append_column("score", pa.array(new[changed]))
-
-
-def _set_scores(
+def set_scores(
     con: duckdb.DuckDBPyConnection,
     job_id: str,
     records: pa.Table | None,
@@ -389,7 +381,7 @@ def _set_scores(
     end: datetime,
 ) -> None:
     """:func:`update_scores` of the rows in Arrow tables: ``record_id, score`` and
-    ``timestamp, name, value, score`` (None: no row)."""
+    ``timestamp, name, value, score`` (None: no row of that table)."""
     if records is not None:
         con.register("_ts_scores", records)
         try:

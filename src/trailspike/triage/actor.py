@@ -18,7 +18,7 @@ from trailspike.triage.awsip import load_aws_ranges
 from trailspike.triage.cadence import classify_day_counts
 from trailspike.triage.context import PRINCIPAL_CLAUSE, AlertContext, Query, run_query
 from trailspike.triage.results import Signal, StepResult
-from trailspike.triage.steps import HISTORY_DAYS
+from trailspike.triage.vocabulary import HISTORY_DAYS
 
 UNUSUAL_HOUR_SHARE = 0.02  # below 2 % of the principal's calls in that hour (±1 h) is unusual
 MIN_HISTORY = 30  # calls needed before "usual" means anything

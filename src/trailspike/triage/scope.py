@@ -19,7 +19,7 @@ from typing import Any
 
 from trailspike.triage.context import PRINCIPAL_CLAUSE, AlertContext, Query, run_query
 from trailspike.triage.results import Signal, StepResult
-from trailspike.triage.steps import service_of
+from trailspike.triage.vocabulary import service_of
 
 
 def _when(value: Any) -> str:

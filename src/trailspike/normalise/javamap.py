@@ -100,14 +100,18 @@ def is_dropped(value: Any) -> bool:
 
 def _render(value: Any) -> str | None:
     """The Java string of ``value``, or None when Elastic would have dropped it."""
-    if isinstance(value, dict):
+    cls = value.__class__
+    if cls is str:  # most values are strings: handled without a call of their own
+        return value or None
+    if cls is dict or isinstance(value, dict):
         parts = []
-        for key in hashmap_order(list(value)):
-            text = _render(value[key])
+        for key in _hashmap_order(tuple(value)):
+            item = value[key]
+            text = (item or None) if item.__class__ is str else _render(item)
             if text is not None:
                 parts.append(f"{key}={text}")
         return "{" + ", ".join(parts) + "}" if parts else None
-    if isinstance(value, list):
+    if cls is list or isinstance(value, list):
         items = [text for text in map(_render, value) if text is not None]
         return "[" + ", ".join(items) + "]" if items else None
     if value is None or value == "":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -19,6 +20,7 @@ from trailspike.rules.engine import (
 )
 from trailspike.rules.jobinfo import JobInfo
 from trailspike.rules.loader import load_rules
+from trailspike.store.db import open_store
 
 RULE = load_rules().get(SPIKE_RULE)
 T0 = datetime(2026, 3, 2, 10, 0)
@@ -50,6 +52,34 @@ def test_threshold_and_interim(store: duckdb.DuckDBPyConnection) -> None:
     assert result.records_matched == 1
     docs = [json.loads(r[0]) for r in store.execute("SELECT doc FROM alerts").fetchall()]
     assert [d["record_score"] for d in docs] == [50.0]
+
+
+def test_backfill_skipping_empty_windows_raises_the_same_alerts(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # A sparse import: anomalies on three days of a month, one below the threshold.
+    records = [
+        spike_record(T0, 87.0),
+        spike_record(T0 + timedelta(days=9, minutes=45), 45.0),
+        spike_record(T0 + timedelta(days=9, hours=1), 66.0),
+        spike_record(T0 + timedelta(days=28, hours=5), 91.0),
+    ]
+    every = open_store(tmp_path / "every.duckdb")
+    for con in (store, every):
+        add_error_burst(con, T0)
+        add_records(con, *records)
+    start, end = T0 - timedelta(days=1), T0 + timedelta(days=30)
+    skipped = backfill(store, [RULE], start, end)
+    all_runs = backfill(every, [RULE], start, end, skip_empty=False)
+    assert len(all_runs) == 31 * 96 + 1
+    assert 2 < len(skipped) < 40
+    assert skipped[0].executed_at == all_runs[0].executed_at
+    assert skipped[-1].executed_at == all_runs[-1].executed_at
+    query = "SELECT alert_uuid, original_time, record_score FROM alerts ORDER BY alert_uuid"
+    alerts = store.execute(query).fetchall()
+    assert len(alerts) == 3
+    assert alerts == every.execute(query).fetchall()
+    every.close()
 
 
 def test_overlapping_windows_and_reruns_never_duplicate(store: duckdb.DuckDBPyConnection) -> None:
@@ -84,7 +114,8 @@ def test_backfill_raises_the_spike_once_with_a_reason(store: duckdb.DuckDBPyConn
     start, end = T0 - timedelta(hours=2), T0 + timedelta(hours=3)
     first = backfill(store, [RULE], start, end)
     assert sum(len(r.alerts_created) for r in first) == 1
-    assert len(first) == 21  # every 15 minutes over five hours, both ends included
+    # 21 times (every 15 minutes over five hours): the ends, and those that see the record.
+    assert len(first) == 7
     again = backfill(store, [RULE], start, end)
     assert sum(len(r.alerts_created) for r in again) == 0
     (doc_text,) = store.execute("SELECT doc FROM alerts").fetchone() or ("",)

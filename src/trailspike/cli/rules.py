@@ -224,7 +224,7 @@ def validate_rules(files: tuple[Path, ...]) -> None:
         raise click.exceptions.Exit(1)
 
 
-def _print_results(results: Sequence[Any], verbose: bool) -> None:
+def _print_results(results: Sequence[Any], verbose: bool, skipped: int = 0) -> None:
     created = sum(len(r.alerts_created) for r in results)
     warnings: dict[str, int] = {}
     for result in results:
@@ -240,7 +240,8 @@ def _print_results(results: Sequence[Any], verbose: bool) -> None:
     for warning, count in warnings.items():
         suffix = f" (x{count})" if count > 1 else ""
         click.secho(f"warning: {warning}{suffix}", fg="yellow", err=True)
-    click.echo(f"{len(results)} executions, {created} new alerts")
+    skipped_text = f" ({skipped:,} with no anomaly in their window skipped)" if skipped else ""
+    click.echo(f"{len(results):,} executions{skipped_text}, {created} new alerts")
 
 
 @rules.command("run")
@@ -310,14 +311,15 @@ def backfill_rules(
       trailspike rules backfill
       trailspike rules backfill --start 2026-01-01 --end 2026-01-22
     """
-    from trailspike.rules.engine import backfill
+    from trailspike.rules.engine import backfill, execution_times
 
     collection = _load(rule_paths)
     chosen = [collection.get(i) for i in rule_ids] if rule_ids else list(collection)
     with writable_store(db, setting_pairs, wait) as (settings, con):
         start, end = _replay_range(con, chosen, start_text, end_text, settings)
         results = _backfill_with_progress(backfill, con, chosen, start, end, settings)
-    _print_results(results, verbose)
+    grid = sum(len(execution_times(r.interval_td(), start, end)) for r in chosen if r.enabled)
+    _print_results(results, verbose, skipped=grid - len(results))
 
 
 def _replay_range(

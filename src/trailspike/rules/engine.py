@@ -37,7 +37,7 @@ from trailspike.rules.exceptions import ValueLists, first_matching_item, rule_ex
 from trailspike.rules.jobinfo import JobInfo, load_job_info
 from trailspike.rules.reason import explain
 from trailspike.rules.schema import ExceptionItem, MachineLearningRuleData
-from trailspike.rules.sources import RecordSource, query_source, replay_source
+from trailspike.rules.sources import RecordSource, ReplaySource, query_source, replay_source
 from trailspike.rules.suppression import Suppressor, group_key
 
 Settings = Mapping[str, Any]
@@ -352,6 +352,7 @@ def backfill(
     end: datetime,
     settings: Settings | None = None,
     progress: Callable[[int, int], None] | None = None,
+    skip_empty: bool = True,
 ) -> list[ExecutionResult]:
     """Replay ``[start, end]`` as if each rule had run every ``interval``.
 
@@ -359,27 +360,50 @@ def backfill(
     creates nothing. Candidate records are read once per rule and executions are written in
     transactions of :data:`BACKFILL_CHUNK`; an interrupted backfill is simply run again.
     ``progress(done, total)`` is called after each chunk.
+
+    With ``skip_empty`` (the default) only executions whose window holds a candidate record
+    run, plus the first and the last: an execution with nothing to see raises nothing, and
+    replaying a sparse import that spans years would otherwise run (and store) hundreds of
+    thousands of empty executions. The alerts are the same either way (tested).
     """
     cfg = settings if settings is not None else default_settings()
-    plans = [
-        (rule, execution_times(rule.interval_td(), start, end)) for rule in rules if rule.enabled
-    ]
-    total = sum(len(times) for _, times in plans)
-    results: list[ExecutionResult] = []
-    for rule, times in plans:
+    delay = parse_duration(str(cfg["query_delay"]))
+    plans = []
+    for rule in rules:
+        times = execution_times(rule.interval_td(), start, end) if rule.enabled else []
         if not times:
             continue
-        plan = plan_rule(con, rule, cfg)
         first, _ = rule_window(rule, times[0])
         _, last = rule_window(rule, times[-1])
-        delay = parse_duration(str(cfg["query_delay"]))
         source = replay_source(con, rule, first, last, delay)
+        if skip_empty:
+            times = _times_with_candidates(rule, times, source)
+        plans.append((rule, times, source))
+    total = sum(len(times) for _, times, _ in plans)
+    results: list[ExecutionResult] = []
+    for rule, times, source in plans:
+        plan = plan_rule(con, rule, cfg)
         for i in range(0, len(times), BACKFILL_CHUNK):
             chunk = times[i : i + BACKFILL_CHUNK]
             results.extend(run_executions(con, plan, chunk, source))
             if progress is not None:
                 progress(len(results), total)
     return results
+
+
+def _times_with_candidates(
+    rule: MachineLearningRuleData, times: list[datetime], source: ReplaySource
+) -> list[datetime]:
+    """The execution times whose window holds a candidate, and the first and the last."""
+    # A window is the execution time plus two fixed offsets (parsed once, not per time).
+    lo, hi = rule_window(rule, times[0])
+    before, after = lo - times[0], hi - times[0]
+    last = len(times) - 1
+    return [
+        at
+        for i, at in enumerate(times)
+        if i in (0, last) or source.has_candidates(at + before, at + after)
+    ]
 
 
 def analysed_range(

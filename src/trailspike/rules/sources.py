@@ -75,29 +75,43 @@ def _open(record: AnomalyRecord, processed_until: datetime | None) -> bool:
     return processed_until is None or record.timestamp >= processed_until
 
 
+class ReplaySource:
+    """Backfill: every candidate of a range read once; each execution sees the records a live
+    job would have written by then."""
+
+    def __init__(self, candidates: list[AnomalyRecord], max_signals: int, query_delay: timedelta):
+        self.candidates = sorted(candidates, key=lambda r: r.timestamp)
+        self.stamps = [r.timestamp for r in self.candidates]
+        self.max_signals = max_signals
+        self.query_delay = query_delay
+
+    def __call__(self, lo: datetime, hi: datetime, at: datetime) -> tuple[list[AnomalyRecord], int]:
+        inside = self.candidates[bisect_left(self.stamps, lo) : bisect_right(self.stamps, hi)]
+        return rank((r for r in inside if _visible(r, at, self.query_delay)), self.max_signals)
+
+    def has_candidates(self, lo: datetime, hi: datetime) -> bool:
+        """Whether any candidate lies in ``[lo, hi]`` (an execution there can raise an alert).
+
+        >>> from datetime import datetime as dt
+        >>> ReplaySource([], 100, timedelta(0)).has_candidates(dt(2026, 1, 1), dt(2026, 1, 2))
+        False
+        """
+        return bisect_right(self.stamps, hi) > bisect_left(self.stamps, lo)
+
+
 def replay_source(
     con: duckdb.DuckDBPyConnection,
     rule: MachineLearningRuleData,
     start: datetime,
     end: datetime,
     query_delay: timedelta,
-) -> RecordSource:
-    """Backfill: every candidate of ``[start, end]`` read once; each execution sees the records
-    a live job would have written by then."""
+) -> ReplaySource:
+    """The candidates of ``[start, end]`` for a backfill of ``rule``, read once."""
     jobs = rule.job_ids()
     threshold = rule.anomaly_threshold
     final, _ = fetch_records(con, jobs, start, end, threshold, size=2**62)
-    candidates = sorted(
-        [*final, *fetch_early_records(con, jobs, start, end, threshold)],
-        key=lambda r: r.timestamp,
-    )
-    stamps = [r.timestamp for r in candidates]
-
-    def select(lo: datetime, hi: datetime, at: datetime) -> tuple[list[AnomalyRecord], int]:
-        inside = candidates[bisect_left(stamps, lo) : bisect_right(stamps, hi)]
-        return rank((r for r in inside if _visible(r, at, query_delay)), rule.max_signals)
-
-    return select
+    early = fetch_early_records(con, jobs, start, end, threshold)
+    return ReplaySource([*final, *early], rule.max_signals, query_delay)
 
 
 def _visible(record: AnomalyRecord, at: datetime, query_delay: timedelta) -> bool:

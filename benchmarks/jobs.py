@@ -8,6 +8,7 @@ history per second and model memory per job.
     .venv/bin/python benchmarks/jobs.py                 # 2M events, temporary store
     .venv/bin/python benchmarks/jobs.py --events 200000 --db /tmp/bench.duckdb
     .venv/bin/python benchmarks/jobs.py --early-results off   # Elastic's final-only results
+    .venv/bin/python benchmarks/jobs.py --db /tmp/bench.duckdb --sample   # where the time goes
 
 The figure is wall time of ``run_jobs`` (features in DuckDB, models in Python, result writes);
 generating the corpus is not counted. ``cpu s`` is the process CPU time of the same call (all
@@ -19,8 +20,13 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import tempfile
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -83,6 +89,56 @@ def generate(con: duckdb.DuckDBPyConnection, n: int) -> float:
     return time.perf_counter() - clock
 
 
+@contextmanager
+def sampled(every: float = 0.002, top: int = 30) -> Iterator[None]:
+    """Print where the main thread spends the body's time: every ``every`` seconds a thread
+    notes the innermost trailspike line on the main thread's stack and every trailspike
+    function on it, then prints the most frequent of each (shares of the samples).
+
+    A sampling profile (py-spy is not installed here): unlike cProfile it adds no cost per
+    call, so many cheap Python calls are not inflated against a few long DuckDB statements.
+    Time in a DuckDB statement counts for the line that runs it, wall time, not CPU.
+    """
+    main_thread = threading.main_thread().ident
+    lines: Counter[tuple[str, int, str]] = Counter()
+    functions: Counter[tuple[str, str]] = Counter()
+    samples = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal samples
+        while not done.wait(every):
+            frame = sys._current_frames().get(main_thread or 0)
+            samples += 1
+            seen: set[tuple[str, str]] = set()
+            innermost = True
+            while frame is not None:
+                code = frame.f_code
+                if "trailspike" in code.co_filename:
+                    name = code.co_filename.rsplit("src/", 1)[-1]
+                    if innermost:
+                        lines[(name, frame.f_lineno, code.co_name)] += 1
+                        innermost = False
+                    seen.add((name, code.co_name))
+                frame = frame.f_back
+            functions.update(seen)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        total = max(samples, 1)
+        print(f"\n{samples} samples; innermost trailspike lines:")
+        for (name, line, function), n in lines.most_common(top):
+            print(f"{100 * n / total:5.1f} %  {name}:{line} {function}")
+        print("trailspike functions on the stack (inclusive):")
+        for (name, function), n in functions.most_common(top):
+            print(f"{100 * n / total:5.1f} %  {name} {function}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2_000_000)
@@ -93,7 +149,18 @@ def main() -> None:
         default=None,
         help="setting early_results for the run (e.g. off; default: the setting's default)",
     )
+    parser.add_argument(
+        "--sample", action="store_true", help="print a sampling profile of the runs (wall time)"
+    )
     args = parser.parse_args()
+    if args.sample:
+        with sampled():
+            run(args)
+    else:
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "bench.duckdb"
         con = open_store(path)
@@ -126,6 +193,9 @@ def main() -> None:
                 f"{s.events_per_second:>10,.0f} {s.models:>7} {s.memory_bytes / 2**20:>10.2f} "
                 f"{s.memory_limit_bytes / 2**20:>9.0f}"
             )
+        if overall == 0:  # (--jobs with no job: the corpus is generated only)
+            con.close()
+            return
         print(
             f"all {len(args.jobs)} jobs: {total:,} events of history each, "
             f"{overall:.1f} s in total ({cpu_total:.1f} CPU s), "

@@ -6,7 +6,9 @@
 ingesting process and in worker processes (:func:`process_path`), so results do not depend on
 how many workers ran. CloudTrail records take the fused fast path
 (:func:`trailspike.normalise.fast.fast_event`, document and column values in one pass, collected
-in a :class:`ColumnBatch`) unless ``ingest_fast_path`` is off; ECS documents and the reference
+in a :class:`ColumnBatch`) unless ``ingest_fast_path`` is off, and a record that repeats a recent
+one but for its time, event id and request id is filled in from that record's template
+(:mod:`trailspike.normalise.template`); ECS documents and the reference
 path use :func:`to_ecs`/:func:`document_for` and :func:`event_row`. Both give equal tables
 (tests/ingest/test_fastpath.py, tests/normalise/test_fast.py).
 

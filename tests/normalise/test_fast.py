@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 from datetime import datetime
@@ -257,6 +258,12 @@ def _again(record: dict[str, Any], time: Any = None) -> dict[str, Any]:
     return fresh
 
 
+@functools.cache
+def _one_geo() -> GeoEnricher:
+    """One enricher for a whole test: templates are kept per enricher (see the test below)."""
+    return _geo()
+
+
 def _same(record: dict[str, Any], geo: Any) -> tuple[Any, Any]:
     reference, fast = _both(Entry("record", record, 1, 1, "", True), geo)
     assert fast == reference, record
@@ -283,7 +290,7 @@ def test_edge_cases_from_a_template_agree(overrides: dict[str, Any], fills: list
     record = {**BASE, **overrides}
     times = ["2026-01-01T10:00:00Z", "2026-01-01T10:00:01Z", "2026-02-03T04:05:06.789+01:00"]
     for time in times:
-        _same(_again(record, time if "eventTime" not in overrides else None), _geo())
+        _same(_again(record, time if "eventTime" not in overrides else None), _one_geo())
     # Seen once (key kept), seen twice (template made), then filled in; quarantined records are
     # never normalised, and a document too large for a template each time.
     valid = normalizer.check_record(record) is None
@@ -293,7 +300,7 @@ def test_edge_cases_from_a_template_agree(overrides: dict[str, Any], fills: list
 def test_repeated_records_agree_every_time(fills: list[int]) -> None:
     for _ in range(3):
         for record in REPEATED:
-            _same(_again(record), _geo())
+            _same(_again(record), _one_geo())
     assert fills[0] == 2 * len(REPEATED)  # the third round came from templates
 
 
@@ -314,6 +321,15 @@ def test_records_without_both_ids_take_the_usual_path(fills: list[int]) -> None:
             _same(record, None)
             _same({**record, missing: ""}, None)
     assert fills[0] == 12
+
+
+def test_templates_are_not_shared_between_geoip_settings(fills: list[int]) -> None:
+    """A template holds the GeoIP fields of the enricher it was made with; a run with another
+    enricher in the same process must not reuse it."""
+    for geo in (_geo(), None, _geo(), GeoEnricher(fallback=False)):
+        for _ in range(3):
+            _same(_again(BASE), geo)
+    assert fills[0] == 4 * 2
 
 
 def test_marks_inside_a_record_leave_it_without_a_template(fills: list[int]) -> None:

@@ -147,7 +147,7 @@ def _fast_document(entry: Entry, ctx: Context) -> tuple[bytes | None, Row | None
             return None, None, reason
         return orjson.dumps(doc), event_row(doc), reason
     record = entry.payload
-    key = TEMPLATES.key(record) if entry.exact else None
+    key = TEMPLATES.key(record, ctx.geo) if entry.exact else None
     learn = False
     if key is not None:
         found = TEMPLATES.fill(key, record)

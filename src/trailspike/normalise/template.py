@@ -115,15 +115,23 @@ def template_of(doc: dict[str, Any], row: Row) -> Template | None:
 class TemplateTable:
     """Templates by the JSON bytes of a record without its time, event id and request id."""
 
-    __slots__ = ("table",)
+    __slots__ = ("geo", "table")
 
     def __init__(self) -> None:
         # Keys may hold ``null``: only records decoded by orjson (no NaN) come here. A hit saves
         # ~10x what a miss costs (the key), so the table pauses only below 1 hit in 8 look-ups.
         self.table = MemoTable(guard_null=False, pause_below=0.125)
+        self.geo: object = None
 
-    def key(self, record: dict[str, Any]) -> bytes | None:
-        """The record's key, or None when it does not qualify or the table is paused."""
+    def key(self, record: dict[str, Any], geo: object) -> bytes | None:
+        """The record's key, or None when it does not qualify or the table is paused.
+
+        ``geo`` is the GeoIP enricher the documents are made with: the templates hold its
+        results, so another one (a new ingest run in the same process) empties the table.
+        """
+        if geo is not self.geo:
+            self.table.entries.clear()
+            self.geo = geo
         time, event_id, request_id = (
             record.get("eventTime"),
             record.get("eventID"),

@@ -178,3 +178,35 @@ def test_record_evidence_of_early_and_final_records_in_one_query(
         (1, "9.9.9.1", 0.25),
         (1, "9.9.9.2", 0.25),
     ]
+
+
+def test_split_field_influencers_are_the_counted_ones(
+    events: duckdb.DuckDBPyConnection, monkeypatch
+) -> None:
+    """An influencer that is the detector's partition or by field gets its share from the
+    record's key (key_influencers): the same rows as counting it in SQL."""
+    import trailspike.features.record_evidence as record_evidence_module
+
+    fields = ("user.name", "source.ip", "event.action")
+    for use_null in (False, True):
+        rare = DetectorFeature(
+            0,
+            "rare",
+            by_field_name="event.action",
+            partition_field_name="user.name",
+            use_null=use_null,
+        )
+        request = FeatureRequest("j", 3600, (rare,))
+        every = first_seen(events, request, rare, T0, T0 + timedelta(hours=2))
+        keys = [(b, (p, by, over)) for b, p, by, over in sorted(every)]
+        wanted = [(b, k, None, flag) for b, k in keys for flag in (False, True)]
+        wanted.append((T0, ("nobody", "A", ""), None, True))  # no events: no rows
+        keyed = record_evidence(events, request, rare, fields, wanted, 0.0)
+        assert record_evidence_module.key_influencers(rare, fields) == (
+            {} if use_null else {0: 0, 2: 1}
+        )
+        with monkeypatch.context() as patched:
+            patched.setattr(record_evidence_module, "key_influencers", lambda det, names: {})
+            counted = record_evidence(events, request, rare, fields, wanted, 0.0)
+        assert keyed == counted
+        assert {f for _, f, _, _ in keyed[1]} == {0, 1, 2}

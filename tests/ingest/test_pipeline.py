@@ -150,6 +150,9 @@ def test_hostile_records_are_quarantined_and_the_rest_kept(store, tmp_path: Path
         raw(3, '"userAgent": "\\ud800x"'),
         raw(4, '"requestParameters": ' + "[" * 5000 + "]" * 5000),
         orjson.dumps(record(5)).decode(),
+        # A valid time, but one no CloudTrail record has: near year 1, the rules' window
+        # arithmetic overflowed (now - 60m before datetime.min) and every backfill failed.
+        orjson.dumps({**record(6), "eventTime": "0001-01-01T00:00:00Z"}).decode(),
     ]
     path = tmp_path / "hostile.json.gz"
     path.write_bytes(gzip.compress(('{"Records": [' + ",".join(pieces) + "]}").encode()))
@@ -157,7 +160,7 @@ def test_hostile_records_are_quarantined_and_the_rest_kept(store, tmp_path: Path
     ecs_path = tmp_path / "export.ndjson"
     ecs_path.write_text(json.dumps({"_source": ecs}) + "\n")
     summary = ingest(store, [str(path), str(ecs_path)], SETTINGS)
-    assert (summary.records, summary.stored, summary.quarantined) == (6, 3, 3)
+    assert (summary.records, summary.stored, summary.quarantined) == (7, 3, 4)
     stored = store.execute("SELECT event_id, request_parameters FROM events ORDER BY 1").fetchall()
     # The big integer is kept as orjson reads it (the nearest float), as when nothing is wrong.
     assert stored[0] == ("00000000-0000-4000-8000-000000000001", '{"n":1.2345678901234568e+29}')
@@ -165,6 +168,7 @@ def test_hostile_records_are_quarantined_and_the_rest_kept(store, tmp_path: Path
     assert reasons == [
         "record holds text that is not valid Unicode (a lone surrogate escape)",
         "record nested too deeply to decode",
+        "eventTime '0001-01-01T00:00:00Z' is before CloudTrail began (November 2013)",
         "ECS field event.action must be a string, got list",
     ]
 

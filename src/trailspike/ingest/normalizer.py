@@ -41,7 +41,7 @@ from trailspike.normalise.cloudtrail import to_ecs
 from trailspike.normalise.fast import Row, fast_event
 from trailspike.normalise.geo import GeoEnricher
 from trailspike.normalise.template import TEMPLATES
-from trailspike.normalise.values import format_timestamp
+from trailspike.normalise.values import before_cloudtrail, format_timestamp
 from trailspike.store.events import ColumnBatch, EventBatch, event_row
 
 # Most rows per Arrow table handed to the store. The rows and documents of a chunk are held as
@@ -160,6 +160,8 @@ def document_for(entry: Entry, geo: GeoEnricher | None) -> tuple[dict[str, Any] 
         stamp = format_timestamp(doc.get("@timestamp"))
         if stamp is None:
             return None, "ECS document without a valid @timestamp"
+        if before_cloudtrail(stamp):
+            return None, f"ECS document with @timestamp {stamp} before CloudTrail began (2013)"
         doc["@timestamp"] = stamp
         event = doc.get("event")
         if not isinstance(event, dict):

@@ -35,3 +35,22 @@ def test_ecs_documents_need_a_timestamp_and_get_an_id() -> None:
 
 def test_synthetic_ids_differ_for_different_records() -> None:
     assert synthetic_event_id(record(1)) != synthetic_event_id(record(2))
+
+
+def test_a_record_the_normaliser_trips_over_is_quarantined_not_fatal(monkeypatch) -> None:
+    # Defence in depth: an error no check foresaw (simulated here) costs one record, not the file.
+    import trailspike.ingest.normalizer as normalizer
+
+    real = normalizer.fast_event
+
+    def flaky(rec, *args):  # type: ignore[no-untyped-def]
+        if rec["eventID"].endswith("2"):
+            raise TypeError("unforeseen")
+        return real(rec, *args)
+
+    monkeypatch.setattr(normalizer, "fast_event", flaky)
+    data = orjson.dumps({"Records": [record(1), record(2), record(3)]})
+    (chunk,) = list(process_stream(io.BytesIO(data), "f.json", context()))
+    assert chunk.table is not None and chunk.table.num_rows == 2
+    (bad,) = chunk.quarantined
+    assert (bad.record_index, bad.reason) == (2, "could not be normalised: TypeError('unforeseen')")

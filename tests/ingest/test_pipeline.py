@@ -136,6 +136,43 @@ def test_impossible_dates_are_quarantined_and_the_rest_kept(store, tmp_path: Pat
     assert reasons == [(f"eventTime is not an ISO 8601 time: {times[n]!r}",) for n in (2, 4, 5)]
 
 
+def test_hostile_records_are_quarantined_and_the_rest_kept(store, tmp_path: Path) -> None:
+    """Each of these aborted the whole run (a traceback, nothing stored). The NaN makes orjson
+    refuse the file, so its records are salvaged one by one by the stdlib decoder, which gives
+    integers beyond 64 bits, lone surrogates and recursion errors that orjson never does."""
+
+    def raw(n: int, extra: str) -> str:
+        return orjson.dumps(record(n)).decode()[:-1] + "," + extra + "}"
+
+    pieces = [
+        raw(1, '"requestParameters": {"n": 123456789012345678901234567890}'),
+        raw(2, '"additionalEventData": {"x": NaN}'),
+        raw(3, '"userAgent": "\\ud800x"'),
+        raw(4, '"requestParameters": ' + "[" * 5000 + "]" * 5000),
+        orjson.dumps(record(5)).decode(),
+        # A valid time, but one no CloudTrail record has: near year 1, the rules' window
+        # arithmetic overflowed (now - 60m before datetime.min) and every backfill failed.
+        orjson.dumps({**record(6), "eventTime": "0001-01-01T00:00:00Z"}).decode(),
+    ]
+    path = tmp_path / "hostile.json.gz"
+    path.write_bytes(gzip.compress(('{"Records": [' + ",".join(pieces) + "]}").encode()))
+    ecs = {"@timestamp": "2026-01-01T00:00:00Z", "event": {"id": "ecs-1", "action": ["a", "b"]}}
+    ecs_path = tmp_path / "export.ndjson"
+    ecs_path.write_text(json.dumps({"_source": ecs}) + "\n")
+    summary = ingest(store, [str(path), str(ecs_path)], SETTINGS)
+    assert (summary.records, summary.stored, summary.quarantined) == (7, 3, 4)
+    stored = store.execute("SELECT event_id, request_parameters FROM events ORDER BY 1").fetchall()
+    # The big integer is kept as orjson reads it (the nearest float), as when nothing is wrong.
+    assert stored[0] == ("00000000-0000-4000-8000-000000000001", '{"n":1.2345678901234568e+29}')
+    reasons = [r for (r,) in store.execute("SELECT reason FROM quarantine ORDER BY id").fetchall()]
+    assert reasons == [
+        "record holds text that is not valid Unicode (a lone surrogate escape)",
+        "record nested too deeply to decode",
+        "eventTime '0001-01-01T00:00:00Z' is before CloudTrail began (November 2013)",
+        "ECS field event.action must be a string, got list",
+    ]
+
+
 def test_absurdly_large_record_is_quarantined(store, tmp_path: Path) -> None:
     settings = load_settings({"max_record_bytes": 5000}, environ={})
     huge = record(2, requestParameters={"policy": "x" * 20000})

@@ -161,7 +161,7 @@ def _pipeline(
     rules = list(load_rules())
     with _timed(result, "rules"):
         _backfill(con, backfill, rules, start, end, settings, progress)
-    say(f"Rules: {len(rules)} rules backfilled every interval ({result.steps['rules']:.1f} s)")
+    say(f"Rules: {len(rules)} rules backfilled ({result.steps['rules']:.1f} s)")
     result.events_stored = int(con.execute("SELECT count(*) FROM events").fetchone()[0])
     result.alerts = int(con.execute("SELECT count(*) FROM alerts").fetchone()[0])
 

@@ -33,7 +33,10 @@ def normalize_sources(
             reason = str(entry.payload) if entry.kind == "bad" else check_record(entry.payload)
             if reason:
                 yield f"{where}: {reason}"
-            else:
+                continue
+            try:
                 yield to_ecs(entry.payload, geo)
+            except Exception as exc:  # as in ingest: one record's failure must not stop the rest
+                yield f"{where}: could not be normalised: {exc!r}"[:300]
         if reader.damage:
             yield f"{source.path}: {reader.damage}"

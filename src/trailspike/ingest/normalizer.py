@@ -43,7 +43,7 @@ from trailspike.normalise.cloudtrail import to_ecs
 from trailspike.normalise.fast import Row, fast_event
 from trailspike.normalise.geo import GeoEnricher
 from trailspike.normalise.template import TEMPLATES
-from trailspike.normalise.values import format_timestamp
+from trailspike.normalise.values import before_cloudtrail, format_timestamp
 from trailspike.store.events import ColumnBatch, EventBatch, event_row
 
 # Most rows per Arrow table handed to the store. The rows and documents of a chunk are held as
@@ -108,6 +108,51 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+# Objects on the way to a typed column, and the fields stored in typed text columns as they are.
+_ECS_OBJECTS: tuple[tuple[str, ...], ...] = (
+    ("event",), ("aws",), ("aws", "cloudtrail"), ("aws", "cloudtrail", "user_identity"),
+    ("aws", "cloudtrail", "flattened"), ("user",), ("source",), ("source", "geo"),
+    ("source", "as"), ("source", "as", "organization"), ("cloud",), ("cloud", "account"),
+    ("user_agent",),
+)  # fmt: skip
+_ECS_TEXT: tuple[tuple[str, ...], ...] = (
+    ("event", "action"), ("event", "provider"), ("event", "outcome"), ("source", "ip"),
+    ("source", "geo", "city_name"), ("source", "geo", "country_iso_code"),
+    ("source", "as", "organization", "name"),
+)  # fmt: skip
+
+
+def ecs_type_problem(doc: dict[str, Any]) -> str:
+    """Why an exported ECS document cannot fill the typed columns, or "".
+
+    Elasticsearch accepts an array (or an object) where the AWS integration writes one string;
+    such a document is set aside with the field named rather than stored half-typed.
+
+    >>> ecs_type_problem({"event": {"action": ["a", "b"]}})
+    'ECS field event.action must be a string, got list'
+    >>> ecs_type_problem({"source": "1.2.3.4"}), ecs_type_problem({"event": {"action": "a"}})
+    ('ECS field source must be an object, got str', '')
+    """
+    for path in _ECS_OBJECTS:
+        value = _at(doc, path)
+        if value is not None and not isinstance(value, dict):
+            return f"ECS field {'.'.join(path)} must be an object, got {type(value).__name__}"
+    for path in _ECS_TEXT:
+        value = _at(doc, path)
+        if value is not None and not isinstance(value, str):
+            return f"ECS field {'.'.join(path)} must be a string, got {type(value).__name__}"
+    return ""
+
+
+def _at(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = doc
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
 def document_for(entry: Entry, geo: GeoEnricher | None) -> tuple[dict[str, Any] | None, str]:
     """(ECS document, "") for a good entry, or (None, reason) for one to quarantine."""
     if entry.kind == "bad":
@@ -117,13 +162,15 @@ def document_for(entry: Entry, geo: GeoEnricher | None) -> tuple[dict[str, Any] 
         stamp = format_timestamp(doc.get("@timestamp"))
         if stamp is None:
             return None, "ECS document without a valid @timestamp"
+        if before_cloudtrail(stamp):
+            return None, f"ECS document with @timestamp {stamp} before CloudTrail began (2013)"
         doc["@timestamp"] = stamp
         event = doc.get("event")
         if not isinstance(event, dict):
             event = doc["event"] = {}
         if not isinstance(event.get("id"), str):
             event["id"] = synthetic_event_id(doc)
-        return doc, ""
+        return (None, problem) if (problem := ecs_type_problem(doc)) else (doc, "")
     record: dict[str, Any] = entry.payload
     reason = check_record(record)
     if reason:
@@ -163,6 +210,14 @@ def _fast_document(entry: Entry, ctx: Context) -> tuple[bytes | None, Row | None
     return orjson.dumps(doc), row, ""
 
 
+def _snippet_of_payload(payload: Any) -> str:
+    """The start of a decoded record for the quarantine table, even one orjson cannot encode."""
+    try:
+        return orjson.dumps(payload).decode()[:240]
+    except TypeError:
+        return repr(payload)[:240]
+
+
 def process_stream(stream: IO[bytes], path: str, ctx: Context) -> Iterator[Chunk]:
     """Chunks of at most ``ctx.batch_size`` events for the file behind ``stream``."""
     reader, entries = read_file(stream)
@@ -173,12 +228,17 @@ def process_stream(stream: IO[bytes], path: str, ctx: Context) -> Iterator[Chunk
             chunk.records += 1
             row: Row | None = None
             encoded: bytes | None = None
-            if ctx.fast:
-                encoded, row, reason = _fast_document(entry, ctx)
-            else:
-                doc, reason = document_for(entry, ctx.geo)
-                if doc is not None:
-                    encoded = orjson.dumps(doc)
+            try:
+                if ctx.fast:
+                    encoded, row, reason = _fast_document(entry, ctx)
+                else:
+                    doc, reason = document_for(entry, ctx.geo)
+                    if doc is not None:
+                        encoded = orjson.dumps(doc)
+            except Exception as exc:  # one record's failure must not stop the file
+                # Log content is attacker-controlled: whatever a record trips over in the
+                # normaliser, it is set aside with the error, and the rest of the file is kept.
+                encoded, row, reason = None, None, f"could not be normalised: {exc!r}"[:300]
             if encoded is not None:
                 # The limit counts characters; a document within it in UTF-8 bytes is within.
                 text = None if len(encoded) <= ctx.max_bytes else encoded.decode()
@@ -198,7 +258,7 @@ def process_stream(stream: IO[bytes], path: str, ctx: Context) -> Iterator[Chunk
                 reason = f"record is {len(text):,} bytes, over max_record_bytes {ctx.max_bytes:,}"
                 snippet = text[:240]
             else:
-                snippet = entry.snippet or orjson.dumps(entry.payload).decode()[:240]
+                snippet = entry.snippet or _snippet_of_payload(entry.payload)
             chunk.quarantined.append(
                 QuarantinedRecord(path, entry.line, entry.index, reason, snippet)
             )

@@ -212,34 +212,72 @@ class FileReader:
         yield from self._entries_from_value(value, None, data)
 
     def _salvage(self, text: str) -> Iterator[Entry]:
-        """Decode ``Records`` element by element after the whole document failed to parse."""
+        """Decode ``Records`` element by element after the whole document failed to parse.
+
+        The stdlib decoder accepts what orjson refuses, so what it gives is checked: integers
+        beyond 64 bits become floats (as orjson reads them), and a record nested too deeply to
+        decode, or holding a lone surrogate escape (text that is not Unicode), is set aside.
+        """
         start = text.find("[", text.find('"Records"'))
-        decoder = json.JSONDecoder()
+        decoder = json.JSONDecoder(parse_int=_int_as_orjson_reads_it)
         pos = start + 1
+        counted, line = 0, 1  # lines counted as the position moves on, not from 0 each time
         while 0 < pos < len(text):
             while pos < len(text) and text[pos] in " \t\r\n,":
                 pos += 1
             if pos >= len(text) or text[pos] == "]":
                 return
+            line += text.count("\n", counted, pos)
+            counted = pos
             try:
                 record, end = decoder.raw_decode(text, pos)
+                problem = _unencodable(record)
             except json.JSONDecodeError as exc:
-                line = text.count("\n", 0, exc.pos) + 1
+                at = line + text.count("\n", pos, exc.pos)
                 cut = self.damage is not None and _NEXT_RECORD.search(text, pos + 1) is None
-                reason = "record cut off by the truncated file" if cut else f"bad JSON: {exc.msg}"
-                yield self._bad(reason, line, text[pos : pos + SNIPPET])
+                problem = "record cut off by the truncated file" if cut else f"bad JSON: {exc.msg}"
+            except RecursionError:
+                at, problem = line, "record nested too deeply to decode"
+            else:
+                at = line
+            if problem:
+                yield self._bad(problem, at, text[pos : pos + SNIPPET])
                 found = _NEXT_RECORD.search(text, pos + 1)
                 if found is None:
                     return
                 pos = found.start()
                 continue
-            line = text.count("\n", 0, pos) + 1
             if isinstance(record, dict):
                 self._index += 1
                 yield Entry("record", record, line, self._index)
             else:
                 yield self._bad("Records element is not a JSON object", line, text[pos:end])
             pos = end
+
+
+def _int_as_orjson_reads_it(digits: str) -> int | float:
+    """An integer as orjson decodes it: exact within 64 bits, else the nearest float.
+
+    >>> _int_as_orjson_reads_it("42"), _int_as_orjson_reads_it("123456789012345678901234567890")
+    (42, 1.2345678901234568e+29)
+    """
+    value = int(digits)
+    return value if -(2**63) <= value < 2**64 else float(value)
+
+
+def _unencodable(record: Any) -> str:
+    """Why orjson cannot encode a value the stdlib decoded (a lone surrogate), or "".
+
+    >>> _unencodable({"a": "\\ud800"}), _unencodable({"a": 1})
+    ('record holds text that is not valid Unicode (a lone surrogate escape)', '')
+    """
+    try:
+        orjson.dumps(record)
+    except TypeError as exc:
+        if "surrogates" in str(exc):
+            return "record holds text that is not valid Unicode (a lone surrogate escape)"
+        return f"record cannot be stored as JSON: {exc}"
+    return ""
 
 
 _S3_START = b'{"Records":[{"eventVersion"'

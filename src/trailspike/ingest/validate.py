@@ -16,7 +16,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from trailspike.normalise.values import format_timestamp, is_ip_address
+from trailspike.normalise.values import before_cloudtrail, format_timestamp, is_ip_address
 
 _STRING_FIELDS = (
     "eventID",
@@ -74,8 +74,11 @@ def check_record(record: dict[str, Any]) -> str | None:
         return "missing eventTime"
     if not isinstance(event_time, str):
         return f"eventTime must be a string, got {_type_name(event_time)}"
-    if format_timestamp(event_time) is None:
+    stamp = format_timestamp(event_time)
+    if stamp is None:
         return f"eventTime is not an ISO 8601 time: {event_time[:40]!r}"
+    if before_cloudtrail(stamp):
+        return f"eventTime {event_time[:40]!r} is before CloudTrail began (November 2013)"
     for key in _STRING_FIELDS:
         value = record.get(key)
         if value is not None and value.__class__ is not str and not isinstance(value, str):

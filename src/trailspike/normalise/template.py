@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from trailspike.normalise.memo import ENTRIES, MemoTable
-from trailspike.normalise.values import format_timestamp
+from trailspike.normalise.values import before_cloudtrail, format_timestamp
 
 KEY_BYTES = 4096
 DOCUMENT_BYTES = 8192
@@ -170,7 +170,7 @@ class TemplateTable:
         if found is _UNCUT:
             return False
         timestamp = format_timestamp(record["eventTime"])
-        if timestamp is None:
+        if timestamp is None or before_cloudtrail(timestamp):
             return False
         template: Template = found
         return template.fill(timestamp, record["eventID"], record["requestID"])

@@ -109,6 +109,20 @@ def _drop_in_list(value: list[Any]) -> list[Any]:
     return kept if changed else value
 
 
+# CloudTrail began in November 2013: an earlier time is a damaged or forged record, and one near
+# year 1 made the rules' window arithmetic overflow (``now - 60m`` before datetime.min).
+EARLIEST_EVENT_TIME = "2013-11-01T00:00:00.000Z"
+
+
+def before_cloudtrail(stamp: str) -> bool:
+    """Whether a time as :func:`format_timestamp` writes it is before CloudTrail began.
+
+    >>> before_cloudtrail("0001-01-01T00:00:00.000Z"), before_cloudtrail("2014-07-16T15:49:27.000Z")
+    (True, False)
+    """
+    return stamp < EARLIEST_EVENT_TIME
+
+
 def format_timestamp(text: Any) -> str | None:
     """An ISO 8601 time as Elastic writes dates (``…T15:49:27.000Z``, UTC), or None.
 

@@ -11,11 +11,13 @@ Implementation decisions:
 
 - Why only those three: the document depends on them in exactly one place each (``@timestamp``,
   ``event.id``, ``aws.cloudtrail.request_id``), as do the columns (``ts`` and ``event_id``), and
-  validation only on ``eventTime`` being a time (checked on every hit) and ``eventID`` being a
-  string. A record qualifies when all three are non-empty strings (so each is in the document),
-  and only when orjson decoded it (:attr:`trailspike.ingest.reader.Entry.exact`): orjson rejects
-  NaN and infinities, so equal bytes mean equal values; the salvage path's stdlib decoder accepts
-  NaN, which ``orjson.dumps`` would write as ``null`` like a real null.
+  validation only on ``eventTime`` being a time and not before CloudTrail began (both checked on
+  every hit) and ``eventID`` being a string: any check validation adds on those three must be added
+  to :meth:`TemplateTable.fill` too. A record qualifies when all three are non-empty strings (so
+  each is in the document), and only when orjson decoded it
+  (:attr:`trailspike.ingest.reader.Entry.exact`): orjson rejects NaN and infinities, so equal bytes
+  mean equal values; the salvage path's stdlib decoder accepts NaN, which ``orjson.dumps`` would
+  write as ``null`` like a real null.
 - Measured on a 4-day demo world (219,794 records), 92 % of records are such repeats of one of the
   last 1,024 distinct ones; on the benchmark corpus, none (its generator makes every identity
   unique), and the table pauses itself as the other memo tables do (:class:`MemoTable`), but
@@ -158,8 +160,8 @@ class TemplateTable:
     def fill(self, key: bytes, record: dict[str, Any]) -> tuple[bytes, Row] | bool:
         """The document and row of ``record`` from its template; else whether to :meth:`learn`.
 
-        False as well when ``eventTime`` is not a time: the record then takes the usual path,
-        whose validation gives the quarantine reason.
+        False as well when ``eventTime`` is not a time validation accepts: the record then takes
+        the usual path, whose validation gives the quarantine reason.
         """
         found = self.table.get(key)
         if found is None:  # first seen: normalised as usual, only its key is kept

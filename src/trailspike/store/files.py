@@ -26,13 +26,13 @@ FileCounts = tuple[str, int, int, int, int]
 def register_files(con: duckdb.DuckDBPyConnection, files: list[FileMark], now: datetime) -> None:
     """Mark ``files`` incomplete, with zero counts (a path listed twice: the caller's job)."""
     paths, sizes, fingerprints = zip(*files, strict=True) if files else ((), (), ())
-    table = pa.table(
+    table = _stamped(
         {
             "path": pa.array(paths, pa.string()),
             "size": pa.array(sizes, pa.int64()),
             "fingerprint": pa.array(fingerprints, pa.string()),
-            "ingested_at": pa.repeat(pa.scalar(now, pa.timestamp("us")), len(paths)),
-        }
+        },
+        now,
     )
     con.from_arrow(table).query(
         "_trailspike_files",
@@ -46,20 +46,21 @@ def mark_complete(con: duckdb.DuckDBPyConnection, files: list[FileCounts], now: 
     """Store the counts of files read to the end and mark them complete."""
     if not files:
         return
-    paths, records, stored, duplicates, quarantined = zip(*files, strict=True)
-    table = pa.table(
-        {
-            "path": pa.array(paths, pa.string()),
-            "records": pa.array(records, pa.int64()),
-            "stored": pa.array(stored, pa.int64()),
-            "duplicates": pa.array(duplicates, pa.int64()),
-            "quarantined": pa.array(quarantined, pa.int64()),
-            "ingested_at": pa.repeat(pa.scalar(now, pa.timestamp("us")), len(paths)),
-        }
-    )
+    paths, *counts = zip(*files, strict=True)
+    names = ("records", "stored", "duplicates", "quarantined")
+    columns = {
+        name: pa.array(values, pa.int64()) for name, values in zip(names, counts, strict=True)
+    }
+    table = _stamped({"path": pa.array(paths, pa.string()), **columns}, now)
     con.from_arrow(table).query(
         "_trailspike_done",
         "UPDATE ingested_files SET records = d.records, stored = d.stored, "
         "duplicates = d.duplicates, quarantined = d.quarantined, complete = true, "
         "ingested_at = d.ingested_at FROM _trailspike_done d WHERE ingested_files.path = d.path",
     )
+
+
+def _stamped(columns: dict[str, pa.Array], now: datetime) -> pa.Table:
+    """The columns plus ``ingested_at`` = ``now`` on every row, as one Arrow table."""
+    rows = len(columns["path"])
+    return pa.table({**columns, "ingested_at": pa.repeat(pa.scalar(now, pa.timestamp("us")), rows)})

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -10,7 +12,9 @@ from ingest_helpers import record, write_lines, write_s3_file
 
 from shared_data import shared_path
 from trailspike.core.settings import load_settings
+from trailspike.ingest import pipeline
 from trailspike.ingest.pipeline import ingest
+from trailspike.ingest.sources import expand_sources
 
 SETTINGS = load_settings({}, environ={})
 
@@ -247,3 +251,45 @@ def test_every_shared_sample_is_stored_or_quarantined(store) -> None:
         count(store, "SELECT count(*) FROM events WHERE source_file LIKE '%aws_cloudtrail.jsonl'")
         == 6
     )
+
+
+class _BreaksAfter(io.RawIOBase):
+    """A file whose reading fails after ``size`` bytes, as an S3 connection reset does."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        super().__init__()
+        self._data, self._pos, self._size = data, 0, size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self._pos >= self._size:
+            raise OSError("connection reset")
+        end = min(self._size, self._pos + (n if n and n > 0 else len(self._data)))
+        out, self._pos = self._data[self._pos : end], end
+        return out
+
+
+def test_a_file_that_fails_mid_read_is_read_again_by_the_next_run(
+    store, tmp_path: Path, monkeypatch
+) -> None:
+    # Plain JSON lines, so the part before the break holds whole records.
+    path = write_lines(tmp_path / "a.jsonl", [record(n) for n in range(40)])
+    data = path.read_bytes()
+    (real,) = expand_sources([str(path)], SETTINGS)
+    broken = replace(real, open=lambda: _BreaksAfter(data, len(data) // 2))
+    monkeypatch.setattr(pipeline, "expand_sources", lambda sources, settings: [broken])
+    first = ingest(store, [str(path)], SETTINGS)
+    assert first.stored < 40  # what came before the break may or may not have been stored
+    assert any(
+        "cannot read file: connection reset; the next run reads it again" in n for n in first.notes
+    )
+    complete = store.execute("SELECT complete FROM ingested_files").fetchall()
+    assert complete == [(False,)]
+    monkeypatch.undo()
+    second = ingest(store, [str(path)], SETTINGS)
+    assert (second.stored, second.duplicates) == (40 - first.stored, first.stored)
+    assert count(store, "SELECT count(*) FROM events") == 40
+    assert count(store, "SELECT count(*) FROM quarantine") == 0  # the failure's row is replaced
+    assert store.execute("SELECT complete FROM ingested_files").fetchall() == [(True,)]

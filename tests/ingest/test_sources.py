@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 from ingest_helpers import record, write_s3_file
 
 from trailspike.core.errors import InputError
-from trailspike.ingest.sources import expand_sources, split_s3_url
+from trailspike.ingest.sources import S3Stream, expand_sources, split_s3_url
 
 
 def test_directory_is_read_recursively_and_skips_non_log_files(tmp_path: Path) -> None:
@@ -40,3 +41,21 @@ def test_split_s3_url() -> None:
     assert split_s3_url("s3://bucket") == ("bucket", "")
     with pytest.raises(InputError):
         split_s3_url("s3:///key")
+
+
+def test_an_s3_read_that_breaks_is_an_os_error() -> None:
+    # botocore's StreamingBody over a socket that resets: botocore raises its own exception,
+    # which the ingest does not treat as a file error; S3Stream makes it an OSError.
+    from botocore.response import StreamingBody
+    from urllib3.exceptions import ProtocolError
+
+    class Resets(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            raise ProtocolError("Connection broken: ConnectionResetError(104)")
+
+    stream = S3Stream(StreamingBody(Resets(), 100), "s3://b/k.json.gz")
+    with pytest.raises(OSError, match=r"reading s3://b/k.json.gz failed: .*Connection broken"):
+        stream.read(10)

@@ -22,6 +22,7 @@ is decoded: millions of small dicts otherwise trigger collections that slow deco
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import os
@@ -29,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 import pyarrow as pa
@@ -308,17 +309,17 @@ def _open_in_worker(path: str) -> IO[bytes]:
         return open(path, "rb")  # closed by process_path
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from trailspike.ingest.sources import s3_client, split_s3_url
+    from trailspike.ingest.sources import S3Stream, s3_client, split_s3_url
 
     if _S3_CLIENT is None:
         _S3_CLIENT = s3_client(_WORKER_SETTINGS)
     bucket, key = split_s3_url(path)
     try:
-        body: IO[bytes] = _S3_CLIENT.get_object(Bucket=bucket, Key=key)["Body"]
+        body = _S3_CLIENT.get_object(Bucket=bucket, Key=key)["Body"]
     except (BotoCoreError, ClientError) as exc:
         # Re-raised as a plain message: botocore exceptions do not always survive pickling.
         raise InputError(f"cannot read S3 object {path}: {exc}") from None
-    return body
+    return cast(IO[bytes], S3Stream(body, path))
 
 
 def process_path(path: str) -> list[Chunk]:
@@ -329,8 +330,8 @@ def process_path(path: str) -> list[Chunk]:
     """
     assert _WORKER is not None, "init_worker was not run"
     stream = _open_in_worker(path)
+    chunks: list[Chunk] = []
     try:
-        chunks = []
         spool = _SPOOL
         for chunk in process_stream(stream, path, _WORKER):
             if chunk.table is not None and spool is not None:
@@ -342,6 +343,13 @@ def process_path(path: str) -> list[Chunk]:
                     chunk.table = None
             chunks.append(chunk)
         return chunks
+    except BaseException:
+        # The file failed part-way (an S3 read reset): its chunks are never handed over.
+        for chunk in chunks:
+            if chunk.spool is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(chunk.spool)
+        raise
     finally:
         stream.close()
 

@@ -124,6 +124,7 @@ class _FileStats:
     stored: int = 0
     quarantined: int = 0
     done: bool = False
+    retry: bool = False  # could not be read to the end: left incomplete for the next run
 
 
 class _Run:
@@ -219,10 +220,16 @@ class _Run:
             self.unreadable(path, exc)
 
     def unreadable(self, path: str, exc: Exception) -> None:
+        """Report a file that failed to open or to read to the end, and leave it incomplete.
+
+        A vanished file, a permission, an S3 connection reset mid-object: the next run reads it
+        again (its rows already stored count as duplicates, its quarantine rows are replaced).
+        """
         self.summary.damaged_files.append(path)
         self.bad.append(QuarantinedRecord(path, None, None, f"cannot read file: {exc}", ""))
-        self.summary.notes.append(f"{path}: cannot read file: {exc}")
-        self.files[path].done = True
+        self.summary.notes.append(f"{path}: cannot read file: {exc}; the next run reads it again")
+        stats = self.files[path]
+        stats.done = stats.retry = True
 
     def _begin(self) -> None:
         if not self.in_transaction:
@@ -298,7 +305,7 @@ class _Run:
             summary.stored += stats.stored
             summary.duplicates += duplicates
             summary.quarantined += stats.quarantined
-            if stats.source.remembered:
+            if stats.source.remembered and not stats.retry:
                 marks.append(
                     (
                         stats.source.path,

@@ -14,12 +14,13 @@ and ``--endpoint-url`` / setting ``s3_endpoint_url``.
 from __future__ import annotations
 
 import glob
+import io
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from trailspike.core.errors import InputError, SourceLocation
 
@@ -139,13 +140,46 @@ def _s3_opener(client: Any, bucket: str, key: str) -> Callable[[], IO[bytes]]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            body: IO[bytes] = client.get_object(Bucket=bucket, Key=key)["Body"]
+            body = client.get_object(Bucket=bucket, Key=key)["Body"]
         except (BotoCoreError, ClientError) as exc:
             where = SourceLocation(f"s3://{bucket}/{key}")
             raise InputError(f"cannot read S3 object: {exc}", where) from exc
-        return body
+        return cast(IO[bytes], S3Stream(body, f"s3://{bucket}/{key}"))
 
     return open_object
+
+
+class S3Stream(io.RawIOBase):
+    """An S3 object's body whose read errors are ``OSError``, as a local file's are.
+
+    A connection reset or timeout in the middle of an object raises botocore's or urllib3's
+    own exceptions, which the ingest treated as fatal; as ``OSError`` the object is reported
+    and read again by the next run, and the other files go on.
+    """
+
+    def __init__(self, body: Any, url: str) -> None:
+        super().__init__()
+        self._body = body
+        self._url = url
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        from botocore.exceptions import BotoCoreError
+        from urllib3.exceptions import HTTPError
+
+        try:
+            data: bytes = self._body.read(None if size is None or size < 0 else size)
+        except (BotoCoreError, HTTPError) as exc:
+            # Only the message crosses process boundaries: botocore's exceptions do not
+            # always survive pickling.
+            raise OSError(f"reading {self._url} failed: {exc}") from None
+        return data
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
 
 
 def expand_sources(sources: Sequence[str], settings: Mapping[str, Any]) -> list[SourceFile]:

@@ -44,6 +44,9 @@ PRINCIPAL_CLAUSE = (
 MAX_ALERT_EVENTS = 20000
 
 
+SHOWN_PARAMETER = 4096  # characters of one text parameter shown in a step's query
+
+
 @dataclass(frozen=True)
 class Query:
     """SQL with ``?`` placeholders and the values bound to them."""
@@ -52,7 +55,16 @@ class Query:
     params: tuple[Any, ...] = ()
 
     def text(self) -> str:
-        """The SQL followed by its parameters as a JSON comment, for a reader to rerun."""
+        """The SQL followed by its parameters as a JSON comment, for a reader to rerun.
+
+        A text value longer than :data:`SHOWN_PARAMETER` characters is cut and says so: log
+        content is attacker-controlled, and six 100,000-character error messages made one
+        report 600 kB larger. Real CloudTrail texts (EC2's encoded authorisation message is the
+        longest, ~2 kB) are shown whole.
+
+        >>> Query("SELECT ?", ("x" * 5000,)).text().endswith('x… [cut: 5,000 characters]"]')
+        True
+        """
         shown = json.dumps([_plain(p) for p in self.params], ensure_ascii=False)
         # Still valid JSON, but no markup survives even outside an escaping renderer.
         shown = shown.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -64,6 +76,8 @@ def _plain(value: Any) -> Any:
         return value.isoformat(sep=" ")
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, str) and len(value) > SHOWN_PARAMETER:
+        return f"{value[:SHOWN_PARAMETER]}… [cut: {len(value):,} characters]"
     return value
 
 

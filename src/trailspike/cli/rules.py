@@ -302,7 +302,9 @@ def backfill_rules(
 ) -> None:
     """Replay history as if the rules had run every interval from --start to --end.
 
-    Alerts already raised are not raised again, so backfilling twice is harmless. Without
+    Only the executions whose window holds an anomaly record run (and the range's first and
+    last): the others could raise nothing. Alerts already raised are not raised again, so
+    backfilling twice is harmless. Without
     --start and --end it replays what the jobs have analysed: the way to alert on logs from
     the past after `trailspike ingest` and `trailspike jobs run`.
 

@@ -10,7 +10,10 @@ event out were a third of the Python around the query.
 
 Implementation decisions: the same rules as :mod:`.bucket_duckdb`, whose SQL builder this
 module shares: SQL text only from fixed fragments and whitelisted column names, every value a
-bound parameter (the records' keys are an Arrow table joined by the query).
+bound parameter (the records' keys are an Arrow table joined by the query). DuckDB only joins
+the events to the records; the first events, the cut of flagged records and the shares are
+counted in numpy from the joined rows (a few thousand a flush, an event or two per record):
+DuckDB's aggregates over them were two thirds of the statement's CPU.
 """
 
 from __future__ import annotations
@@ -95,56 +98,106 @@ def record_evidence_of(
         expr, params = field_sql(influencers[n])
         sql.add(f"CAST({expr} AS VARCHAR) AS i{n}{',' if n != counted[-1] else ''}", params)
     where_clause(sql, request, det, *bounds)
-    # A flagged record's events are cut at the end of the minute of its series' first event;
-    # shares divide by per-record totals joined back (aggregates and joins: DuckDB's windows
-    # cost twice as much here). Column and view names are this module's own; nothing from
-    # the data enters the text.
+    # The statement only joins the chunk's events to the records; cutting flagged records'
+    # events and counting the shares are array steps on its rows (_counted): DuckDB's
+    # aggregates over them were two thirds of the statement. Column and view names are this
+    # module's own; nothing from the data enters the text.
     selected = "".join(f", {c}" for c in columns)
-    sql.add(f"), joined AS MATERIALIZED (SELECT k_n, k_first, ts{selected}")
-    sql.add(f"FROM rows JOIN {_WANTED} w")
-    sql.add(
-        "USING (k_b, k_p, k_by, k_over) WHERE rows.ts < w.k_until), "
-        "firsts AS (SELECT k_n, min(ts) AS first FROM joined WHERE k_first GROUP BY k_n), "
-        "kept AS MATERIALIZED (SELECT * FROM joined LEFT JOIN firsts USING (k_n) "
-        "WHERE NOT k_first OR ts < date_trunc('minute', first) + INTERVAL 1 MINUTE), "
-    )
-    # One aggregate per record serves the shares' totals, the records with events and the
-    # first events (a flagged record's kept rows are its events by the end of that minute):
-    # three passes over the kept rows were one each. A field's total is its non-null events.
-    totals = "".join(f", count(i{n}) AS t{n}" for n in counted)
-    sql.add("totals AS MATERIALIZED (SELECT k_n, count(*) AS n, min(first) AS first,")
-    sql.add(f"bool_or(k_first) AS flagged{totals} FROM kept GROUP BY k_n)")
-    if columns:
-        sql.add(", counts AS MATERIALIZED (")
-        add_field_counts(sql, columns, "kept", counted)
-        total = " ".join(f"WHEN {n} THEN t{n}" for n in counted)
-        sql.add("), shared AS (SELECT k_n, f, v, CAST(events AS DOUBLE) / CAST(CASE f")
-        sql.add(total).add(
-            "END AS DOUBLE) AS share FROM counts JOIN totals USING (k_n)) "
-            "SELECT k_n, f, v, share, NULL::TIMESTAMP AS first, NULL::BIGINT AS events "
-            "FROM shared WHERE share >= ? UNION ALL",
-            [cutoff],
-        )
-    if keyed:
-        # Records with events: each has its key's value as every keyed field's one value.
-        sql.add(
-            "SELECT k_n, -2 AS f, NULL::VARCHAR AS v, NULL::DOUBLE AS share, "
-            "NULL::TIMESTAMP AS first, NULL::BIGINT AS events FROM totals UNION ALL"
-        )
-    sql.add(
-        "SELECT k_n, -1 AS f, NULL::VARCHAR AS v, NULL::DOUBLE AS share, first, "
-        "n AS events FROM totals WHERE flagged"
-    )
+    sql.add(f") SELECT k_n, k_first, ts{selected} FROM rows JOIN {_WANTED} w")  # noqa: S608
+    sql.add("USING (k_b, k_p, k_by, k_over) WHERE rows.ts < w.k_until")
     con.register(_WANTED, table)
     try:
-        result = con.sql(sql.text, params=sql.params).to_arrow_table()
+        joined = con.sql(sql.text, params=sql.params).to_arrow_table()
     finally:
         con.unregister(_WANTED)
-    return _split_result(result, influencers, _keyed_shares(result, keyed, table))
+    head, present, firsts = _counted(joined, counted, len(wanted.buckets), cutoff)
+    return firsts, _sorted_shares(head, influencers, _keyed_shares(present, keyed, table))
 
 
-_FIRST = -1  # the f of a record's first-event row (the statement's literal)
-_WITH_EVENTS = -2  # the f of a row saying a record has events, for its keyed fields (the same)
+_MINUTE = 60_000_000  # microseconds
+
+
+def _counted(
+    joined: pa.Table, counted: list[int], records: int, cutoff: float
+) -> tuple[pa.Table, npt.NDArray[np.int64], FirstColumns]:
+    """From the records' joined events (``k_n, k_first, ts, i<n>...``): the shares of the
+    ``counted`` influencers holding at least ``cutoff`` of their field's non-null events
+    (``k_n, f, v, share``, unsorted), the records with events, and the flagged records'
+    first events.
+
+    A flagged record keeps its events before the end of the minute of its first one
+    (``ts < date_trunc('minute', first) + INTERVAL 1 MINUTE``, in microseconds); a share is
+    ``events / total`` in double precision, the division SQL did. Values are grouped by
+    their dictionary codes with ``np.unique`` per field.
+    """
+    record = joined["k_n"].to_numpy().astype(np.int64)
+    ts = joined["ts"].cast(pa.int64()).to_numpy()
+    flagged_rows = np.flatnonzero(joined["k_first"].to_numpy(zero_copy_only=False))
+    first = np.zeros(records, dtype=np.int64)
+    flagged = np.zeros(records, dtype=bool)
+    kept: npt.NDArray[np.bool_] | None = None
+    if flagged_rows.size:
+        owner = record[flagged_rows]
+        first[owner] = np.iinfo(np.int64).max
+        np.minimum.at(first, owner, ts[flagged_rows])
+        flagged[owner] = True
+        kept = np.ones(len(record), dtype=bool)
+        kept[flagged_rows] = ts[flagged_rows] < first[owner] // _MINUTE * _MINUTE + _MINUTE
+        record = record[kept]
+    events = np.bincount(record, minlength=records)
+    present = np.flatnonzero(events)
+    starts = np.flatnonzero(flagged & (events > 0))
+    firsts = FirstColumns(
+        starts, pa.array(first[starts]).cast(pa.timestamp("us")), events[starts].astype(np.int64)
+    )
+    parts = [_field_shares(joined[f"i{n}"], kept, record, n, records, cutoff) for n in counted]
+    if not parts:
+        return _NO_HEAD, present, firsts
+    return pa.concat_tables(parts), present, firsts
+
+
+def _field_shares(
+    column: pa.ChunkedArray,
+    kept: npt.NDArray[np.bool_] | None,
+    record: npt.NDArray[np.int64],
+    field: int,
+    records: int,
+    cutoff: float,
+) -> pa.Table:
+    """One influencer's values with at least ``cutoff`` of the field's non-null events of
+    their record (``record``: the kept rows' records)."""
+    values = column.combine_chunks()
+    if kept is not None:
+        values = values.filter(pa.array(kept))
+    encoded = values.dictionary_encode()
+    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    codes = encoded.indices.fill_null(0).to_numpy().astype(np.int64)[valid]
+    owners = record[valid]
+    width = max(len(encoded.dictionary), 1)
+    groups, events = np.unique(owners * width + codes, return_counts=True)
+    owner = groups // width
+    totals = np.bincount(owners, minlength=records)
+    share = events.astype(np.float64) / totals[owner].astype(np.float64)
+    keep = share >= cutoff
+    n = int(keep.sum())
+    return pa.table(
+        {
+            "k_n": pa.array(owner[keep]),
+            "f": pa.array(np.full(n, field, dtype=np.int64)),
+            "v": encoded.dictionary.take(pa.array(groups[keep] % width)),
+            "share": pa.array(share[keep]),
+        }
+    )
+
+
+_NO_HEAD = pa.table(
+    {
+        "k_n": pa.array([], pa.int64()),
+        "f": pa.array([], pa.int64()),
+        "v": pa.array([], pa.string()),
+        "share": pa.array([], pa.float64()),
+    }
+)
 
 
 def key_influencers(det: DetectorFeature, influencers: tuple[str, ...]) -> dict[int, int]:
@@ -169,20 +222,22 @@ def key_influencers(det: DetectorFeature, influencers: tuple[str, ...]) -> dict[
     return out
 
 
-def _keyed_shares(result: pa.Table, keyed: dict[int, int], wanted: pa.Table) -> pa.Table | None:
-    """The keyed fields' shares (:func:`key_influencers`) of the records with events, as rows
-    like the statement's (``k_n, f, v, share``), or None."""
+def _keyed_shares(
+    present: npt.NDArray[np.int64], keyed: dict[int, int], wanted: pa.Table
+) -> pa.Table | None:
+    """The keyed fields' shares (:func:`key_influencers`) of the records with events
+    (``present``), as rows like the counted ones (``k_n, f, v, share``), or None."""
     if not keyed:
         return None
-    present = result.filter(pc.equal(result["f"], _WITH_EVENTS))["k_n"].combine_chunks()
     parts = (wanted["k_p"], wanted["k_by"], wanted["k_over"])
     n = len(present)
+    taken = pa.array(present, pa.int64())
     return pa.concat_tables(
         pa.table(
             {
-                "k_n": present.cast(pa.int64()),
+                "k_n": taken,
                 "f": pa.repeat(pa.scalar(field, pa.int64()), n),
-                "v": parts[part].take(present).combine_chunks(),
+                "v": parts[part].take(taken).combine_chunks(),
                 "share": pa.repeat(pa.scalar(1.0), n),
             }
         )
@@ -233,19 +288,17 @@ _NO_FIRSTS = FirstColumns(
 )
 
 
-def _split_result(
-    result: pa.Table, influencers: tuple[str, ...], keyed: pa.Table | None = None
-) -> tuple[FirstColumns, ShareColumns]:
-    """The shares rows as columns, per record most influential first, and the first events
-    by record (the rows with ``f < 0``).
+def _sorted_shares(
+    head: pa.Table, influencers: tuple[str, ...], keyed: pa.Table | None = None
+) -> ShareColumns:
+    """The shares rows (``k_n, f, v, share``, with the keyed fields' if any) as columns,
+    per record most influential first.
 
     The order is Python's for ``rare_influencers``: share, then field name (its rank among
     the names), then value (by code point, as ``str`` and Arrow's byte order of UTF-8
     compare). Sorted here in numpy: DuckDB's ORDER BY on the value text was a third of the
     query's CPU.
     """
-    head = result.filter(pc.greater_equal(result["f"], 0)).select(["k_n", "f", "v", "share"])
-    tail = result.filter(pc.equal(result["f"], _FIRST))
     if keyed is not None:  # (the keyed fields' shares join the rows before the sort)
         head = pa.concat_tables([head, keyed], promote_options="permissive")
     record = head["k_n"].to_numpy().astype(np.int64)
@@ -256,15 +309,7 @@ def _split_result(
         (_text_ranks(value), np.array(_name_ranks(influencers))[field], -share, record)
     )
     take = pa.array(order)
-    found = ShareColumns(record[order], field[order], value.take(take), share[order])
-    first_record = tail["k_n"].to_numpy().astype(np.int64)
-    by_record = np.argsort(first_record, kind="stable")
-    firsts = FirstColumns(
-        first_record[by_record],
-        tail["first"].combine_chunks().cast(pa.timestamp("us")).take(pa.array(by_record)),
-        tail["events"].to_numpy().astype(np.int64)[by_record],
-    )
-    return firsts, found
+    return ShareColumns(record[order], field[order], value.take(take), share[order])
 
 
 def _text_ranks(texts: pa.Array) -> npt.NDArray[np.int64]:

@@ -105,3 +105,34 @@ def test_chunk_events_copy_nothing_for_a_field_read_from_the_document(events) ->
             T0: 4,
             T0 + timedelta(minutes=15): 1,
         }
+
+
+def test_features_and_counts_equal_the_two_statements(events) -> None:
+    """The counts folded into a counting detector's statement, for requests whose events miss
+    split fields (left out of the rows, counted in the buckets), with ``use_null``, with other
+    detectors beside it, with a datafeed query, and without a counting detector."""
+    from trailspike.features.bucket_duckdb import bucket_event_counts, features_and_counts
+
+    rare = DetectorFeature(
+        0, "rare", by_field_name="event.action", partition_field_name="user.name"
+    )
+    by_ip = DetectorFeature(1, "rare", by_field_name="source.ip")
+    nulls = DetectorFeature(0, "count", partition_field_name="user.name", use_null=True)
+    distinct = DetectorFeature(0, "high_distinct_count", "aws.cloudtrail.error_message")
+    metric = DetectorFeature(1, "mean", "source.as.number", partition_field_name="user.name")
+    where = parse_query({"bool": {"must_not": {"term": {"user.name": "u2"}}}})
+    requests = [
+        FeatureRequest("j", 900, (rare,)),
+        FeatureRequest("j", 900, (rare, by_ip)),
+        FeatureRequest("j", 3600, (rare,), where),
+        FeatureRequest("j", 900, (nulls, metric)),
+        FeatureRequest("j", 900, (distinct, metric)),
+    ]
+    start, end = T0 - timedelta(hours=1), T0 + timedelta(hours=2)
+    for req in requests:
+        table, counts = features_and_counts(events, req, start, end)
+        assert table.equals(compute_features(events, req, start, end))
+        assert counts == bucket_event_counts(events, req, start, end)
+    # The fixture has an event without a user in the first bucket: counted, not in a row.
+    table, counts = features_and_counts(events, requests[0], start, end)
+    assert counts[T0] == sum(r["value"] for r in table.to_pylist() if r["bucket_start"] == T0) + 1

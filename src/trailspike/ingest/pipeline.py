@@ -32,17 +32,13 @@ Implementation decisions (figures: docs/ingest.md, ``benchmarks/ingest.py``):
 - Commits fall on DuckDB's row-group boundaries (``ROW_GROUP_ROWS``): every commit recompresses
   the store's partly filled last row group, so committing every 50k rows compressed each
   document ~2.5 times (store cost 15-18 -> 8 µs/event on 300k benchmark events). The price is
-  memory: up to one row group of uncommitted rows (~2.2 KB per benchmark event, ~260 MB) waits
-  in DuckDB. Committing every half row group lowered this process's peak by ~120 MB but cost
-  8.5 -> 35 s of commit CPU per 1M events. DuckDB runs one thread while ingesting: a second made
-  inserts cost more CPU, not less time.
-- glibc's dynamic mmap threshold keeps some freed buffers in the heap; fixing it at 128 KiB
-  (``mallopt``) saved ~25 MB here and ~20 MB per worker but cost ~6 µs/event of page faults
-  here and ~2 µs in each worker, so it is left alone.
-- DuckDB is capped at ``INGEST_MEMORY_LIMIT`` (256 MB) while ingesting. A 128 MB cap (the
-  open row group's uncommitted rows then spill) cut this process's peak on 1M benchmark events
-  from 872 to 734 MB but cost ~7 µs/event more CPU here (16.6 -> 23.5 s), so 256 MB stays.
-  Memory does not grow with the store: the events table has no ART index (migration 0010).
+  up to one row group of uncommitted rows (~260 MB) in DuckDB; committing every half row group
+  saved ~120 MB here but cost 8.5 -> 35 s of commit CPU per 1M events. The run's last
+  transaction holds at least a row group where it can (see ``_Run._commit_at_boundary``).
+  DuckDB runs one thread while ingesting: a second made inserts cost more CPU, not less time.
+- Measured and not kept (docs/ingest.md): glibc's mmap threshold fixed at 128 KiB (-25 MB here,
+  +6 µs/event of page faults), a 128 MB DuckDB cap instead of ``INGEST_MEMORY_LIMIT`` (-140 MB
+  here, +7 µs/event). Memory does not grow with the store: ``events`` has no ART index (0010).
 """
 
 from __future__ import annotations
@@ -141,6 +137,9 @@ class _Run:
         # Rows in the store's last, partly filled row group (see flush).
         self.filled = _open_row_group_rows(con)
         self.in_transaction = False
+        self.aligned = False  # the open transaction began on a row-group boundary
+        self.read_bytes = self.read_records = 0  # of the files done: for _rows_to_come
+        self.marks: list[FileCounts] = []  # files done since the last commit (see _complete)
         self.pending: list[pa.Table] = []
         self.bad: list[QuarantinedRecord] = []
         self.files: dict[str, _FileStats] = {}
@@ -235,8 +234,10 @@ class _Run:
         if not self.in_transaction:
             self.con.execute("BEGIN")
             self.in_transaction = True
+            self.aligned = self.filled == 0
 
     def _rollback(self) -> None:
+        self.marks = []
         if self.in_transaction:
             self.con.execute("ROLLBACK")
             self.in_transaction = False
@@ -255,7 +256,8 @@ class _Run:
 
         Commits fall on DuckDB's row-group boundaries: each commit rewrites (recompresses) the
         partly filled last row group, so committing every 50k rows compressed each document
-        about 2.5 times. Rows past the boundary wait for the next flush. The quarantine rows and
+        about 2.5 times. Rows past the boundary wait for the next flush. Near the end of a run
+        a boundary may pass without a commit (:meth:`_commit_at_boundary`). The quarantine rows and
         the completion marks of files whose rows are all handled go into the same transaction,
         so a run that stops leaves every file it had not committed marked incomplete, and the
         next run reads those again (their stored events then count as duplicates).
@@ -268,7 +270,7 @@ class _Run:
                 table = pa.concat_tables(pending)
                 keep = new_rows(self.con, table)
                 room = ROW_GROUP_ROWS - self.filled
-                if not final and len(keep) >= room:
+                if not final and len(keep) >= room and self._commit_at_boundary(len(keep) - room):
                     cut = keep[room - 1] + 1
                     if cut < table.num_rows:
                         self.pending, self.rows = [table.slice(cut)], table.num_rows - cut
@@ -287,19 +289,53 @@ class _Run:
             self._rollback()
             raise
 
+    def _commit_at_boundary(self, past: int) -> bool:
+        """Whether to commit at the row-group boundary just reached (``past`` rows beyond it).
+
+        DuckDB attaches the row groups a transaction of a row group or more wrote; a smaller one
+        is appended to the table row by row, then compressed by a checkpoint: +3.4 µs per demo
+        event (docs/ingest.md, session 7). So when less than a row group is still expected, the
+        commit waits for the run's end. Only a transaction begun on a boundary may pass one (its
+        row groups would otherwise follow a partly filled one)."""
+        if not self.aligned:
+            return True
+        expected = self._rows_to_come()
+        return expected is None or past + expected >= ROW_GROUP_ROWS
+
+    def _rows_to_come(self) -> float | None:
+        """Rows the files not done should give, by the rows per byte of those done; None when
+        that cannot be told (none done yet, standard input)."""
+        if not self.read_bytes:
+            return None
+        waiting = 0
+        for stats in self.files.values():
+            if stats.done:
+                continue
+            size = stats.source.size
+            if size is None:
+                return None
+            waiting += size
+        return waiting * self.read_records / self.read_bytes
+
     def _commit(self) -> None:
+        if self.marks:  # one statement per commit, not per flush
+            mark_complete(self.con, self.marks, self.ctx.now)
+            self.marks = []
         try:
             self.con.execute("COMMIT")
         finally:
             self.in_transaction = False
 
     def _complete(self, finished: list[_FileStats]) -> None:
-        """Count finished files in the summary and mark them complete, in one statement (one
+        """Count finished files in the summary; their completion marks go in at the commit (one
         ``UPDATE`` per file was 6 % of this process's samples on the demo world, session 5)."""
         summary = self.summary
-        marks: list[FileCounts] = []
+        marks = self.marks
         for stats in finished:
             duplicates = stats.added - stats.stored
+            if stats.source.size is not None and not stats.retry:
+                self.read_bytes += stats.source.size
+                self.read_records += stats.records
             summary.files += 1
             summary.records += stats.records
             summary.stored += stats.stored
@@ -315,8 +351,6 @@ class _Run:
                         stats.quarantined,
                     )
                 )
-        if marks:
-            mark_complete(self.con, marks, self.ctx.now)
 
 
 def _open_row_group_rows(con: duckdb.DuckDBPyConnection) -> int:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from datetime import datetime
 
 import orjson
@@ -54,3 +56,13 @@ def test_a_record_the_normaliser_trips_over_is_quarantined_not_fatal(monkeypatch
     assert chunk.table is not None and chunk.table.num_rows == 2
     (bad,) = chunk.quarantined
     assert (bad.record_index, bad.reason) == (2, "could not be normalised: TypeError('unforeseen')")
+
+
+def test_the_workers_code_does_not_load_duckdb() -> None:
+    """The fork server preloads the workers' code; DuckDB there cost 0.07 s and 14 MB per run."""
+    code = (
+        "import sys, trailspike.ingest.normalizer, trailspike.ingest.preload_geo; "
+        "print('duckdb' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -307,15 +307,15 @@ class _Run:
         that cannot be told (none done yet, standard input)."""
         if not self.read_bytes:
             return None
-        waiting = 0
+        per_byte = self.read_records / self.read_bytes
+        waiting = 0.0
         for stats in self.files.values():
             if stats.done:
                 continue
-            size = stats.source.size
-            if size is None:
+            if stats.source.size is None:
                 return None
-            waiting += size
-        return waiting * self.read_records / self.read_bytes
+            waiting += max(0.0, stats.source.size * per_byte - stats.records)  # less those read
+        return waiting
 
     def _commit(self) -> None:
         if self.marks:  # one statement per commit, not per flush

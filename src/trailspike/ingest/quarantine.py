@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # not imported at run time: ingest workers load this module but no DuckDB
+    import duckdb
 
 
 @dataclass(frozen=True)

@@ -210,3 +210,62 @@ def test_split_field_influencers_are_the_counted_ones(
             counted = record_evidence(events, request, rare, fields, wanted, 0.0)
         assert keyed == counted
         assert {f for _, f, _, _ in keyed[1]} == {0, 1, 2}
+
+
+def _reference_evidence(rows, wanted, span, cutoff):
+    """record_evidence in plain Python over the raw events ``rows`` (ts, user, action, ip)."""
+    firsts, shares = {}, []
+    for n, (bucket, key, until, flag) in enumerate(wanted):
+        end = min(bucket + span, until) if until else bucket + span
+        mine = [r for r in rows if bucket <= r[0] < end and (r[1], r[2], "") == key]
+        if flag and mine:
+            first = min(r[0] for r in mine)
+            cut = first.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            mine = [r for r in mine if r[0] < cut]
+            firsts[n] = (first, len(mine))
+        ips = Counter(r[3] for r in mine if r[3] is not None)
+        total = sum(ips.values())
+        found = [(0, ip, float(c) / float(total)) for ip, c in ips.items()]
+        if mine:
+            found.append((1, key[0], 1.0))  # user.name: the partition, one value
+        kept = sorted((x for x in found if x[2] >= cutoff), key=lambda x: (-x[2], x[0], x[1]))
+        shares += [(n, f, v, share) for f, v, share in kept]
+    return firsts, shares
+
+
+def test_record_evidence_equals_a_plain_count_of_random_events(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    """First events, early cuts and shares (counted in numpy) against plain Python, over
+    random events: several a minute, missing IPs, flagged and unflagged records, data ends."""
+    import random
+
+    rng = random.Random(7)
+    rows = []
+    for n in range(600):
+        ts = T0 + timedelta(seconds=rng.randrange(3 * 3600), microseconds=rng.randrange(10))
+        user, action = rng.choice(["u1", "u2", "u3"]), rng.choice(["A", "B", "C", "D"])
+        ip = rng.choice([None, "1.1.1.1", "2.2.2.2", "3.3.3.3", "é.4"])
+        rows.append((ts, user, action, ip))
+        store.execute(
+            "INSERT INTO events (event_id, ts, event_action, user_name, source_ip, doc, "
+            "ingested_at) VALUES (?, ?, ?, ?, ?, '{}', now())",
+            [f"r{n}", ts, action, user, ip],
+        )
+    rare = DetectorFeature(
+        0, "rare", by_field_name="event.action", partition_field_name="user.name"
+    )
+    span = timedelta(hours=1)
+    request = FeatureRequest("j", 3600, (rare,))
+    wanted = []
+    for h in range(3):
+        for user in ("u1", "u2", "u3", "u4"):
+            for action in ("A", "B", "C", "D"):
+                bucket, key = T0 + h * span, (user, action, "")
+                until = bucket + timedelta(minutes=rng.randrange(1, 70))
+                wanted += [(bucket, key, None, False), (bucket, key, None, True)]
+                wanted += [(bucket, key, until, False), (bucket, key, until, True)]
+    rng.shuffle(wanted)
+    for cutoff in (0.0, 0.4, 1.0):
+        got = record_evidence(store, request, rare, ("source.ip", "user.name"), wanted, cutoff)
+        assert got == _reference_evidence(rows, wanted, span, cutoff)

@@ -151,3 +151,21 @@ def test_the_last_transaction_holds_a_row_group_when_the_files_left_allow_it(
         True,
         50,
     )
+
+
+def test_a_wrong_estimate_passes_one_boundary_at_most(
+    tmp_path: Path, small_row_groups: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However few rows are expected, a transaction commits at its second row-group boundary."""
+    sources = _files(tmp_path / "in")
+    stored: list[int] = []
+    real_commit = pipeline._Run._commit
+
+    def counting_commit(run: pipeline._Run) -> None:
+        real_commit(run)
+        stored.append(run.con.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
+
+    monkeypatch.setattr(pipeline._Run, "_commit", counting_commit)
+    monkeypatch.setattr(pipeline._Run, "_rows_to_come", lambda run: 0.0)
+    _ingest(tmp_path / "s.duckdb", sources, ingest_batch_size=5, ingest_workers=1)
+    assert stored == [0, 14, 28, 42, 50]

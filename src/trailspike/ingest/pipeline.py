@@ -138,6 +138,7 @@ class _Run:
         self.filled = _open_row_group_rows(con)
         self.in_transaction = False
         self.aligned = False  # the open transaction began on a row-group boundary
+        self.passed = False  # and went past one without a commit (see _commit_at_boundary)
         self.read_bytes = self.read_records = 0  # of the files done: for _rows_to_come
         self.marks: list[FileCounts] = []  # files done since the last commit (see _complete)
         self.pending: list[pa.Table] = []
@@ -234,7 +235,7 @@ class _Run:
         if not self.in_transaction:
             self.con.execute("BEGIN")
             self.in_transaction = True
-            self.aligned = self.filled == 0
+            self.aligned, self.passed = self.filled == 0, False
 
     def _rollback(self) -> None:
         self.marks = []
@@ -296,11 +297,13 @@ class _Run:
         is appended to the table row by row, then compressed by a checkpoint: +3.4 µs per demo
         event (docs/ingest.md, session 7). So when less than a row group is still expected, the
         commit waits for the run's end. Only a transaction begun on a boundary may pass one (its
-        row groups would otherwise follow a partly filled one)."""
-        if not self.aligned:
+        row groups would otherwise follow a partly filled one), and only one boundary, so a
+        wrong estimate leaves at most two row groups uncommitted."""
+        if not self.aligned or self.passed:
             return True
         expected = self._rows_to_come()
-        return expected is None or past + expected >= ROW_GROUP_ROWS
+        self.passed = expected is not None and past + expected < ROW_GROUP_ROWS
+        return not self.passed
 
     def _rows_to_come(self) -> float | None:
         """Rows the files not done should give, by the rows per byte of those done; None when

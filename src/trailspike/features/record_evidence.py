@@ -131,7 +131,7 @@ def _counted(
     their dictionary codes with ``np.unique`` per field.
     """
     record = joined["k_n"].to_numpy().astype(np.int64)
-    ts = joined["ts"].cast(pa.int64()).to_numpy()
+    ts = joined["ts"].cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()  # (_MINUTE's unit)
     flagged_rows = np.flatnonzero(joined["k_first"].to_numpy(zero_copy_only=False))
     first = np.zeros(records, dtype=np.int64)
     flagged = np.zeros(records, dtype=bool)

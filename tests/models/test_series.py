@@ -6,9 +6,11 @@ import itertools
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trailspike.models import series
 from trailspike.models.factory import new_normalizer, new_series_model
 from trailspike.models.series import TimeSeriesModel
 
@@ -131,6 +133,57 @@ def test_sustained_rise_scores_through_the_multi_bucket_view() -> None:
     assert impacts[peak] > 0  # the run of buckets, not one bucket, explains it
     # Once reported, the anomaly is the change, not the new level: it does not keep scoring.
     assert all(p > 1e-3 for p in probs[peak + 1 :])
+
+
+def test_a_continuing_rise_is_not_reported_again_as_soon_as_the_window_refills() -> None:
+    # A rise that goes on (0.1 sd a bucket for 18 hours): once reported, the change is adopted
+    # and the window restarts; the refilled window sees the rise again. Without the hold that
+    # second report came 13 buckets after the first.
+    rng = np.random.default_rng(1)
+    model = new_series_model("metric", "high", SPAN)
+    for i in range(600):
+        model.learn_one(i * SPAN, 50.0 + rng.normal(0, 3.0))
+    reports = []
+    for k in range(72):
+        v = 50.0 + 0.3 * k + rng.normal(0, 3.0)
+        s = model.score_one((600 + k) * SPAN, v)
+        if s.probability < 1.5e-4:
+            reports.append(k)
+        model.learn_one((600 + k) * SPAN, v)
+    assert reports and reports[0] < 24  # the rise is reported
+    assert not [k for k in reports if reports[0] < k <= reports[0] + 24]
+
+
+def test_the_hold_after_a_reported_change_only_raises_reports_in_its_direction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two models see the same values, one without the hold: they learn the same, and differ
+    # only in the multi-bucket probability of windows on the reported side, within the hold.
+    def run() -> list[tuple[float, float, float]]:
+        rng = np.random.default_rng(1)
+        model = new_series_model("metric", "both", SPAN)
+        for i in range(600):
+            model.learn_one(i * SPAN, 50.0 + rng.normal(0, 3.0))
+        out = []
+        for k in range(60):  # a rise that goes on, then a fall below the old level
+            v = (50.0 + 0.3 * k if k < 36 else 40.0) + rng.normal(0, 3.0)
+            s = model.score_one((600 + k) * SPAN, v)
+            out.append((s.typical, s.multi_bucket_probability, model.since_adoption))
+            model.learn_one((600 + k) * SPAN, v)
+        return out
+
+    held = run()
+    monkeypatch.setattr(series, "HOLD_FACTOR", 1.0)
+    free = run()
+    assert [h[0] for h in held] == [f[0] for f in free]  # the same learning
+    raised = [k for k, (h, f) in enumerate(zip(held, free, strict=True)) if h[1] != f[1]]
+    assert raised  # the continuing rise is held at least once ...
+    for k in raised:  # ... by the factor, and only within the hold
+        assert held[k][1] == pytest.approx(min(1.0, 10.0 * free[k][1]))
+        assert held[k][2] < series.HOLD_BUCKETS
+    # The fall goes the other way: its first report is not held.
+    fall = next(k for k in range(36, 60) if free[k][1] < 1.5e-4)
+    assert held[fall][1] == free[fall][1]
 
 
 def test_a_repeated_value_is_never_anomalous() -> None:

@@ -14,6 +14,10 @@ Implementation decisions:
 - Learning weights fall as ``(3/z)^2`` beyond three standard deviations, so a burst is scored but
   only slowly learnt; a real level shift (most of the last buckets far on one side) is accepted
   by jumping the level, so the model recovers in about :data:`MULTI_BUCKET_LENGTH` buckets.
+- A change the multi-bucket view reports is adopted as the new level and its window restarts; a
+  change that goes on then fills the new window and was reported again an hour later, so for
+  :data:`HOLD_BUCKETS` the view needs :data:`HOLD_FACTOR` times the evidence to report again in
+  the same direction (learning is unaffected).
 - Confidence grows with history and reaches 1 after :data:`FULL_CONFIDENCE_TIME` (two days, at
   least 24 buckets); scores are capped by it in :mod:`.normalizer`.
 """
@@ -42,6 +46,11 @@ SHIFT_Z = 3.0
 MIN_WEIGHT = 0.01
 PIT_CAP = 5.0  # normal scores are capped here in the multi-bucket view (one spike adds <= 5/12)
 MULTI_SD_FLOOR = 0.1
+# After a change is reported, the multi-bucket view needs this much more evidence to report
+# again in the same direction for this many buckets: the refilled window of a change that goes
+# on is not a new anomaly.
+HOLD_BUCKETS = 2 * MULTI_BUCKET_LENGTH
+HOLD_FACTOR = 10.0
 MULTI_RESET_PROBABILITY = ALERT_PROBABILITY  # a change reported at alert level is adopted
 CHANGE_MEMORY = 0.7  # after a level shift, the residual statistics keep this share of weight
 SEASON_MEMORY = 0.2  # when seasonality is first used, residuals learnt without it keep this share
@@ -140,6 +149,9 @@ class TimeSeriesModel:
     recent: deque[float] = field(init=False)  # normal scores, for the multi-bucket view
     raw_recent: deque[float] = field(init=False)  # raw residuals, for level-shift tests
     multi: Moments = field(default_factory=Moments)
+    # Buckets since the multi-bucket view last reported a change, and that change's direction.
+    since_adoption: int = 1 << 30
+    adoption_sign: float = 0.0
     settle_until: float = -math.inf
     settled: bool = True
     changed_at: float = -math.inf
@@ -262,14 +274,22 @@ class TimeSeriesModel:
         window = [*list(self.recent)[-(MULTI_BUCKET_LENGTH - 1) :], z]
         return sum(window) / len(window)
 
-    def _multi_probability(self, z: float) -> float:
-        """Tail probability of the mean normal score of the last buckets (this one included)."""
+    def _multi_probability(self, z: float, reported: bool = True) -> float:
+        """Tail probability of the mean normal score of the last buckets (this one included).
+
+        ``reported``: the probability scored, raised by :data:`HOLD_FACTOR` on the side of a
+        change reported within :data:`HOLD_BUCKETS`; learning uses the unraised one, so the
+        hold changes what is reported, never what is learnt.
+        """
         feature = self._multi_feature(z)
         if feature is None or self.multi.n < MULTI_BUCKET_LENGTH:
             return 1.0
         sd = max(math.sqrt(self.multi.var), MULTI_SD_FLOOR)
         zm = (feature - self.multi.mean) / sd
-        return side_probability(normal_cdf(zm), normal_sf(zm), self.side)
+        p = side_probability(normal_cdf(zm), normal_sf(zm), self.side)
+        if reported and self.since_adoption < HOLD_BUCKETS and zm * self.adoption_sign > 0:
+            p = min(1.0, p * HOLD_FACTOR)
+        return p
 
     # ----------------------------------------------------------------- learning
     def _clip(self, residual: float) -> float:
@@ -373,7 +393,12 @@ class TimeSeriesModel:
     def _learn_multi(self, t: float, z: float, residual: float, decay: float) -> None:
         feature = self._multi_feature(z)
         self.raw_recent.append(residual)
-        if self._multi_probability(z) < MULTI_RESET_PROBABILITY:
+        self.since_adoption += 1
+        if feature is not None and self._multi_probability(z, reported=False) < (
+            MULTI_RESET_PROBABILITY
+        ):
+            self.since_adoption = 0
+            self.adoption_sign = 1.0 if feature > self.multi.mean else -1.0
             # The sustained change has been reported: the anomaly is the change, not the new
             # level. The level moves to the window's median residual and the window starts
             # afresh, so the same episode does not keep scoring bucket after bucket.

@@ -45,7 +45,7 @@ def custom_job(tmp_path: Path, job_id: str, **changes) -> Path:
 def test_bigger_anomaly_renormalises_earlier_scores_but_not_initial(store, add_events):
     add_events(baseline_events(9))
     first = T0 + timedelta(days=6, hours=4)
-    add_events(burst(first + timedelta(minutes=1), 8))
+    add_events(burst(first + timedelta(minutes=1), 10))  # clearly anomalous: p < 1e-4
     add_events(burst(T0 + timedelta(days=8, hours=4, minutes=1), 80))
     run_jobs(
         store, [SPIKE], end=T0 + timedelta(days=9), now=datetime(2027, 1, 1), settings=SETTINGS

@@ -34,7 +34,7 @@ OCCAM = 10.0  # nats of evidence another candidate needs over the reference to r
 EVIDENCE_STRIDE = 4  # candidates are compared on every 4th bucket: evidence is cheap to sample
 T_DOF = 4.0
 T_SCALE = math.sqrt((T_DOF - 2.0) / T_DOF)  # a t(4) with unit variance has this scale
-_DISCRETE = frozenset({"poisson", "negbin"})
+DISCRETE = frozenset({"poisson", "negbin"})  # the count candidates
 
 
 @dataclass
@@ -359,7 +359,7 @@ class ResidualModel:
         decay, self.evidence_decay = self.evidence_decay, 1.0
         integers = self.valid.get("negbin", True)
         for name in self.candidates():
-            if integers and name not in _DISCRETE:
+            if integers and name not in DISCRETE:
                 ll = self._log_unit_mass(name, x, baseline)
             else:
                 ll = self.log_density(name, x, baseline)

@@ -34,7 +34,13 @@ from trailspike.models.base import BucketScore, SeriesKind, Side
 from trailspike.models.decomposition import Decomposition
 from trailspike.models.normalizer import ALERT_PROBABILITY
 from trailspike.models.outliers import OUTLIER_PROBABILITY, OutlierModel
-from trailspike.models.priors import Moments, ResidualModel, normal_cdf, normal_sf
+from trailspike.models.priors import (
+    DISCRETE,
+    Moments,
+    ResidualModel,
+    normal_cdf,
+    normal_sf,
+)
 
 MULTI_BUCKET_LENGTH = 12
 HALF_LIFE = 7 * 86400.0
@@ -134,6 +140,7 @@ class Assessment:
     z: float  # the value on the normal scale of the bulk distribution, capped
     outlier: int  # +1 / -1 when the bulk calls it an outlier above / below, else 0
     recovered: bool = False  # back at the level before a recent shift (baseline is that level)
+    window_z: float = 0.0  # the normal score the multi-bucket view averages (z but for counts)
 
 
 @dataclass
@@ -207,8 +214,30 @@ class TimeSeriesModel:
         outlier = 0
         if self.n >= 12 and 2.0 * min(lower, upper) < OUTLIER_PROBABILITY:
             outlier = 1 if upper < lower else -1
-        self._last = Assessment(t, value, baseline, name, lower, upper, z, outlier, recovered)
+        window_z = (
+            self._unit_z(name, value, baseline)
+            if self.kind == "count" and name not in DISCRETE
+            else z
+        )
+        self._last = Assessment(
+            t, value, baseline, name, lower, upper, z, outlier, recovered, window_z
+        )
         return self._last
+
+    def _unit_z(self, name: str, value: float, baseline: float) -> float:
+        """Normal score of a count under a continuous shape: the middle of its unit interval.
+
+        The shapes are compared on counts by the probability of the unit interval around each
+        value (:mod:`.priors`), and the multi-bucket view now reads them the same way.
+        ``P(X <= x)`` at the count itself put a typical count high on the normal scale and
+        drifting with the shape (a 3 where counts are 3 almost always: z 0.8-2.3 as a narrow
+        Student-t or mixture took over), so windows of ordinary buckets scored 1e-5. The
+        count shapes keep ``P(X <= x)``, the convention their learning was measured with.
+        """
+        below = self._tails(name, value - 0.5, baseline)[0]
+        upto = self._tails(name, value + 0.5, baseline)[0]
+        u = min(max(0.5 * (below + upto), 1e-300), 1.0 - 1e-16)
+        return max(-PIT_CAP, min(PIT_CAP, float(special.ndtri(u))))
 
     def _tails(self, name: str, value: float, baseline: float) -> tuple[float, float]:
         """Bulk (lower, upper) tails of ``value`` around ``baseline`` under candidate ``name``.
@@ -232,7 +261,7 @@ class TimeSeriesModel:
         res = self.residuals
         lower, upper = self._bucket_tails(a)
         single = side_probability(lower, upper, self.side) if self.n >= 2 else 1.0
-        multi = self._multi_probability(a.z)
+        multi = self._multi_probability(a.window_z)
         typical = res.quantile(a.candidate, 0.5, a.baseline)
         lo = res.quantile(a.candidate, 0.025, a.baseline)
         hi = res.quantile(a.candidate, 0.975, a.baseline)
@@ -346,7 +375,7 @@ class TimeSeriesModel:
                 value, a.baseline, decay ** (HALF_LIFE / self._evidence_half_life())
             )
             self.residuals.learn(value, a.baseline, w, decay)
-            self._learn_multi(t, a.z, residual, decay)
+            self._learn_multi(t, a.window_z, residual, decay)
             # The decomposition learns a Huber-clipped value: robust to spikes, yet it follows
             # a sustained change at a bounded pace.
             target = a.baseline + self._clip(residual)

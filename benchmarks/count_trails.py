@@ -1,0 +1,88 @@
+"""Count series like the spike job's: false alerts on quiet error trails, and sustained rises found.
+
+The spike job models the number of distinct error messages per 15-minute bucket, a small count
+in most accounts. This runs the job's series model (``count``, one-sided high) and its score
+normaliser over generated trails and counts alerts (score >= 50) after the first two days:
+
+* **false alerts** on trails whose errors are picked at random from a few recurring messages
+  (``rate`` errors a bucket on average, each one of ``messages``; a bucket without errors has no
+  value, as in the job), 20 trails of 14 days each;
+* **rises found**: 8 days of Poisson counts at ``base``, then 6 hours at ``high`` (zero buckets
+  skipped), 20 trails each; a rise counts as found when any of its 24 buckets alerts.
+
+    .venv/bin/python benchmarks/count_trails.py
+
+Nothing here is asserted: it prints. ``benchmarks/series_shapes.py`` does the same for the NAB
+detector (metrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from trailspike.models.factory import new_normalizer, new_series_model
+
+SPAN = 900.0
+DAY = 96
+TRAILS = 20
+QUIET = ((0.1, 3), (0.42, 3), (1.0, 3), (3.0, 3), (10.0, 3), (1.0, 20), (5.0, 20))
+RISES = ((2.0, 4.0), (2.0, 5.0), (2.0, 6.0), (0.5, 2.0), (10.0, 20.0))
+
+
+def scores(values: Sequence[float | None]) -> list[float | None]:
+    """The job's 0-100 score of each bucket (None where the bucket has no value)."""
+    model = new_series_model("count", "high", SPAN)
+    normalizer = new_normalizer()
+    out: list[float | None] = []
+    for i, value in enumerate(values):
+        if value is None:
+            out.append(None)
+            continue
+        t = 1.7e9 + i * SPAN
+        score = model.score_one(t, value)
+        normalizer.observe(score.probability, score.confidence)
+        out.append(normalizer.normalize(score.probability, score.confidence))
+        model.learn_one(t, value)
+    return out
+
+
+def alerts(values: Sequence[float | None]) -> int:
+    return sum(1 for s in values if s is not None and s >= 50)
+
+
+def quiet_trail(rng: np.random.Generator, rate: float, messages: int) -> list[float | None]:
+    """Distinct messages per bucket when errors pick one of ``messages`` at random."""
+    out: list[float | None] = []
+    for _ in range(DAY * 14):
+        errors = int(rng.poisson(rate))
+        out.append(float(len(set(rng.integers(0, messages, errors)))) if errors else None)
+    return out
+
+
+def rise_trail(rng: np.random.Generator, base: float, high: float) -> list[float | None]:
+    counts = [*rng.poisson(base, DAY * 8), *rng.poisson(high, 24)]
+    return [float(c) if c > 0 else None for c in counts]
+
+
+def main() -> None:
+    print("false alerts in 20 trails x 12 days (errors a bucket / messages: alerts)")
+    for rate, messages in QUIET:
+        total = sum(
+            alerts(scores(quiet_trail(np.random.default_rng(seed), rate, messages))[2 * DAY :])
+            for seed in range(TRAILS)
+        )
+        print(f"  {rate:>5} / {messages:>2}: {total}")
+    print("6-hour rises found in 20 trails (base -> high: found, false alerts before it)")
+    for base, high in RISES:
+        found = false = 0
+        for seed in range(TRAILS):
+            s = scores(rise_trail(np.random.default_rng(seed + 100), base, high))
+            found += alerts(s[DAY * 8 :]) > 0
+            false += alerts(s[2 * DAY : DAY * 8])
+        print(f"  {base:>4} -> {high:>4}: {found}/{TRAILS}, {false}")
+
+
+if __name__ == "__main__":
+    main()

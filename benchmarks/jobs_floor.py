@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from jobs import JOBS  # the five jobs of Elastic's module, as benchmarks/jobs.py runs them
-from trailspike.features.bucket_duckdb import bucket_event_counts, compute_features
+from trailspike.features.bucket_duckdb import features_and_counts
 from trailspike.features.contract import FeatureRequest, feature_request
 from trailspike.jobs.loader import load_jobs
 
@@ -47,9 +47,10 @@ def history_range(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime, i
 def aggregate(
     con: duckdb.DuckDBPyConnection, request: FeatureRequest, start: datetime, end: datetime
 ) -> int:
-    """Feature rows and bucket counts of one job over ``[start, end)``: the rows made."""
-    rows = compute_features(con, request, start, end).num_rows
-    return rows + len(bucket_event_counts(con, request, start, end))
+    """Feature rows and bucket counts of one job over ``[start, end)``, as the runner reads them
+    per chunk (one statement for both where the job allows): the rows made."""
+    rows, counts = features_and_counts(con, request, start, end)
+    return rows.num_rows + len(counts)
 
 
 def main() -> None:

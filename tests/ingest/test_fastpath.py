@@ -130,12 +130,8 @@ def test_a_run_that_fails_mid_way_resumes_without_storing_twice(
     assert con.execute("SELECT bool_and(complete) FROM ingested_files").fetchone() == (True,)
 
 
-def test_the_last_transaction_holds_a_row_group_when_the_files_left_allow_it(
-    tmp_path: Path, small_row_groups: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """DuckDB appends a transaction under a row group row by row and checkpoints it (+3.4 µs
-    per demo event), so the boundary before the run's last few rows passes without a commit."""
-    sources = _files(tmp_path / "in")
+def _count_rows_at_commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The stored event count after each commit of the run, filled in as it commits."""
     stored: list[int] = []
     real_commit = pipeline._Run._commit
 
@@ -144,6 +140,16 @@ def test_the_last_transaction_holds_a_row_group_when_the_files_left_allow_it(
         stored.append(run.con.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
 
     monkeypatch.setattr(pipeline._Run, "_commit", counting_commit)
+    return stored
+
+
+def test_the_last_transaction_holds_a_row_group_when_the_files_left_allow_it(
+    tmp_path: Path, small_row_groups: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB appends a transaction under a row group row by row and checkpoints it (+3.4 µs
+    per demo event), so the boundary before the run's last few rows passes without a commit."""
+    sources = _files(tmp_path / "in")
+    stored = _count_rows_at_commits(monkeypatch)
     con = _ingest(tmp_path / "s.duckdb", sources, ingest_batch_size=5, ingest_workers=1)
     assert all(count % 7 == 0 for count in stored[:-1])  # the others end on row groups
     assert stored[-1] == 50 and stored[-1] - stored[-2] >= 7
@@ -158,14 +164,7 @@ def test_a_wrong_estimate_passes_one_boundary_at_most(
 ) -> None:
     """However few rows are expected, a transaction commits at its second row-group boundary."""
     sources = _files(tmp_path / "in")
-    stored: list[int] = []
-    real_commit = pipeline._Run._commit
-
-    def counting_commit(run: pipeline._Run) -> None:
-        real_commit(run)
-        stored.append(run.con.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
-
-    monkeypatch.setattr(pipeline._Run, "_commit", counting_commit)
+    stored = _count_rows_at_commits(monkeypatch)
     monkeypatch.setattr(pipeline._Run, "_rows_to_come", lambda run: 0.0)
     _ingest(tmp_path / "s.duckdb", sources, ingest_batch_size=5, ingest_workers=1)
     assert stored == [0, 14, 28, 42, 50]

@@ -1,42 +1,40 @@
 """Generic generated series through the NAB detector: quiet on clean patterns, quick on changes.
 
-Usage: ``.venv/bin/python benchmarks/series_shapes.py [--seed N]``
+Usage: ``.venv/bin/python benchmarks/series_shapes.py [--seed N | --seeds 1,2,3]``
 
 NAB's 17 AWS files are one sample of real behaviour; this prints how the engine's metric
 detector (``trailspike.eval.nab.detect_series``: one configuration, a fresh model per series)
 treats shapes any monitored metric can take: flat lines, clean and noisy cycles, counts, a
 weekly pattern at half-hour steps, hourly prices, irregular timestamps, and jumps, flat
-stretches, bursts, missed cycles and a repeated attack on top of them. For each series: alert
-rows (score >= 0.5) outside the anomaly after the first 15 % (NAB's probation), and for series
-with an anomaly how many rows into it the first alert came and the highest score there. The
-figures in docs/models.md come from here.
+stretches, bursts, missed cycles and a repeated attack on top of them; ``shapes_more.py`` adds
+a nightly job, noise and drift changes, a stuck sensor, a working week, office-hours error
+counts and a two-level metric. For each series: alert rows (score >= 0.5) outside the anomaly
+after the first 15 % (NAB's probation), and for series with an anomaly how many rows into it
+the first alert came and the highest score there; with ``--seeds``, each seed's figure side by
+side (``a / b / c``). The figures in docs/models.md come from here.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-import numpy.typing as npt
+from shapes_more import DAY_ROWS, Array, Shape, more_shapes, row_times  # session 8 shapes
 
 from trailspike.eval.nab import NabSeries, detect_series
 
-Array = npt.NDArray[np.float64]
-FIVE_MINUTES = 300
-DAY_ROWS = 288
 
+@dataclass(frozen=True)
+class Outcome:
+    """One series on one seed: false alert rows, first alert in the anomaly, its top score."""
 
-@dataclass
-class Shape:
-    name: str
-    values: Array
-    step: int = FIVE_MINUTES
-    anomaly: tuple[int, int] | None = None  # rows [start, end) of the labelled anomaly
-    times: list[datetime] | None = None
-    ignore: tuple[int, int] | None = None  # rows counted neither way (an earlier, known episode)
+    false_rows: int
+    first: str  # rows into the anomaly, "missed", or "" without an anomaly
+    top: str  # the highest score in the anomaly, or ""
 
 
 def _five_minute_shapes(rng: np.random.Generator) -> list[Shape]:
@@ -161,37 +159,80 @@ def _repeated_attack_shapes(rng: np.random.Generator) -> list[Shape]:
     return shapes
 
 
-def _measure(shape: Shape) -> tuple[int, str, str]:
+def _measure(shape: Shape) -> Outcome:
     n = len(shape.values)
-    start = datetime(2014, 4, 1)
-    times = shape.times or [start + timedelta(seconds=shape.step * k) for k in range(n)]
-    scores = np.array(detect_series(NabSeries(shape.name, times, [float(v) for v in shape.values])))
+    series = NabSeries(shape.name, row_times(shape), [float(v) for v in shape.values])
+    scores = np.array(detect_series(series))
     alert = scores >= 0.5
     alert[: min(n * 15 // 100, 750)] = False
     if shape.ignore is not None:
         alert[shape.ignore[0] : shape.ignore[1]] = False
     if shape.anomaly is None:
-        return int(alert.sum()), "", ""
+        return Outcome(int(alert.sum()), "", "")
     a, b = shape.anomaly
     hits = np.nonzero(alert[a:b])[0]
     alert[a:b] = False
     first = str(int(hits[0])) if len(hits) else "missed"
-    return int(alert.sum()), first, f"{scores[a:b].max():.2f}"
+    return Outcome(int(alert.sum()), first, f"{scores[a:b].max():.2f}")
+
+
+def all_shapes(seed: int) -> list[Shape]:
+    """Every shape for one seed, in the order of the table."""
+    rng = np.random.default_rng(seed)
+    # Shapes added later draw from their own generator, so the earlier ones stay as they were.
+    later = _noisy_square_shapes(np.random.default_rng(seed + 1000))
+    later += _repeated_attack_shapes(np.random.default_rng(seed + 2000))
+    return [*_five_minute_shapes(rng), *_other_shapes(rng), *later, *more_shapes(seed)]
+
+
+def run_seed(seed: int) -> tuple[list[Shape], list[Outcome], float]:
+    """The shapes of one seed, their outcomes, and the CPU seconds it took."""
+    cpu = time.process_time()
+    shapes = all_shapes(seed)
+    outcomes = [_measure(shape) for shape in shapes]
+    return shapes, outcomes, time.process_time() - cpu
+
+
+def _side_by_side(values: Sequence[str]) -> str:
+    return " / ".join(values) if any(values) else ""
+
+
+def print_table(shapes: Sequence[Shape], per_seed: Sequence[Sequence[Outcome]]) -> None:
+    """One line per series; each column holds every seed's figure, separated by " / "."""
+    rows = [("series", "rows", "false alert rows", "first alert at", "top score")]
+    for k, shape in enumerate(shapes):
+        outcomes = [seed_outcomes[k] for seed_outcomes in per_seed]
+        rows.append(
+            (
+                shape.name,
+                str(len(shape.values)),
+                _side_by_side([str(o.false_rows) for o in outcomes]),
+                _side_by_side([o.first for o in outcomes]),
+                _side_by_side([o.top for o in outcomes]),
+            )
+        )
+    widths = [max(len(row[col]) for row in rows) for col in range(5)]
+    for name, *cells in rows:
+        numbers = " ".join(f"{c:>{w}}" for c, w in zip(cells, widths[1:], strict=True))
+        print(f"{name:{widths[0]}} {numbers}")
+
+
+def _seeds(args: argparse.Namespace) -> list[int]:
+    if args.seeds:
+        return [int(part) for part in args.seeds.split(",")]
+    return [args.seed]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
+    which.add_argument("--seeds", help="several seeds, comma-separated (e.g. 1,2,3), side by side")
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    header = ("series", "rows", "false alert rows", "first alert at", "top score")
-    print(f"{header[0]:28} {header[1]:>6} {header[2]:>16} {header[3]:>14} {header[4]:>9}")
-    # Shapes added later draw from their own generator, so the earlier ones stay as they were.
-    later = _noisy_square_shapes(np.random.default_rng(args.seed + 1000))
-    later += _repeated_attack_shapes(np.random.default_rng(args.seed + 2000))
-    for shape in [*_five_minute_shapes(rng), *_other_shapes(rng), *later]:
-        false_rows, first, top = _measure(shape)
-        print(f"{shape.name:28} {len(shape.values):6d} {false_rows:16d} {first:>14} {top:>9}")
+    runs = [run_seed(seed) for seed in _seeds(args)]
+    print_table(runs[0][0], [outcomes for _, outcomes, _ in runs])
+    cpu = " / ".join(f"{seconds:.1f}" for _, _, seconds in runs)
+    print(f"\nCPU seconds per seed: {cpu}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Generic generated series through the NAB detector: quiet on clean patterns, quick on changes.
 
-Usage: ``.venv/bin/python benchmarks/series_shapes.py [--seed N | --seeds 1,2,3]``
+Usage: ``.venv/bin/python benchmarks/series_shapes.py [--seed N | --seeds 1,2,3] [--where]``
 
 NAB's 17 AWS files are one sample of real behaviour; this prints how the engine's metric
 detector (``trailspike.eval.nab.detect_series``: one configuration, a fresh model per series)
@@ -32,9 +32,13 @@ from trailspike.eval.nab import NabSeries, detect_series
 class Outcome:
     """One series on one seed: false alert rows, first alert in the anomaly, its top score."""
 
-    false_rows: int
+    false_at: tuple[tuple[int, float], ...]  # (row, score) of each false alert row
     first: str  # rows into the anomaly, "missed", or "" without an anomaly
     top: str  # the highest score in the anomaly, or ""
+
+    @property
+    def false_rows(self) -> int:
+        return len(self.false_at)
 
 
 def _five_minute_shapes(rng: np.random.Generator) -> list[Shape]:
@@ -167,13 +171,15 @@ def _measure(shape: Shape) -> Outcome:
     alert[: min(n * 15 // 100, 750)] = False
     if shape.ignore is not None:
         alert[shape.ignore[0] : shape.ignore[1]] = False
-    if shape.anomaly is None:
-        return Outcome(int(alert.sum()), "", "")
-    a, b = shape.anomaly
-    hits = np.nonzero(alert[a:b])[0]
-    alert[a:b] = False
-    first = str(int(hits[0])) if len(hits) else "missed"
-    return Outcome(int(alert.sum()), first, f"{scores[a:b].max():.2f}")
+    first, top = "", ""
+    if shape.anomaly is not None:
+        a, b = shape.anomaly
+        hits = np.nonzero(alert[a:b])[0]
+        alert[a:b] = False
+        first = str(int(hits[0])) if len(hits) else "missed"
+        top = f"{scores[a:b].max():.2f}"
+    false_at = tuple((int(row), float(scores[row])) for row in np.nonzero(alert)[0])
+    return Outcome(false_at, first, top)
 
 
 def all_shapes(seed: int) -> list[Shape]:
@@ -217,6 +223,21 @@ def print_table(shapes: Sequence[Shape], per_seed: Sequence[Sequence[Outcome]]) 
         print(f"{name:{widths[0]}} {numbers}")
 
 
+def print_where(shapes: Sequence[Shape], runs: Sequence[tuple[int, Sequence[Outcome]]]) -> None:
+    """Each false alert row: its day (from the series' start), weekday, time, value and score."""
+    print("\nFalse alert rows: row (day, weekday time, value, score)")
+    for k, shape in enumerate(shapes):
+        times = row_times(shape)
+        for seed, outcomes in runs:
+            rows = [
+                f"{row} (d{(times[row] - times[0]).days}, {times[row]:%a %H:%M}, "
+                f"{shape.values[row]:.3g}, {score:.2f})"
+                for row, score in outcomes[k].false_at
+            ]
+            if rows:
+                print(f"{shape.name}, seed {seed}: " + "; ".join(rows))
+
+
 def _seeds(args: argparse.Namespace) -> list[int]:
     if args.seeds:
         return [int(part) for part in args.seeds.split(",")]
@@ -228,9 +249,13 @@ def main() -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
     which.add_argument("--seeds", help="several seeds, comma-separated (e.g. 1,2,3), side by side")
+    parser.add_argument("--where", action="store_true", help="also list every false alert row")
     args = parser.parse_args()
-    runs = [run_seed(seed) for seed in _seeds(args)]
+    seeds = _seeds(args)
+    runs = [run_seed(seed) for seed in seeds]
     print_table(runs[0][0], [outcomes for _, outcomes, _ in runs])
+    if args.where:
+        print_where(runs[0][0], [(seed, run[1]) for seed, run in zip(seeds, runs, strict=True)])
     cpu = " / ".join(f"{seconds:.1f}" for _, _, seconds in runs)
     print(f"\nCPU seconds per seed: {cpu}")
 

@@ -223,12 +223,12 @@ def print_table(shapes: Sequence[Shape], per_seed: Sequence[Sequence[Outcome]]) 
         print(f"{name:{widths[0]}} {numbers}")
 
 
-def print_where(shapes: Sequence[Shape], runs: Sequence[tuple[int, Sequence[Outcome]]]) -> None:
+def print_where(runs: Sequence[tuple[int, Sequence[Shape], Sequence[Outcome]]]) -> None:
     """Each false alert row: its day (from the series' start), weekday, time, value and score."""
     print("\nFalse alert rows: row (day, weekday time, value, score)")
-    for k, shape in enumerate(shapes):
-        times = row_times(shape)
-        for seed, outcomes in runs:
+    for k in range(len(runs[0][1])):
+        for seed, shapes, outcomes in runs:  # each seed's own series: values and gaps differ
+            shape, times = shapes[k], row_times(shapes[k])
             rows = [
                 f"{row} (d{(times[row] - times[0]).days}, {times[row]:%a %H:%M}, "
                 f"{shape.values[row]:.3g}, {score:.2f})"
@@ -255,7 +255,7 @@ def main() -> None:
     runs = [run_seed(seed) for seed in seeds]
     print_table(runs[0][0], [outcomes for _, outcomes, _ in runs])
     if args.where:
-        print_where(runs[0][0], [(seed, run[1]) for seed, run in zip(seeds, runs, strict=True)])
+        print_where([(seed, run[0], run[1]) for seed, run in zip(seeds, runs, strict=True)])
     cpu = " / ".join(f"{seconds:.1f}" for _, _, seconds in runs)
     print(f"\nCPU seconds per seed: {cpu}")
 

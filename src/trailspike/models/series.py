@@ -18,6 +18,8 @@ Implementation decisions:
   change that goes on then fills the new window and was reported again an hour later, so for
   :data:`HOLD_BUCKETS` the view needs :data:`HOLD_FACTOR` times the evidence to report again in
   the same direction (learning is unaffected).
+- The baseline is kept within the values of the last week (:mod:`.value_range`): a sum of
+  components can leave the range the series takes (a quiet weekend under a busy daily profile).
 - Confidence grows with history and reaches 1 after :data:`FULL_CONFIDENCE_TIME` (two days, at
   least 24 buckets); scores are capped by it in :mod:`.normalizer`.
 """
@@ -41,6 +43,7 @@ from trailspike.models.priors import (
     normal_cdf,
     normal_sf,
 )
+from trailspike.models.value_range import ValueRange
 
 MULTI_BUCKET_LENGTH = 12
 HALF_LIFE = 7 * 86400.0
@@ -156,6 +159,7 @@ class TimeSeriesModel:
     recent: deque[float] = field(init=False)  # normal scores, for the multi-bucket view
     raw_recent: deque[float] = field(init=False)  # raw residuals, for level-shift tests
     multi: Moments = field(default_factory=Moments)
+    value_range: ValueRange = field(default_factory=ValueRange)
     # Buckets since the multi-bucket view last reported a change, and that change's direction.
     since_adoption: int = 1 << 30
     adoption_sign: float = 0.0
@@ -179,6 +183,11 @@ class TimeSeriesModel:
         self.recent = deque(maxlen=MULTI_BUCKET_LENGTH)
         self.raw_recent = deque(maxlen=MULTI_BUCKET_LENGTH)
 
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # States saved before the value range (session 8) load with an empty one.
+        self.__dict__.update(state)
+        self.__dict__.setdefault("value_range", ValueRange())
+
     # ------------------------------------------------------------------ scoring
     def confidence(self, t: float) -> float:
         """0..1: how much history backs the model at ``t``."""
@@ -193,7 +202,7 @@ class TimeSeriesModel:
         last = self._last
         if last is not None and last.t == t and last.value == value:
             return last
-        baseline = self.decomposition.baseline(t)
+        baseline = self._recent_baseline(t)
         name = self.residuals.best()
         lower, upper = self._tails(name, value, baseline)
         recovered = False
@@ -223,6 +232,17 @@ class TimeSeriesModel:
             t, value, baseline, name, lower, upper, z, outlier, recovered, window_z
         )
         return self._last
+
+    def _recent_baseline(self, t: float) -> float:
+        """The decomposition's baseline, kept within the values of the last week.
+
+        For counts the expected count (baseline plus the residuals' mean, the count shapes' mean)
+        is kept there: the mean residual of a workday pattern's counts sits well below zero
+        (quiet weekends under a busy daily profile), and a count shape whose mean fell below the
+        fewest errors ever seen made a single error on a Saturday evening p ~ 1e-5.
+        """
+        offset = self.residuals.moments.mean if self.kind == "count" else 0.0
+        return self.value_range.clamp(t, self.decomposition.baseline(t) + offset) - offset
 
     def _unit_z(self, name: str, value: float, baseline: float) -> float:
         """Normal score of a count under a continuous shape: the middle of its unit interval.
@@ -396,6 +416,7 @@ class TimeSeriesModel:
             self.residuals.forget(0.5 ** (dt / memory - dt / HALF_LIFE))
         self.n += 1
         self.last_t = t
+        self.value_range.add(t, value)
         self._check_level_shift(t)
 
     def _evidence_half_life(self) -> float:

@@ -490,3 +490,20 @@ def test_a_state_saved_before_the_value_range_loads_and_scores() -> None:
     assert old.score_one(50 * SPAN, 2.0).probability > 0.1
     old.learn_one(50 * SPAN, 2.0)
     assert old.value_range.days  # filled from here on
+
+
+def test_a_stuck_sensor_is_found_and_one_sided_detectors_ignore_it() -> None:
+    # Continuous readings that suddenly repeat the same value exactly (a frozen agent): every
+    # value is near the baseline, so only the run of repeats is unusual.
+    rng = np.random.default_rng(3)
+    values = 40 + rng.normal(0, 5, 3300)
+    values[3000:] = values[2999]
+    for side, expect_alert in (("both", True), ("high", False)):
+        model = new_series_model("metric", side, 300.0)
+        lowest = 1.0
+        for k, v in enumerate(values):
+            s = model.score_one(k * 300.0, float(v))
+            if 3000 <= k < 3003:
+                lowest = min(lowest, s.probability)
+            model.learn_one(k * 300.0, float(v))
+        assert (lowest < 1e-4) == expect_alert, (side, lowest)

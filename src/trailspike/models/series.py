@@ -43,6 +43,7 @@ from trailspike.models.priors import (
     normal_cdf,
     normal_sf,
 )
+from trailspike.models.repeats import RepeatModel
 from trailspike.models.value_range import ValueRange
 
 MULTI_BUCKET_LENGTH = 12
@@ -160,6 +161,7 @@ class TimeSeriesModel:
     raw_recent: deque[float] = field(init=False)  # raw residuals, for level-shift tests
     multi: Moments = field(default_factory=Moments)
     value_range: ValueRange = field(default_factory=ValueRange)
+    repeats: RepeatModel = field(default_factory=RepeatModel)
     # Buckets since the multi-bucket view last reported a change, and that change's direction.
     since_adoption: int = 1 << 30
     adoption_sign: float = 0.0
@@ -187,6 +189,7 @@ class TimeSeriesModel:
         # States saved before the value range (session 8) load with an empty one.
         self.__dict__.update(state)
         self.__dict__.setdefault("value_range", ValueRange())
+        self.__dict__.setdefault("repeats", RepeatModel())
 
     # ------------------------------------------------------------------ scoring
     def confidence(self, t: float) -> float:
@@ -281,6 +284,8 @@ class TimeSeriesModel:
         res = self.residuals
         lower, upper = self._bucket_tails(a)
         single = side_probability(lower, upper, self.side) if self.n >= 2 else 1.0
+        if self.side == "both":  # a stuck value is unusual behaviour, neither high nor low
+            single = min(single, self.repeats.probability(value))
         multi = self._multi_probability(a.window_z)
         typical = res.quantile(a.candidate, 0.5, a.baseline)
         lo = res.quantile(a.candidate, 0.025, a.baseline)
@@ -417,6 +422,7 @@ class TimeSeriesModel:
         self.n += 1
         self.last_t = t
         self.value_range.add(t, value)
+        self.repeats.learn(value, decay)
         self._check_level_shift(t)
 
     def _evidence_half_life(self) -> float:

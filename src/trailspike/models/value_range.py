@@ -31,9 +31,10 @@ class ValueRange:
         day = math.floor(t / DAY)
         if self.days and self.days[-1][0] == day:
             _, low, high = self.days[-1]
-            self.days[-1] = (day, min(low, value), max(high, value))
-        else:
-            self.days.append((day, value, value))
+            if not low <= value <= high:
+                self.days[-1] = (day, min(low, value), max(high, value))
+            return
+        self.days.append((day, value, value))
         self.days = [d for d in self.days if d[0] > day - RANGE_DAYS]
 
     def clamp(self, t: float, baseline: float) -> float:

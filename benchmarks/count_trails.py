@@ -8,7 +8,12 @@ normaliser over generated trails and counts alerts (score >= 50) after the first
   (``rate`` errors a bucket on average, each one of ``messages``; a bucket without errors has no
   value, as in the job), 20 trails of 14 days each;
 * **rises found**: 8 days of Poisson counts at ``base``, then 6 hours at ``high`` (zero buckets
-  skipped), 20 trails each; a rise counts as found when any of its 24 buckets alerts.
+  skipped), 20 trails each; a rise counts as found when any of its 24 buckets alerts;
+* **false alerts on a working week** (session 8): errors at ``busy`` a bucket 08-18 h Monday to
+  Friday and ``quiet`` otherwise, each one of ``messages``, 10 trails of 4 weeks from a Monday;
+* **false alerts around a nightly burst** (session 8): ``rate`` errors a bucket from 3 messages,
+  and every night at 03:00 +/- 45 min 1-3 buckets of ``burst`` +/- 1 distinct messages (a
+  housekeeping job's errors), 10 trails of 4 weeks.
 
     .venv/bin/python benchmarks/count_trails.py
 
@@ -29,9 +34,13 @@ DAY = 96
 TRAILS = 20
 QUIET = ((0.1, 3), (0.42, 3), (1.0, 3), (3.0, 3), (10.0, 3), (1.0, 20), (5.0, 20))
 RISES = ((2.0, 4.0), (2.0, 5.0), (2.0, 6.0), (0.5, 2.0), (10.0, 20.0))
+WORKDAYS = ((0.1, 2.0, 10), (0.05, 1.0, 5), (0.3, 6.0, 20), (1.0, 15.0, 40))
+NIGHTLY = ((0.05, 4), (0.2, 5), (0.5, 8))
+WEEKS = 4
+MONDAY = 1_767_571_200.0  # 2026-01-05 00:00 UTC
 
 
-def scores(values: Sequence[float | None]) -> list[float | None]:
+def scores(values: Sequence[float | None], start: float = 1.7e9) -> list[float | None]:
     """The job's 0-100 score of each bucket (None where the bucket has no value)."""
     model = new_series_model("count", "high", SPAN)
     normalizer = new_normalizer()
@@ -40,7 +49,7 @@ def scores(values: Sequence[float | None]) -> list[float | None]:
         if value is None:
             out.append(None)
             continue
-        t = 1.7e9 + i * SPAN
+        t = start + i * SPAN
         score = model.score_one(t, value)
         normalizer.observe(score.probability, score.confidence)
         out.append(normalizer.normalize(score.probability, score.confidence))
@@ -66,6 +75,32 @@ def rise_trail(rng: np.random.Generator, base: float, high: float) -> list[float
     return [float(c) if c > 0 else None for c in counts]
 
 
+def distinct(rng: np.random.Generator, errors: int, messages: int) -> float | None:
+    return float(len(set(rng.integers(0, messages, errors)))) if errors else None
+
+
+def workday_trail(
+    rng: np.random.Generator, quiet: float, busy: float, messages: int
+) -> list[float | None]:
+    """Distinct messages per bucket over WEEKS weeks from a Monday, busy in working hours."""
+    out: list[float | None] = []
+    for i in range(DAY * 7 * WEEKS):
+        weekday, hour = (i // DAY) % 7, (i % DAY) * SPAN / 3600
+        rate = busy if weekday < 5 and 8 <= hour < 18 else quiet
+        out.append(distinct(rng, int(rng.poisson(rate)), messages))
+    return out
+
+
+def nightly_trail(rng: np.random.Generator, rate: float, burst: int) -> list[float | None]:
+    """Recurring errors, and a housekeeping job's burst of errors every night near 03:00."""
+    out = [distinct(rng, int(rng.poisson(rate)), 3) for _ in range(DAY * 7 * WEEKS)]
+    for day in range(7 * WEEKS):
+        start = day * DAY + 12 + int(rng.integers(-3, 4))  # 03:00 +/- 45 minutes
+        for k in range(int(rng.integers(1, 4))):
+            out[start + k] = float(burst + rng.integers(-1, 2))
+    return out
+
+
 def main() -> None:
     print("false alerts in 20 trails x 12 days (errors a bucket / messages: alerts)")
     for rate, messages in QUIET:
@@ -82,6 +117,20 @@ def main() -> None:
             found += alerts(s[DAY * 8 :]) > 0
             false += alerts(s[2 * DAY : DAY * 8])
         print(f"  {base:>4} -> {high:>4}: {found}/{TRAILS}, {false}")
+    print(f"false alerts on a working week, 10 trails x {WEEKS} weeks (quiet / busy / messages)")
+    for quiet, busy, messages in WORKDAYS:
+        total = sum(
+            alerts(scores(workday_trail(rng, quiet, busy, messages), MONDAY)[2 * DAY :])
+            for rng in map(np.random.default_rng, range(10))
+        )
+        print(f"  {quiet:>4} / {busy:>4} / {messages:>2}: {total}")
+    print(f"false alerts with a nightly burst, 10 trails x {WEEKS} weeks (errors / burst)")
+    for rate, burst in NIGHTLY:
+        total = sum(
+            alerts(scores(nightly_trail(rng, rate, burst), MONDAY)[2 * DAY :])
+            for rng in map(np.random.default_rng, range(10))
+        )
+        print(f"  {rate:>4} / {burst:>2}: {total}")
 
 
 if __name__ == "__main__":

@@ -168,8 +168,10 @@ def chunk_events(
     evidence): :func:`where_clause` reads them from an Arrow copy registered on ``con``.
 
     ``fields`` are the influencer fields the body also reads; ``events`` the chunk's event
-    count if known (above :data:`CHUNK_MAX_EVENTS` nothing is copied). Within the caller's
-    transaction the copy and the table hold the same rows.
+    count if known. Above :data:`CHUNK_MAX_EVENTS` nothing is copied; with the count unknown
+    the copy stops one row past that limit and is then dropped, so the body can take its
+    counts from the copy (:func:`bucket_event_counts` inside the body reads it) instead of a
+    scan of its own. Within the caller's transaction the copy and the table hold the same rows.
     """
     columns = chunk_columns(request, fields)
     if columns is None or (events is not None and events > CHUNK_MAX_EVENTS):
@@ -178,9 +180,14 @@ def chunk_events(
     where, params = compile_where(request.where)
     # Column names come from the EVENT_COLUMNS whitelist (chunk_columns); values are bound.
     table = con.sql(
-        f"SELECT {', '.join(columns)} FROM events WHERE ts >= ? AND ts < ? AND {where}",  # noqa: S608
-        params=[start, end, *params],
+        f"SELECT {', '.join(columns)} FROM events WHERE ts >= ? AND ts < ? AND {where} "  # noqa: S608
+        "LIMIT ?",
+        params=[start, end, *params, CHUNK_MAX_EVENTS + 1],
     ).to_arrow_table()
+    if table.num_rows > CHUNK_MAX_EVENTS:
+        del table
+        yield
+        return
     con.register(CHUNK_VIEW, table)
     token = _CHUNK.set(_HeldChunk(request, start, end))
     try:

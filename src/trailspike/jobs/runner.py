@@ -61,6 +61,7 @@ from trailspike.features.query import compile_where
 from trailspike.features.source import FeatureFn
 from trailspike.jobs.bucket import BucketProcessor, JobModels
 from trailspike.jobs.early import early_inputs, early_step
+from trailspike.jobs.gc_pause import gc_paused
 from trailspike.jobs.loader import JobCollection, load_jobs
 from trailspike.jobs.memory import estimate_memory
 from trailspike.jobs.schema import JobConfig
@@ -446,7 +447,8 @@ def run_jobs(
     settings = load_settings() if settings is None else settings
     ids = list(job_ids) if job_ids else collection.ids()
     selected = [collection.get(job_id) for job_id in ids]
-    with batched_checkpoints(con):
+    # The cyclic collector walked every live object thousands of times per run (jobs/gc_pause).
+    with batched_checkpoints(con), gc_paused():
         return _run_selected(
             con,
             selected,

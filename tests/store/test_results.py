@@ -139,6 +139,24 @@ def test_job_state_round_trip_and_delete(store) -> None:
     assert load_job_state(store, "j") is None and query_records(store) == []
 
 
+def test_job_state_saved_again_replaces_the_row(store) -> None:
+    save_job_state(store, "j", "rev", T0, b"blob", 123)
+    save_job_state(store, "k", "other", T0, b"k", 1)
+    later = T0 + timedelta(days=1)
+    save_job_state(store, "j", "rev2", later, b"blob2" * 100_000, 500_000)
+    state = load_job_state(store, "j")
+    assert state is not None
+    assert (state.job_revision, state.last_bucket_end, state.state, state.memory_bytes) == (
+        "rev2",
+        later,
+        b"blob2" * 100_000,
+        500_000,
+    )
+    assert store.execute("SELECT count(*) FROM job_state").fetchall() == [(2,)]
+    other = load_job_state(store, "k")
+    assert other is not None and (other.job_revision, other.state) == ("other", b"k")
+
+
 def test_a_batch_overlapping_stored_rows_replaces_them_and_a_new_range_is_appended(
     store: duckdb.DuckDBPyConnection,
 ) -> None:

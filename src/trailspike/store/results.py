@@ -332,6 +332,8 @@ def save_job_state(
     The row goes in as a one-row Arrow table, not as bound parameters: with the model blob
     (0.3 MB for the user job) as a parameter the statement took 9-12 ms, from Arrow 3.5 ms
     (a runner saves the state once per chunk, 21 times per job over the benchmark's history).
+    A stored row is updated in place (2.2 ms, ``INSERT OR REPLACE`` 3.1-4.3 ms); the first
+    one is inserted.
     """
     row = pa.Table.from_pydict(
         {
@@ -346,7 +348,14 @@ def save_job_state(
     )
     con.register("_ts_job_state", row)
     try:
-        con.execute("INSERT OR REPLACE INTO job_state BY NAME SELECT * FROM _ts_job_state")
+        updated = con.execute(
+            "UPDATE job_state SET job_revision = s.job_revision, "
+            "last_bucket_end = s.last_bucket_end, state = s.state, "
+            "memory_bytes = s.memory_bytes, updated_at = s.updated_at "
+            "FROM _ts_job_state s WHERE job_state.job_id = s.job_id"
+        ).fetchall()
+        if not updated or not updated[0][0]:
+            con.execute("INSERT INTO job_state BY NAME SELECT * FROM _ts_job_state")
     finally:
         con.unregister("_ts_job_state")
 

@@ -11,6 +11,7 @@ import pytest
 
 from trailspike.store.db import open_store
 from trailspike.store.results import (
+    DIRECT_APPEND_ROWS,
     batched_checkpoints,
     delete_job_results,
     load_job_state,
@@ -183,6 +184,20 @@ def test_a_batch_overlapping_stored_rows_replaces_them_and_a_new_range_is_append
     assert store.execute("SELECT record_score, is_interim FROM early_records").fetchall() == [
         (60.0, True)
     ]
+
+
+def test_a_large_insert_appends_directly_every_row_in_order(store) -> None:
+    """From DIRECT_APPEND_ROWS rows on, a plain insert goes through ``RETURNING``: the same
+    rows in the same order, and the connection free for the next statement."""
+    n = DIRECT_APPEND_ROWS + 7
+    rows = [record(T0 + timedelta(minutes=15 * i), float(i % 100), by=f"a{i}") for i in range(n)]
+    assert write_records(store, rows) == n
+    stored = store.execute("SELECT record_id, record_score FROM records ORDER BY rowid").fetchall()
+    assert stored == [(r["record_id"], r["record_score"]) for r in rows]
+    # Rows in a stored range take the replacing path, large or not.
+    again = [{**r, "record_score": 1.0} for r in rows]
+    assert write_records(store, again) == n
+    assert store.execute("SELECT count(*), max(record_score) FROM records").fetchall() == [(n, 1.0)]
 
 
 def threshold(con: duckdb.DuckDBPyConnection) -> str:

@@ -94,6 +94,27 @@ def test_queries_inside_chunk_events_read_the_chunk_copy_with_the_same_results(e
     ).fetchall() == [(0,)]
 
 
+def test_a_chunk_past_the_copy_limit_is_read_from_the_table(events, monkeypatch) -> None:
+    """With the event count unknown the copy stops one row past CHUNK_MAX_EVENTS and is
+    dropped: the queries inside read the table, with the same results."""
+    from trailspike.features import bucket_duckdb
+    from trailspike.features.bucket_duckdb import CHUNK_VIEW, bucket_event_counts, chunk_events
+
+    det = DetectorFeature(0, "count")
+    req = FeatureRequest("j", 900, (det,))
+    end = T0 + timedelta(hours=1)
+    plain = bucket_event_counts(events, req, T0, end)
+    views = "SELECT count(*) FROM duckdb_views() WHERE view_name = ?"
+    monkeypatch.setattr(bucket_duckdb, "CHUNK_MAX_EVENTS", sum(plain.values()) - 1)
+    with chunk_events(events, req, T0, end):
+        assert events.execute(views, [CHUNK_VIEW]).fetchall() == [(0,)]
+        assert bucket_event_counts(events, req, T0, end) == plain
+    monkeypatch.setattr(bucket_duckdb, "CHUNK_MAX_EVENTS", sum(plain.values()))
+    with chunk_events(events, req, T0, end):
+        assert events.execute(views, [CHUNK_VIEW]).fetchall() == [(1,)]
+        assert bucket_event_counts(events, req, T0, end) == plain
+
+
 def test_chunk_events_copy_nothing_for_a_field_read_from_the_document(events) -> None:
     from trailspike.features.bucket_duckdb import bucket_event_counts, chunk_columns, chunk_events
 

@@ -8,10 +8,10 @@ unreachable objects left over after the whole run. Reference counting frees ever
 as before, so results and model state are unchanged; only cycles wait for the collector's next
 run after the jobs.
 
-Implementation decision: the pause nests and may be entered from several threads (the
-service and the web UI run jobs beside other work): the collector is disabled on the first
-entry, if it was enabled, and enabled again when the last one leaves, so one caller's exit
-never turns it back on under another, nor leaves it off.
+Implementation decision: the collector is one per process, so the pause nests and may be
+entered from several threads at once (a caller may run jobs in a thread beside other work):
+it is disabled on the first entry, if it was enabled, and enabled again when the last one
+leaves, so one caller's exit never turns it back on under another, nor leaves it off.
 """
 
 from __future__ import annotations

@@ -153,3 +153,23 @@ def test_explanation_column_is_explanation_json_of_each_record(
 ) -> None:
     scored = [Scored(0, ("", "A", ""), 2.0, 1e-5, c, t, 0.0, 5.0, m) for c, t, m in rows]
     assert explanation_column(scored) == [explanation_json(s) for s in scored]
+
+
+def test_a_stuck_value_is_explained_as_a_repeated_value() -> None:
+    # A metric repeating the same value for three buckets: the repeat view, not the value's
+    # size (typical 40.1 against 41.25), is what made it anomalous, and the analyst is told so.
+    stuck = Scored(
+        0, ("", "", ""), 41.25, 2e-6, 1.0, 40.1, 30.0, 50.0, -5.0, 2e-6, 0.4,
+        repeat_probability=2e-6, repeated_buckets=3,
+    )  # fmt: skip
+    out = explanation(stuck)
+    assert out["anomaly_type"] == "repeated_value"
+    assert out["repeated_value"] == {"buckets": 3, "probability": 2e-6}
+    assert explanation_json(stuck) == json.dumps(out)
+    # A spike that also happens to repeat the last value keeps its type: its size explains it.
+    spike = Scored(
+        0, ("", "", ""), 90.0, 1e-9, 1.0, 40.1, 30.0, 50.0, -5.0, 1e-9, 0.4,
+        repeat_probability=5e-4, repeated_buckets=1,
+    )  # fmt: skip
+    assert explanation(spike)["anomaly_type"] == "spike"
+    assert "repeated_value" not in explanation(Scored(0, ("", "", ""), 2.0, 1e-5, 1.0, 2.0))

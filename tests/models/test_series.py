@@ -500,10 +500,11 @@ def test_a_stuck_sensor_is_found_and_one_sided_detectors_ignore_it() -> None:
     values[3000:] = values[2999]
     for side, expect_alert in (("both", True), ("high", False)):
         model = new_series_model("metric", side, 300.0)
-        lowest = 1.0
+        lowest, repeated = 1.0, 0
         for k, v in enumerate(values):
             s = model.score_one(k * 300.0, float(v))
-            if 3000 <= k < 3003:
-                lowest = min(lowest, s.probability)
+            if 3000 <= k < 3003 and s.probability < lowest:
+                lowest, repeated = s.probability, s.repeated_buckets
             model.learn_one(k * 300.0, float(v))
         assert (lowest < 1e-4) == expect_alert, (side, lowest)
+        assert repeated == (3 if expect_alert else 0)  # reported with the run's length

@@ -19,11 +19,13 @@ from webworld import (
     XSS_ARN,
     XSS_IMG,
     XSS_MESSAGE,
+    build_world,
     record_id,
     web_settings,
 )
 
 from trailspike.core.errors import ConfigError
+from trailspike.store.db import open_store
 from trailspike.web.app import check_binding, create_app, plotly_js_path
 from trailspike.web.security import CSRF_COOKIE, TOKEN_COOKIE
 
@@ -316,3 +318,26 @@ def test_embedded_in_a_process_that_owns_the_store(tmp_path: Path, world) -> Non
         assert row == ("acknowledged",)
     finally:
         owner.close()
+
+
+def test_a_repeated_value_record_says_so(tmp_path: Path) -> None:
+    # A record the repeat view raised (a stuck value): the panel tells the analyst why, since
+    # actual and typical alone look alike. A record without it shows no such line.
+    path = tmp_path / "web.duckdb"
+    con = open_store(path)
+    build_world(con)
+    explained = {
+        "anomaly_type": "repeated_value",
+        "repeated_value": {"buckets": 3, "probability": 2e-6},
+    }
+    con.execute(
+        "UPDATE records SET explanation = ? WHERE record_id = ?",
+        [json.dumps(explained), record_id(JOB, 240)],
+    )
+    con.close()
+    with TestClient(create_app(web_settings(path)), base_url="http://127.0.0.1:8000") as c:
+        headers = {"X-Fragment": "1"}
+        stuck = c.get(f"/jobs/{JOB}/records/{record_id(JOB, 240)}", headers=headers)
+        assert "the same value 3 buckets in a row" in stuck.text
+        other = c.get(f"/jobs/{JOB}/records/{record_id(JOB, 200)}", headers=headers)
+        assert other.status_code == 200 and "Repeated value" not in other.text

@@ -71,6 +71,8 @@ class Scored:
     multi_bucket_probability: float | None = None
     actions: frozenset[str] = frozenset()
     novelty: Novelty | None = None
+    repeat_probability: float = 1.0  # the value repeated exactly (models.repeats)
+    repeated_buckets: int = 0
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,8 @@ class DetectorModels:
                     s.single_bucket_probability,
                     s.multi_bucket_probability,
                     rule_actions(det, filters, key, value, s.typical),
+                    repeat_probability=s.repeat_probability,
+                    repeated_buckets=s.repeated_buckets,
                 )
             )
         return out

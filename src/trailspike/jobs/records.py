@@ -44,6 +44,8 @@ def explanation(scored: Scored) -> dict[str, Any]:
     out: dict[str, Any] = {"model_confidence": round(scored.confidence, 6)}
     if scored.typical is not None:
         out["anomaly_type"] = "spike" if scored.actual >= scored.typical else "dip"
+        if _stuck(scored):
+            out["anomaly_type"] = "repeated_value"
         out["typical_value"] = scored.typical
         out["lower_confidence_bound"] = scored.lower
         out["upper_confidence_bound"] = scored.upper
@@ -51,6 +53,11 @@ def explanation(scored: Scored) -> dict[str, Any]:
         out["multi_bucket_impact"] = scored.multi_bucket_impact
         out["single_bucket_probability"] = scored.single_bucket_probability
         out["multi_bucket_probability"] = scored.multi_bucket_probability
+    if scored.repeated_buckets:  # the value repeats the last buckets exactly
+        out["repeated_value"] = {
+            "buckets": scored.repeated_buckets,
+            "probability": scored.repeat_probability,
+        }
     if scored.novelty is not None:  # a rare category new to its partition, in a burst of them
         out["novelty_burst"] = {
             "new_categories": scored.novelty.count,
@@ -58,6 +65,16 @@ def explanation(scored: Scored) -> dict[str, Any]:
             "own_probability": scored.novelty.alone,
         }
     return out
+
+
+def _stuck(scored: Scored) -> bool:
+    """Whether the exact repeat, not the value's size, is what made the bucket anomalous."""
+    single = scored.single_bucket_probability
+    return (
+        bool(scored.repeated_buckets)
+        and single is not None
+        and (scored.repeat_probability <= single)
+    )
 
 
 def _confidence_only(scored: Scored) -> bool:

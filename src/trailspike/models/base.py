@@ -36,6 +36,10 @@ class BucketScore:
     single_bucket_probability: float = 1.0
     multi_bucket_probability: float = 1.0
     confidence: float = 1.0  # 0..1: how much history backs the model (caps scores early on)
+    # The value repeats the last ``repeated_buckets`` buckets exactly, as likely as this
+    # (:mod:`trailspike.models.repeats`; 1.0 and 0 where not judged).
+    repeat_probability: float = 1.0
+    repeated_buckets: int = 0
 
 
 class SeriesModel(Protocol):

@@ -229,8 +229,10 @@ class TimeSeriesModel:
         res = self.residuals
         lower, upper = self._bucket_tails(a)
         single = side_probability(lower, upper, self.side) if self.n >= 2 else 1.0
+        repeat = 1.0
         if self.side == "both":  # a stuck value is unusual behaviour, neither high nor low
-            single = min(single, self.repeats.probability(value))
+            repeat = self.repeats.probability(value)
+            single = min(single, repeat)
         multi = self._multi_probability(a.window_z)
         typical = res.quantile(a.candidate, 0.5, a.baseline)
         lo = res.quantile(a.candidate, 0.025, a.baseline)
@@ -246,6 +248,8 @@ class TimeSeriesModel:
             single_bucket_probability=single,
             multi_bucket_probability=multi,
             confidence=self.confidence(t),
+            repeat_probability=repeat,
+            repeated_buckets=self.repeats.run + 1 if repeat < 1.0 else 0,
         )
 
     def _bucket_tails(self, a: Assessment) -> tuple[float, float]:

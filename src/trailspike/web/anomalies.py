@@ -9,6 +9,7 @@ its partition/by/over values; fields without a typed column are read from the EC
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -188,11 +189,21 @@ def influencer_swimlane(
 
 
 def record(con: duckdb.DuckDBPyConnection, record_id: str) -> Row | None:
-    """One anomaly record with its influencers decoded."""
+    """One anomaly record with its influencers and explanation decoded."""
     row = fetch_one(con, "SELECT * FROM anomaly_records WHERE record_id = ?", [record_id])
     if row is not None:
         row["influencers"] = parse_influencers(row["influencers"])
+        row["explanation"] = _parse_explanation(row.get("explanation"))
     return row
+
+
+def _parse_explanation(text: str | None) -> dict[str, Any]:
+    """The record's explanation JSON (written by trailspike; {} if absent or unreadable)."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _field_condition(field: str) -> tuple[str, list[Any]]:

@@ -44,6 +44,18 @@ SETTINGS: tuple[Setting, ...] = (
         "high_count, high_distinct_count); off disables.",
     ),
     Setting("renormalization_window", "30d", "How far back record scores are renormalised."),
+    Setting(
+        "history_commit_seconds",
+        "30s",
+        "Catching up on history, a job commits its work about this often (wall time, judged "
+        "by the last commit's pace), so a killed run loses about this much work.",
+    ),
+    Setting(
+        "history_commit_max",
+        "7d",
+        "Most event time a job processes and commits at once while catching up on history "
+        "(runs start with one day and grow while within history_commit_seconds).",
+    ),
     Setting("sources", "", "Comma-separated paths or s3:// prefixes the service ingests from."),
     Setting("service_interval", "5m", "How often `trailspike run` polls sources and runs rules."),
     Setting("rules_max_catchup", 96, "Most missed executions per rule the service catches up."),

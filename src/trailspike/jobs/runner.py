@@ -11,11 +11,14 @@ record, influencer and model-plot results, and only then teaches the models the 
 
 Implementation decisions:
 
-- Resumable and exact: work is committed per chunk (``commit_interval`` of event time, one day by
-  default) in one transaction holding the chunk's results, the pickled models and
-  ``last_bucket_end``. A killed run loses at most the open chunk and redoes it; writes are
-  idempotent, so nothing doubles. Everything a result depends on is in the persisted state, so
-  one run over a month and many short runs give identical results.
+- Resumable and exact: work is committed per chunk in one transaction holding the chunk's
+  results, the pickled models and ``last_bucket_end``. The first chunk of a run is
+  ``commit_interval`` of event time (one day by default); while catching up on history, later
+  ones grow up to ``history_commit_max`` (7 days) as long as one should take at most
+  ``history_commit_seconds`` (30 s) of wall time (:mod:`trailspike.jobs.chunking`). A killed run
+  loses at most the open chunk and redoes it; writes are idempotent, so nothing doubles.
+  Everything a result depends on is in the persisted state, so one run over a month and many
+  short runs give identical results.
 - Empty buckets: a job with a count-family detector processes every bucket (they count as 0);
   any other job skips buckets, and whole chunks, without events, since they change nothing.
   So bucket results exist for every bucket of a count job and for non-empty buckets otherwise.
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,7 +52,7 @@ import pyarrow as pa
 
 from trailspike.core.errors import ConfigError, TrailspikeError
 from trailspike.core.settings import load_settings
-from trailspike.core.timeutil import bucket_start, parse_duration, utcnow
+from trailspike.core.timeutil import parse_duration, utcnow
 from trailspike.features.bucket_duckdb import (
     bucket_event_counts,
     chunk_events,
@@ -60,6 +63,14 @@ from trailspike.features.contract import FeatureRequest, feature_request
 from trailspike.features.query import compile_where
 from trailspike.features.source import FeatureFn
 from trailspike.jobs.bucket import BucketProcessor, JobModels
+from trailspike.jobs.chunking import (
+    DEFAULT_COMMIT_INTERVAL,
+    CommitPolicy,
+    Window,
+    occupied,
+    paced_chunks,
+    plan,
+)
 from trailspike.jobs.early import early_inputs, early_step
 from trailspike.jobs.gc_pause import gc_paused
 from trailspike.jobs.loader import JobCollection, load_jobs
@@ -74,7 +85,6 @@ from trailspike.store.results import (
 )
 
 EPOCH = datetime(1970, 1, 1)
-DEFAULT_COMMIT_INTERVAL = timedelta(days=1)
 
 
 @dataclass
@@ -103,13 +113,6 @@ class JobRunSummary:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-@dataclass
-class _Window:
-    begin: datetime
-    end: datetime
-    chunks: list[tuple[datetime, datetime]] = field(default_factory=list)
-
-
 def _event_range(
     con: duckdb.DuckDBPyConnection, request: FeatureRequest
 ) -> tuple[datetime | None, datetime | None]:
@@ -119,47 +122,6 @@ def _event_range(
     first = con.execute(f"SELECT min(ts) FROM events WHERE {where}", params).fetchall()[0][0]  # noqa: S608
     last = con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
     return first, last
-
-
-def _plan(
-    job: JobConfig,
-    resume_from: datetime | None,
-    first_event: datetime | None,
-    last_event: datetime | None,
-    start: datetime | None,
-    end: datetime | None,
-    now: datetime,
-    delay: timedelta,
-    commit_interval: timedelta,
-    delivery_delay: timedelta = timedelta(0),
-) -> _Window | None:
-    span = job.bucket_span
-    if resume_from is not None:
-        begin = resume_from
-        if start is not None and bucket_start(start, span) > begin:
-            begin = bucket_start(start, span)
-    elif start is not None:
-        begin = bucket_start(start, span)
-    elif first_event is not None:
-        begin = bucket_start(first_event, span)
-    else:
-        return None
-    if end is not None:
-        limit = min(now - delay, end)
-    elif last_event is not None:
-        limit = min(now - delay - delivery_delay, last_event)
-    else:
-        return None
-    stop = bucket_start(limit, span)
-    if stop <= begin:
-        return _Window(begin, begin)
-    window = _Window(begin, stop)
-    step = max(span, (commit_interval // span) * span)
-    t = begin
-    while t < stop:
-        window.chunks.append((t, min(stop, t + step)))
-        t = window.chunks[-1][1]
-    return window
 
 
 def run_job(
@@ -173,6 +135,7 @@ def run_job(
     progress: bool = False,
     commit_interval: timedelta = DEFAULT_COMMIT_INTERVAL,
     features: FeatureFn = compute_features,
+    commit_policy: CommitPolicy | None = None,
 ) -> JobRunSummary:
     """Process the final buckets of one job not processed yet; see :func:`run_jobs`."""
     settings = load_settings() if settings is None else settings
@@ -186,7 +149,7 @@ def run_job(
             f"were built; run `trailspike jobs reset {job.job_id}` to rebuild it from the start"
         )
     first, last = _event_range(con, request)
-    window = _plan(
+    window = plan(
         job,
         stored.last_bucket_end if stored else None,
         first,
@@ -216,12 +179,13 @@ def run_job(
         _score_open_bucket(con, job, request, processor, open_bucket)
         return summary
     bar = _progress(job, window) if progress else None
-    chunks = window.chunks if processor.zero_fills else _occupied(con, request, window)
+    chunks = window.chunks if processor.zero_fills else occupied(con, request, window)
+    policy = commit_policy or CommitPolicy.from_settings(settings, commit_interval)
     try:
         # Each bucket's rows are written once, after what is stored when nothing is stored
         # from window.begin on (the appending check is made once, not per table and flush).
         with appending(con, job.job_id, window.begin):
-            for chunk_start, chunk_end in chunks:
+            for chunk_start, chunk_end in paced_chunks(chunks, policy):
                 _run_chunk(con, job, request, processor, chunk_start, chunk_end, summary, features)
                 if bar is not None:
                     bar[0].update(bar[1], completed=(chunk_end - window.begin) / job.bucket_span)
@@ -237,25 +201,6 @@ def run_job(
     summary.memory_bytes = estimate_memory(models)
     summary.seconds = time.perf_counter() - clock
     return summary
-
-
-def _occupied(
-    con: duckdb.DuckDBPyConnection, request: FeatureRequest, window: _Window
-) -> list[tuple[datetime, datetime]]:
-    """The chunks of ``window`` that hold events the job selects (the others change nothing
-    for a job without zero-filled functions)."""
-    if not window.chunks:
-        return []
-    step = window.chunks[0][1] - window.chunks[0][0]
-    where, params = compile_where(request.where)
-    # `where` comes from the whitelisted query grammar; every value is a bound parameter.
-    rows = con.execute(
-        "SELECT DISTINCT time_bucket(?::INTERVAL, ts, ?::TIMESTAMP) FROM events "  # noqa: S608
-        f"WHERE ts >= ? AND ts < ? AND {where}",
-        [step, window.begin, window.begin, window.end, *params],
-    ).fetchall()
-    occupied = {row[0] for row in rows}
-    return [chunk for chunk in window.chunks if chunk[0] in occupied]
 
 
 def _score_open_bucket(
@@ -384,7 +329,7 @@ def _renormalization_window(job: JobConfig, settings: Mapping[str, Any]) -> time
     return max(parse_duration(str(settings["renormalization_window"])), 100 * job.bucket_span)
 
 
-def _progress(job: JobConfig, window: _Window) -> tuple[Any, Any]:
+def _progress(job: JobConfig, window: Window) -> tuple[Any, Any]:
     from rich.progress import Progress
 
     bar = Progress(transient=True)
@@ -406,6 +351,7 @@ def run_jobs(
     commit_interval: timedelta = DEFAULT_COMMIT_INTERVAL,
     keep_going: bool = True,
     features: FeatureFn = compute_features,
+    commit_policy: CommitPolicy | None = None,
 ) -> list[JobRunSummary]:
     """Run jobs over the stored events and store their results.
 
@@ -429,7 +375,12 @@ def run_jobs(
     jobs
         The job definitions (default: the shipped ones).
     commit_interval
-        Event time processed per transaction.
+        Event time of a run's first transaction, and the unit later ones grow by.
+    commit_policy
+        How transactions grow while catching up on history (see
+        :mod:`trailspike.jobs.chunking`); default from ``commit_interval`` and the settings
+        ``history_commit_max`` and ``history_commit_seconds``. Given, it replaces
+        ``commit_interval``.
     features
         Where feature rows come from: DuckDB over the store (default), or e.g.
         :class:`~trailspike.features.source.SparkFeatures`.
@@ -460,6 +411,7 @@ def run_jobs(
             commit_interval=commit_interval,
             keep_going=keep_going,
             features=features,
+            commit_policy=commit_policy,
         )
 
 
@@ -475,6 +427,7 @@ def _run_selected(
     commit_interval: timedelta,
     keep_going: bool,
     features: FeatureFn,
+    commit_policy: CommitPolicy | None,
 ) -> list[JobRunSummary]:
     summaries = []
     for job in selected:
@@ -489,6 +442,7 @@ def _run_selected(
                 progress=progress,
                 commit_interval=commit_interval,
                 features=features,
+                commit_policy=commit_policy,
             )
         except TrailspikeError as exc:
             if not keep_going:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,9 +17,11 @@ import numpy as np
 import pytest
 from jobs_synth import T0, baseline_events, insert_events
 
+import trailspike
 from trailspike.core.errors import ConfigError
 from trailspike.core.settings import load_settings
 from trailspike.jobs import bucket as bucket_module
+from trailspike.jobs.chunking import CommitPolicy
 from trailspike.jobs.loader import load_jobs
 from trailspike.jobs.runner import run_jobs
 from trailspike.models.factory import load_state
@@ -237,7 +243,9 @@ def test_killed_run_resumes_without_lost_or_doubled_results(tmp_path, one_shot, 
 
     monkeypatch.setattr(bucket_module, "write_buckets", dies_on_third_write)
     with pytest.raises(KeyboardInterrupt):
-        run(con, [SPIKE, USER], END, commit_interval=timedelta(days=1))
+        # One-day chunks whatever the machine's speed (the default policy would grow them).
+        day = timedelta(days=1)
+        run(con, [SPIKE, USER], END, commit_policy=CommitPolicy(base=day, longest=day))
     state = load_job_state(con, SPIKE)
     assert state is not None and state.last_bucket_end is not None
     stored_until = con.execute(
@@ -246,5 +254,69 @@ def test_killed_run_resumes_without_lost_or_doubled_results(tmp_path, one_shot, 
     # Everything before the saved point is stored, nothing of the rolled-back chunk is.
     assert stored_until + timedelta(minutes=15) == state.last_bucket_end < END
     monkeypatch.setattr(bucket_module, "write_buckets", real)
+    run(con, [SPIKE, USER], END)
+    assert snapshot(con) == one_shot
+
+
+# The child opens the store, lets the runner's chunks grow as if processing took no time (a
+# clock that stands still: chunks of 1, 2 and 3 days), and kills itself with SIGKILL as the last
+# chunk's state is saved, its results written: no Python cleanup, no rollback, the open
+# transaction only in the WAL. (With one-day chunks the same kill would leave 5 days saved.)
+KILLED_CHILD = """
+import os, signal, sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from trailspike.core.settings import load_settings
+from trailspike.jobs import runner
+from trailspike.jobs.chunking import CommitPolicy
+from trailspike.jobs.runner import run_jobs
+from trailspike.store.db import open_store
+
+end = datetime.fromisoformat(sys.argv[2])
+real = runner.save_job_state
+
+def dies_saving_the_last_chunk(con, job_id, revision, until, blob, size):
+    if until == end:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(con, job_id, revision, until, blob, size)
+
+runner.save_job_state = dies_saving_the_last_chunk
+policy = CommitPolicy(
+    base=timedelta(days=1), longest=timedelta(days=3), seconds=30, clock=lambda: 0.0
+)
+run_jobs(
+    open_store(Path(sys.argv[1])),
+    ["high_distinct_count_error_message", "rare_method_for_a_username"],
+    end=end,
+    now=datetime(2027, 1, 1),
+    settings=load_settings(environ={}, config_path=Path("/nonexistent.toml")),
+    commit_policy=policy,
+)
+"""
+
+
+def test_run_killed_with_sigkill_in_a_grown_chunk_resumes_exactly(tmp_path, one_shot):
+    path = tmp_path / "sigkill.duckdb"
+    fresh_store(path).close()
+    src = str(Path(trailspike.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_CHILD, str(path), END.isoformat()],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    con = open_store(path)
+    state = load_job_state(con, SPIKE)
+    # Chunks of 1 and 2 days were committed; the third, days 3-6, died open and left nothing
+    # (no buckets, no state), and the user job never started.
+    assert state is not None and state.last_bucket_end == T0 + timedelta(days=3)
+    stored_until = con.execute(
+        "SELECT max(timestamp) FROM buckets WHERE job_id = ?", [SPIKE]
+    ).fetchall()[0][0]
+    assert stored_until + timedelta(minutes=15) == state.last_bucket_end
+    assert load_job_state(con, USER) is None
     run(con, [SPIKE, USER], END)
     assert snapshot(con) == one_shot

@@ -40,11 +40,15 @@ def _leaf_commands() -> list[tuple[str, click.Command, click.Context]]:
             for name in command.list_commands(ctx):
                 sub = command.get_command(ctx, name)
                 assert sub is not None
-                walk(sub, click.Context(sub, info_name=name, parent=ctx), f"{path} {name}")
+                child = click.Context(sub, info_name=name, parent=ctx, **sub.context_settings)
+                walk(sub, child, f"{path} {name}")
         else:
             found.append((path, command, ctx))
 
-    root = click.Context(cli, info_name="trailspike")
+    # With the commands' own context settings, as click builds them: a context without them
+    # has only --help, and click caches the help option it first builds on the command, so a
+    # later `-h` in another test failed with "No such option".
+    root = click.Context(cli, info_name="trailspike", **cli.context_settings)
     walk(cli, root, "trailspike")
     return found
 

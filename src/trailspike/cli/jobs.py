@@ -186,7 +186,10 @@ def run(
     Only final buckets are processed: a bucket is final when its end plus the settings
     `cloudtrail_delivery_delay` and `query_delay` has passed and later events have been
     ingested. A job resumes where its last run
-    stopped, so running this every few minutes processes each bucket exactly once.
+    stopped, so running this every few minutes processes each bucket exactly once. A run
+    over history commits in chunks (one day, growing to at most the setting
+    `history_commit_max` while each takes at most `history_commit_seconds`): a killed run
+    redoes only its open chunk.
 
     With --engine spark the per-bucket aggregation runs on Spark (local mode, one query per
     job) over the events in Parquet; models, influencers and results stay here.

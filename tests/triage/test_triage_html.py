@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
+from html import escape
 from pathlib import Path
 
 from triage_world import ALERT_DAY, ALICE, SPIKE_JOB, World, build_attack, build_automation_bug
 
-from trailspike.triage.html import chart_for_alert, safe_json, severity_of, write_demo_report
+from trailspike.triage.html import (
+    chart_for_alert,
+    safe_json,
+    severity_of,
+    what_happened,
+    write_demo_report,
+)
 
 SETTINGS = {"aws_ip_ranges": ""}
 
@@ -107,6 +114,24 @@ def test_report_triages_only_the_highest_scoring_alerts(world: World, tmp_path: 
     html = write_demo_report(world.con, tmp_path / "r.html", SETTINGS, max_triaged=1).read_text()
     assert html.count('class="alert-block"') == 1
     assert "cover the 1 highest-scoring alerts of 2" in html
+
+
+def test_every_alert_row_sayswhat_happened(world: World, tmp_path: Path) -> None:
+    build_attack(world)
+    reasons = dict(world.con.execute("SELECT rule_name, reason FROM alerts").fetchall())
+    html = write_demo_report(world.con, tmp_path / "r.html", SETTINGS, max_triaged=1).read_text()
+    rows = re.findall(r"<tr><td>(.*?)</tr>", html.split("<tbody>")[1].split("</tbody>")[0], re.S)
+    assert len(rows) == 2
+    for row in rows:  # the triaged alert's and the other's: the reason without the rule's name
+        rule = next(name for name in reasons if f">{escape(name)}</td>" in row)
+        assert escape(reasons[rule].removeprefix(f"{rule}: ")) in row
+    # Our rules' reasons start with the rule's name, which the row shows already.
+    reason = "Spike in AWS Error Messages: 16 distinct error messages in 15 min (typical 2.0)"
+    what = what_happened({"rule_name": "Spike in AWS Error Messages", "reason": reason})
+    assert what == "16 distinct error messages in 15 min (typical 2.0)"
+    assert what_happened({"rule_name": "x", "reason": None}) == ""
+    # Only the triaged alert links to a block below; the other has none to link to.
+    assert sum('href="#alert-' in row for row in rows) == 1
 
 
 def test_safe_json_and_severity_helpers() -> None:

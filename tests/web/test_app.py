@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import pytest
 from starlette.testclient import TestClient
@@ -37,6 +38,8 @@ PAGES = [
     f"/jobs/{PART_JOB}?range=all&partition=Lagos",
     "/alerts",
     "/alerts?status=open&principal=mallory",
+    "/alerts?group=principal",
+    "/alerts?group=rule&status=open",
     "/rules",
     f"/rules/{RULE}",
 ]
@@ -59,7 +62,8 @@ def test_every_page_renders_with_strict_headers(client: TestClient, path: str) -
 def test_hostile_log_text_is_escaped_in_html_and_json(client: TestClient, world) -> None:
     alert_page = client.get(f"/alerts/{world[1][0]}").text
     explorer = client.get(f"/jobs/{JOB}?range=all&record={record_id(JOB, 240)}").text
-    for page in (alert_page, explorer):
+    grouped = client.get("/alerts?group=principal").text  # the top reason names XSS_ARN
+    for page in (alert_page, explorer, grouped):
         assert "<script>window.__pwned" not in page
         assert "<img src=x" not in page
         assert "&lt;script&gt;window.__pwned" in page
@@ -92,6 +96,30 @@ def test_alert_filters(client: TestClient) -> None:
     window = client.get("/alerts?from=2026-11-03T11:00&to=2026-11-04").text
     assert window.count('href="/alerts/') == 1  # only bucket 240 (2026-11-03 12:00) is inside
     assert client.get("/alerts?from=yesterday").status_code == 400
+
+
+def _group_rows(page: str) -> list[str]:
+    table = page.split('id="alert-groups"')[1].split("</table>")[0]
+    return re.findall(r"<tr>\s*<td class=\"group-key\">(.*?)</tr>", table, re.S)
+
+
+def test_alerts_grouped_by_principal_and_by_rule(client: TestClient) -> None:
+    by_principal = client.get("/alerts?group=principal&status=open").text
+    rows = _group_rows(by_principal)
+    # The two open spike alerts name the attacker first: one group, linked to its alerts.
+    assert len(rows) == 1 and "2 alerts in 1 group" in by_principal
+    assert f"/alerts?status=open&amp;principal={quote_plus(ATTACKER_ARN)}" in rows[0]
+    assert re.search(r'<td class="n">2</td><td class="n">2</td>', rows[0])
+    assert 'id="alert-table"' not in by_principal
+    by_rule = client.get("/alerts?group=rule").text
+    rules = _group_rows(by_rule)
+    assert len(rules) == 2 and "3 alerts in 2 groups" in by_rule
+    assert f"/alerts?rule={RULE}" in rules[0]  # the spike rule: its score 91.5 is the top
+    assert "Spike in AWS Error Messages ×2" in rules[0]
+    # A group's link lists the same alerts as the grouped view counted.
+    listed = client.get(f"/alerts?status=open&principal={quote_plus(ATTACKER_ARN)}").text
+    assert listed.count('href="/alerts/') == 2
+    assert client.get("/alerts?group=city").status_code == 400
 
 
 def test_record_fragment_and_redirect(client: TestClient) -> None:

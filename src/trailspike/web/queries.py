@@ -19,6 +19,9 @@ from typing import Any
 import duckdb
 import orjson
 
+from trailspike.rules.alerts import AlertRow
+from trailspike.rules.grouping import NO_KEY, group_alerts
+
 Row = dict[str, Any]
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 STATUSES = ("open", "acknowledged", "closed")
@@ -252,6 +255,46 @@ def alerts(
     for row in rows:
         row["influencers"] = parse_influencers(row["influencers"])
     return rows
+
+
+GROUPINGS = ("principal", "rule")
+
+
+def alert_groups(rows: Sequence[Row], by: str) -> list[Row]:
+    """:func:`alerts` rows folded into one row per principal or rule, highest score first.
+
+    One incident raises an alert per anomaly record (a stolen key's discovery calls alert once
+    per method), so a queue grouped by who they are about reads as one line per actor, as
+    ``trailspike alerts --group-by`` and Kibana's "group alerts by" do. ``filter`` is the
+    query parameter that lists a group's alerts.
+    """
+    if by not in GROUPINGS:
+        raise ValueError(f"cannot group alerts by {by!r}: choose one of {', '.join(GROUPINGS)}")
+    alert_rows = [_alert_row(row) for row in rows]
+    out = []
+    for group in group_alerts(alert_rows, by):
+        top = group.top
+        if by == "rule":
+            link = {"rule": top.rule_id}
+        else:
+            link = {"principal": group.key} if group.key != NO_KEY else {}
+        row = {**group.as_dict(), "first": group.first, "last": group.last, "filter": link}
+        out.append(row)
+    return out
+
+
+def _alert_row(row: Row) -> AlertRow:
+    """An :func:`alerts` row as the rule engine's :class:`AlertRow`, its document rebuilt from
+    the record's influencers and partition (all that grouping reads)."""
+    doc = {
+        "influencers": [
+            {"influencer_field_name": i["field"], "influencer_field_values": i["values"]}
+            for i in row["influencers"]
+        ],
+        "partition_field_value": row.get("partition_field_value"),
+    }
+    fields = {name: row[name] for name in AlertRow.__dataclass_fields__ if name != "doc"}
+    return AlertRow(**fields, doc=doc)
 
 
 def alerts_for_record(con: duckdb.DuckDBPyConnection, record_id: str) -> list[Row]:

@@ -209,14 +209,22 @@ async def alerts_page(request: Request) -> Response:
     start = parse_when(params.get("from"), "from")
     end = parse_when(params.get("to"), "to")
 
+    group = params.get("group", "")
+    if group and group not in queries.GROUPINGS:
+        raise HTTPException(400, f"group must be one of {', '.join(queries.GROUPINGS)}")
+
     def load(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+        rows = queries.alerts(con, rule_id, severity, status, principal, start, end)
         return {
-            "alerts": queries.alerts(con, rule_id, severity, status, principal, start, end),
+            "alerts": rows,
+            "groups": queries.alert_groups(rows, group) if group else None,
             "options": queries.alert_filter_options(con),
         }
 
     data = await request.app.state.store.read(load)
-    return render(request, "alerts.html", page="alerts", params=params, **data)
+    # A group's link lists its alerts under the same filters, ungrouped.
+    kept = {k: v for k, v in params.items() if v and k != "group"}
+    return render(request, "alerts.html", page="alerts", params=params, kept=kept, **data)
 
 
 async def alert_page(request: Request) -> Response:

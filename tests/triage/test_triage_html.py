@@ -116,15 +116,19 @@ def test_report_triages_only_the_highest_scoring_alerts(world: World, tmp_path: 
     assert "cover the 1 highest-scoring alerts of 2" in html
 
 
-def test_every_alert_row_sayswhat_happened(world: World, tmp_path: Path) -> None:
+def test_every_alert_row_says_what_happened(world: World, tmp_path: Path) -> None:
     build_attack(world)
     reasons = dict(world.con.execute("SELECT rule_name, reason FROM alerts").fetchall())
     html = write_demo_report(world.con, tmp_path / "r.html", SETTINGS, max_triaged=1).read_text()
-    rows = re.findall(r"<tr><td>(.*?)</tr>", html.split("<tbody>")[1].split("</tbody>")[0], re.S)
+    listed = html.split("<h2>Alerts</h2>")[1].split("</tbody>")[0]
+    rows = re.findall(r"<tr><td>(.*?)</tr>", listed, re.S)
     assert len(rows) == 2
     for row in rows:  # the triaged alert's and the other's: the reason without the rule's name
         rule = next(name for name in reasons if f">{escape(name)}</td>" in row)
         assert escape(reasons[rule].removeprefix(f"{rule}: ")) in row
+    # Above the list, one line per principal: both alerts are about Alice.
+    summary = html.split("<h2>By principal</h2>")[1].split("</table>")[0]
+    assert re.findall(r"<tr><td>(.*?)</td><td>(\d+)</td>", summary) == [(escape(ALICE.arn), "2")]
     # Our rules' reasons start with the rule's name, which the row shows already.
     reason = "Spike in AWS Error Messages: 16 distinct error messages in 15 min (typical 2.0)"
     what = what_happened({"rule_name": "Spike in AWS Error Messages", "reason": reason})

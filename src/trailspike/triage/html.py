@@ -26,6 +26,8 @@ from markupsafe import Markup
 
 from trailspike.core.settings import load_settings
 from trailspike.core.timeutil import utcnow
+from trailspike.rules.alerts import list_alerts
+from trailspike.rules.grouping import AlertGroup, group_alerts
 from trailspike.triage.context import Query, run_query
 from trailspike.triage.report import TriageReport, render_html_fragment, triage_alert
 
@@ -258,6 +260,20 @@ pre{background:#f6f7f9;padding:.5rem;overflow-x:auto;font-size:.8rem;white-space
 <p class="muted">Generated {{ generated }} UTC from {{ store_label }}.
 {{ alerts | length }} alerts, {{ triaged }} triaged.</p>
 {% for note in notes %}<p class="muted">{{ note }}</p>{% endfor %}
+{% if groups %}
+<h2>By principal</h2>
+<p class="muted">Each anomaly record raises its own alert, so one actor's incident is many rows
+below; here they are one line each.</p>
+<table>
+<thead><tr><th>principal</th><th>alerts</th><th>top score</th><th>anomalies (UTC)</th>
+<th>rules</th></tr></thead>
+<tbody>
+{% for g in groups %}
+<tr><td>{{ g.key }}</td><td>{{ g.alerts }}</td><td>{{ g.score }}</td>
+<td>{{ g.first }} – {{ g.last }}</td><td>{{ g.rules }}</td></tr>
+{% endfor %}
+</tbody></table>
+{% endif %}
 {% if alerts %}
 <h2>Alerts</h2>
 <table>
@@ -342,6 +358,7 @@ def _page(
     title: str,
     store_label: str,
     notes: Sequence[str] = (),
+    groups: Sequence[AlertGroup] = (),
 ) -> str:
     items, charts = [], {}
     for index, alert in enumerate(alerts):
@@ -376,6 +393,17 @@ def _page(
         generated=f"{utcnow():%Y-%m-%d %H:%M}",
         store_label=store_label,
         alerts=items,
+        groups=[
+            {
+                "key": g.key,
+                "alerts": len(g.alerts),
+                "score": f"{g.top.record_score:.1f}",
+                "first": f"{g.first:%Y-%m-%d %H:%M}",
+                "last": f"{g.last:%Y-%m-%d %H:%M}",
+                "rules": ", ".join(f"{name} ×{n}" for name, n in g.rules().items()),
+            }
+            for g in groups
+        ],
         triaged=len(reports),
         notes=list(notes),
         chart_json=Markup(safe_json(charts)),
@@ -436,7 +464,10 @@ def write_demo_report(
             f"Triage and charts cover the {len(chosen)} highest-scoring alerts of {len(alerts)}; "
             "run `trailspike triage ALERT_ID` for any other."
         )
-    html = _page(con, alerts, reports, title=title, store_label="the store", notes=notes)
+    groups = group_alerts(list_alerts(con), "principal")
+    html = _page(
+        con, alerts, reports, title=title, store_label="the store", notes=notes, groups=groups
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import duckdb
 import pytest
-from webworld import RULE
+from webworld import ATTACKER_ARN, RULE, build_world
 
+from trailspike.rules.grouping import PRINCIPAL_FIELDS
 from trailspike.store.db import open_store
 from trailspike.web import queries
+
+ARN_FIELD = PRINCIPAL_FIELDS[0]
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +56,27 @@ def test_service_status_is_empty_when_the_service_never_ran(tmp_path) -> None:
         assert queries.service_status(connection) == {}
     finally:
         connection.close()
+
+
+def test_groups_follow_the_alert_document_before_the_record(tmp_path: Path) -> None:
+    # The alert was raised from an early record that named one ARN; the final record (three
+    # accounts' roles) names none. The group is the ARN the alert was raised for.
+    con = open_store(tmp_path / "web.duckdb")
+    build_world(con)
+    raised_for = "arn:aws:iam::999999999999:user/early"
+    doc = {
+        "influencers": [
+            {"influencer_field_name": ARN_FIELD, "influencer_field_values": [raised_for]}
+        ]
+    }
+    con.execute(
+        "UPDATE alerts SET doc = ? WHERE record_score = (SELECT max(record_score) FROM alerts)",
+        [json.dumps(doc)],
+    )
+    groups = queries.alert_groups(con, queries.alerts(con), "principal")
+    con.close()
+    keys = {g["key"]: g["alerts"] for g in groups}
+    assert keys[raised_for] == 1 and keys[ATTACKER_ARN] == 1  # the other spike alert
+    assert sum(keys.values()) == 3
+    with pytest.raises(ValueError, match="cannot group alerts by 'city'"):
+        queries.alert_groups(con, [], "city")

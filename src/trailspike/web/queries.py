@@ -260,7 +260,7 @@ def alerts(
 GROUPINGS = ("principal", "rule")
 
 
-def alert_groups(rows: Sequence[Row], by: str) -> list[Row]:
+def alert_groups(con: duckdb.DuckDBPyConnection, rows: Sequence[Row], by: str) -> list[Row]:
     """:func:`alerts` rows folded into one row per principal or rule, highest score first.
 
     One incident raises an alert per anomaly record (a stolen key's discovery calls alert once
@@ -270,7 +270,8 @@ def alert_groups(rows: Sequence[Row], by: str) -> list[Row]:
     """
     if by not in GROUPINGS:
         raise ValueError(f"cannot group alerts by {by!r}: choose one of {', '.join(GROUPINGS)}")
-    alert_rows = [_alert_row(row) for row in rows]
+    docs = _alert_docs(con, [row["alert_uuid"] for row in rows])
+    alert_rows = [_alert_row(row, docs.get(row["alert_uuid"], {})) for row in rows]
     out = []
     for group in group_alerts(alert_rows, by):
         top = group.top
@@ -283,16 +284,33 @@ def alert_groups(rows: Sequence[Row], by: str) -> list[Row]:
     return out
 
 
-def _alert_row(row: Row) -> AlertRow:
-    """An :func:`alerts` row as the rule engine's :class:`AlertRow`, its document rebuilt from
-    the record's influencers and partition (all that grouping reads)."""
-    doc = {
-        "influencers": [
-            {"influencer_field_name": i["field"], "influencer_field_values": i["values"]}
-            for i in row["influencers"]
-        ],
-        "partition_field_value": row.get("partition_field_value"),
-    }
+def _alert_docs(con: duckdb.DuckDBPyConnection, uuids: Sequence[str]) -> dict[str, Row]:
+    """The alerts' documents: who the alert was raised for (the final record may name fewer
+    influencers than the early one the alert came from), as ``trailspike alerts`` groups."""
+    docs: dict[str, Row] = {}
+    found = fetch(
+        con, "SELECT alert_uuid, doc FROM alerts WHERE list_contains(?, alert_uuid)", [list(uuids)]
+    )
+    for item in found:
+        with contextlib.suppress(orjson.JSONDecodeError, TypeError):
+            doc = orjson.loads(item["doc"])
+            if isinstance(doc, dict):
+                docs[item["alert_uuid"]] = doc
+    return docs
+
+
+def _alert_row(row: Row, doc: Row) -> AlertRow:
+    """An :func:`alerts` row and its document as the rule engine's :class:`AlertRow`; a
+    document without influencers (written by another tool) borrows the record's."""
+    if not doc.get("influencers"):
+        doc = {
+            **doc,
+            "influencers": [
+                {"influencer_field_name": i["field"], "influencer_field_values": i["values"]}
+                for i in row["influencers"]
+            ],
+            "partition_field_value": row.get("partition_field_value"),
+        }
     fields = {name: row[name] for name in AlertRow.__dataclass_fields__ if name != "doc"}
     return AlertRow(**fields, doc=doc)
 

@@ -217,7 +217,7 @@ async def alerts_page(request: Request) -> Response:
         rows = queries.alerts(con, rule_id, severity, status, principal, start, end)
         return {
             "alerts": rows,
-            "groups": queries.alert_groups(rows, group) if group else None,
+            "groups": queries.alert_groups(con, rows, group) if group else None,
             "options": queries.alert_filter_options(con),
         }
 

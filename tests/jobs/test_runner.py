@@ -29,6 +29,9 @@ from trailspike.store.db import open_store
 from trailspike.store.results import load_job_state, query_records
 
 SETTINGS = load_settings(environ={}, config_path=Path("/nonexistent.toml"))
+# The kill tests below stop one job at a known point of a run of one job after the other;
+# runs of jobs in threads have their own in test_parallel.py.
+ONE_AT_A_TIME = {**SETTINGS, "job_threads": 1}
 SPIKE = "high_distinct_count_error_message"
 USER = "rare_method_for_a_username"
 ATTACKER = "arn:aws:iam::111122223333:user/attacker"
@@ -245,7 +248,10 @@ def test_killed_run_resumes_without_lost_or_doubled_results(tmp_path, one_shot, 
     with pytest.raises(KeyboardInterrupt):
         # One-day chunks whatever the machine's speed (the default policy would grow them).
         day = timedelta(days=1)
-        run(con, [SPIKE, USER], END, commit_policy=CommitPolicy(base=day, longest=day))
+        policy = CommitPolicy(base=day, longest=day)
+        run_jobs(
+            con, [SPIKE, USER], end=END, now=LATER, settings=ONE_AT_A_TIME, commit_policy=policy
+        )
     state = load_job_state(con, SPIKE)
     assert state is not None and state.last_bucket_end is not None
     stored_until = con.execute(
@@ -289,7 +295,9 @@ run_jobs(
     ["high_distinct_count_error_message", "rare_method_for_a_username"],
     end=end,
     now=datetime(2027, 1, 1),
-    settings=load_settings(environ={}, config_path=Path("/nonexistent.toml")),
+    settings=load_settings(
+        environ={}, config_path=Path("/nonexistent.toml"), overrides={"job_threads": 1}
+    ),
     commit_policy=policy,
 )
 """

@@ -189,7 +189,8 @@ def run(
     stopped, so running this every few minutes processes each bucket exactly once. A run
     over history commits in chunks (one day, growing to at most the setting
     `history_commit_max` while each takes at most `history_commit_seconds`): a killed run
-    redoes only its open chunk.
+    redoes only the open chunk of each job it was running. Jobs run `job_threads` (default
+    2) at a time, the costliest first, with the same results as one after another.
 
     With --engine spark the per-bucket aggregation runs on Spark (local mode, one query per
     job) over the events in Parquet; models, influencers and results stay here.

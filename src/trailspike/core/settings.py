@@ -56,6 +56,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Most event time a job processes and commits at once while catching up on history "
         "(runs start with one day and grow while within history_commit_seconds).",
     ),
+    Setting(
+        "job_threads",
+        2,
+        "Jobs a run processes at once, each in its own thread and transactions, the costliest "
+        "first (DuckDB engine); 1 runs them one after another.",
+    ),
     Setting("sources", "", "Comma-separated paths or s3:// prefixes the service ingests from."),
     Setting("service_interval", "5m", "How often `trailspike run` polls sources and runs rules."),
     Setting("rules_max_catchup", 96, "Most missed executions per rule the service catches up."),

@@ -19,6 +19,9 @@ Implementation decisions:
   loses at most the open chunk and redoes it; writes are idempotent, so nothing doubles.
   Everything a result depends on is in the persisted state, so one run over a month and many
   short runs give identical results.
+- Jobs are independent, so a run processes ``job_threads`` (2) of them at once, each in its
+  own thread, cursor and transactions (:mod:`trailspike.jobs.parallel`); a killed run loses
+  the open chunk of each job that was running.
 - Empty buckets: a job with a count-family detector processes every bucket (they count as 0);
   any other job skips buckets, and whole chunks, without events, since they change nothing.
   So bucket results exist for every bucket of a count job and for non-empty buckets otherwise.
@@ -42,7 +45,8 @@ Implementation decisions:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,6 +79,7 @@ from trailspike.jobs.early import early_inputs, early_step
 from trailspike.jobs.gc_pause import gc_paused
 from trailspike.jobs.loader import JobCollection, load_jobs
 from trailspike.jobs.memory import estimate_memory
+from trailspike.jobs.parallel import run_in_threads
 from trailspike.jobs.schema import JobConfig
 from trailspike.models.factory import dump_state, load_state
 from trailspike.store.results import (
@@ -132,12 +137,13 @@ def run_job(
     end: datetime | None = None,
     now: datetime | None = None,
     settings: Mapping[str, Any] | None = None,
-    progress: bool = False,
+    bar: Any = None,
     commit_interval: timedelta = DEFAULT_COMMIT_INTERVAL,
     features: FeatureFn = compute_features,
     commit_policy: CommitPolicy | None = None,
 ) -> JobRunSummary:
-    """Process the final buckets of one job not processed yet; see :func:`run_jobs`."""
+    """Process the final buckets of one job not processed yet; see :func:`run_jobs`.
+    ``bar`` is a started rich ``Progress`` the run's jobs share, or None."""
     settings = load_settings() if settings is None else settings
     clock = time.perf_counter()
     request = feature_request(job)
@@ -178,7 +184,7 @@ def run_job(
     if not window.chunks:
         _score_open_bucket(con, job, request, processor, open_bucket)
         return summary
-    bar = _progress(job, window) if progress else None
+    task = _progress_task(bar, job, window)
     chunks = window.chunks if processor.zero_fills else occupied(con, request, window)
     policy = commit_policy or CommitPolicy.from_settings(settings, commit_interval)
     try:
@@ -187,15 +193,15 @@ def run_job(
         with appending(con, job.job_id, window.begin):
             for chunk_start, chunk_end in paced_chunks(chunks, policy):
                 _run_chunk(con, job, request, processor, chunk_start, chunk_end, summary, features)
-                if bar is not None:
-                    bar[0].update(bar[1], completed=(chunk_end - window.begin) / job.bucket_span)
+                if task is not None:
+                    bar.update(task, completed=(chunk_end - window.begin) / job.bucket_span)
         if summary.end is None or summary.end < window.end:
             _save_progress(con, job, processor.models, window.end)
             summary.end = window.end
         _score_open_bucket(con, job, request, processor, open_bucket)
     finally:
-        if bar is not None:
-            bar[0].stop()
+        if task is not None:
+            bar.remove_task(task)
     summary.status = "ran"
     summary.models = sum(d.model_count for d in models.detectors)
     summary.memory_bytes = estimate_memory(models)
@@ -329,13 +335,23 @@ def _renormalization_window(job: JobConfig, settings: Mapping[str, Any]) -> time
     return max(parse_duration(str(settings["renormalization_window"])), 100 * job.bucket_span)
 
 
-def _progress(job: JobConfig, window: Window) -> tuple[Any, Any]:
+def _progress_task(bar: Any, job: JobConfig, window: Window) -> Any:
+    if bar is None:
+        return None
+    return bar.add_task(job.job_id, total=(window.end - window.begin) / job.bucket_span)
+
+
+@contextmanager
+def _shared_progress(show: bool) -> Iterator[Any]:
+    """One rich progress display for the run, a bar per running job (rich allows one live
+    display at a time, and jobs may run in several threads)."""
+    if not show:
+        yield None
+        return
     from rich.progress import Progress
 
-    bar = Progress(transient=True)
-    task = bar.add_task(job.job_id, total=(window.end - window.begin) / job.bucket_span)
-    bar.start()
-    return bar, task
+    with Progress(transient=True) as bar:
+        yield bar
 
 
 def run_jobs(
@@ -371,7 +387,7 @@ def run_jobs(
         Resolved settings (``query_delay``, ``renormalization_window``); default
         :func:`~trailspike.core.settings.load_settings`.
     progress
-        Show a rich progress bar per job.
+        Show a rich progress bar per running job.
     jobs
         The job definitions (default: the shipped ones).
     commit_interval
@@ -392,14 +408,17 @@ def run_jobs(
     Returns
     -------
     list[JobRunSummary]
-        One summary per job, in the order run.
+        One summary per job, in the order of ``job_ids``. With the ``job_threads`` setting
+        above 1 (default 2) and the DuckDB engine, that many jobs run at once, each in its own
+        thread and transactions, the costliest first (:mod:`trailspike.jobs.parallel`): same
+        rows and model states, interleaved in the tables' physical order.
     """
     collection = jobs if jobs is not None else load_jobs()
     settings = load_settings() if settings is None else settings
     ids = list(job_ids) if job_ids else collection.ids()
     selected = [collection.get(job_id) for job_id in ids]
     # The cyclic collector walked every live object thousands of times per run (jobs/gc_pause).
-    with batched_checkpoints(con), gc_paused():
+    with batched_checkpoints(con), gc_paused(), _shared_progress(progress) as bar:
         return _run_selected(
             con,
             selected,
@@ -407,7 +426,7 @@ def run_jobs(
             end=end,
             now=now,
             settings=settings,
-            progress=progress,
+            bar=bar,
             commit_interval=commit_interval,
             keep_going=keep_going,
             features=features,
@@ -419,36 +438,28 @@ def _run_selected(
     con: duckdb.DuckDBPyConnection,
     selected: list[JobConfig],
     *,
-    start: datetime | None,
-    end: datetime | None,
-    now: datetime | None,
     settings: Mapping[str, Any],
-    progress: bool,
-    commit_interval: timedelta,
     keep_going: bool,
     features: FeatureFn,
-    commit_policy: CommitPolicy | None,
+    bar: Any,
+    **options: Any,
 ) -> list[JobRunSummary]:
-    summaries = []
-    for job in selected:
+    """Run the jobs, several at once when the ``job_threads`` setting allows it (with the
+    DuckDB engine only: another engine's thread safety is its own; :mod:`.parallel`)."""
+
+    def run_one(connection: duckdb.DuckDBPyConnection, job: JobConfig) -> JobRunSummary:
         try:
-            summary = run_job(
-                con,
-                job,
-                start=start,
-                end=end,
-                now=now,
-                settings=settings,
-                progress=progress,
-                commit_interval=commit_interval,
-                features=features,
-                commit_policy=commit_policy,
+            return run_job(
+                connection, job, settings=settings, features=features, bar=bar, **options
             )
         except TrailspikeError as exc:
             if not keep_going:
                 raise
             # One job that cannot run (a changed definition, unreadable state) must not stop
             # the others, e.g. in the service; its summary carries the reason.
-            summary = JobRunSummary(job.job_id, "error", error=str(exc))
-        summaries.append(summary)
-    return summaries
+            return JobRunSummary(job.job_id, "error", error=str(exc))
+
+    threads = int(settings.get("job_threads", 1))
+    if threads > 1 and len(selected) > 1 and features is compute_features:
+        return run_in_threads(con, selected, run_one, threads)
+    return [run_one(con, job) for job in selected]

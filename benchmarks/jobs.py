@@ -10,6 +10,11 @@ history per second and model memory per job.
     .venv/bin/python benchmarks/jobs.py --early-results off   # Elastic's final-only results
     .venv/bin/python benchmarks/jobs.py --db /tmp/bench.duckdb --sample   # where the time goes
     .venv/bin/python benchmarks/jobs.py --db /tmp/ordered.duckdb --time-ordered  # in time order
+    .venv/bin/python benchmarks/jobs.py --db /tmp/bench.duckdb --together   # one run, as the CLI
+
+``--together`` runs the jobs in one ``run_jobs`` call, as ``trailspike jobs run`` does (several
+at once with the ``job_threads`` setting, default 2): a job's seconds are then its own wall time
+beside the others, its CPU is not separable, and the total is the call's wall and CPU time.
 
 The figure is wall time of ``run_jobs`` (features in DuckDB, models in Python, result writes);
 generating the corpus is not counted. ``cpu s`` is the process CPU time of the same call (all
@@ -168,6 +173,14 @@ def main() -> None:
         action="store_true",
         help="store a generated corpus in time order (default: random order, as before)",
     )
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="run the jobs in one run_jobs call (several at once with job_threads)",
+    )
+    parser.add_argument(
+        "--job-threads", type=int, default=None, help="setting job_threads for the run"
+    )
     args = parser.parse_args()
     if args.sample:
         with sampled():
@@ -187,11 +200,19 @@ def run(args: argparse.Namespace) -> None:
         else:
             print(f"using the {have:,} events already in {path}")
         total = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
-        overrides = {} if args.early_results is None else {"early_results": args.early_results}
+        overrides: dict[str, object] = {}
+        if args.early_results is not None:
+            overrides["early_results"] = args.early_results
+        if args.job_threads is not None:
+            overrides["job_threads"] = args.job_threads
         settings = load_settings(
             environ={}, config_path=Path("/nonexistent.toml"), overrides=overrides
         )
         print(f"early_results = {settings['early_results']}")
+        if args.together:
+            run_together(con, args.jobs, settings, total)
+            con.close()
+            return
         print(f"{'job':38} {'events':>10} {'buckets':>8} {'records':>8} {'seconds':>8} "
               f"{'cpu s':>7} {'events/s':>10} {'models':>7} {'memory MiB':>10} "
               f"{'limit MiB':>9}")  # fmt: skip
@@ -220,6 +241,28 @@ def run(args: argparse.Namespace) -> None:
             f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
         )
         con.close()
+
+
+def run_together(
+    con: duckdb.DuckDBPyConnection, jobs: list[str], settings: dict[str, object], total: int
+) -> None:
+    """All ``jobs`` in one ``run_jobs`` call: each job's own wall seconds, the call's wall and
+    CPU time (a job's CPU is not separable when jobs run at once)."""
+    print(f"job_threads = {settings.get('job_threads', 1)}")
+    for job_id in jobs:
+        delete_job_results(con, job_id)  # every run starts from the first event
+    cpu, wall = time.process_time(), time.perf_counter()
+    summaries = run_jobs(con, jobs, settings=settings, now=datetime(2030, 1, 1))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(f"{'job':38} {'events':>10} {'buckets':>8} {'records':>8} {'seconds':>8}")
+    for s in summaries:
+        print(f"{s.job_id:38} {s.events:>10,} {s.buckets:>8} {s.records:>8} {s.seconds:>8.1f}")
+    print(
+        f"all {len(jobs)} jobs together: {total:,} events of history each, "
+        f"{wall:.1f} s wall ({cpu:.1f} CPU s), {total / wall:,.0f} events of history/s "
+        f"for the whole module; peak RSS "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

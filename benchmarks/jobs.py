@@ -14,7 +14,8 @@ history per second and model memory per job.
 
 ``--together`` runs the jobs in one ``run_jobs`` call, as ``trailspike jobs run`` does (several
 at once with the ``job_threads`` setting, default 2): a job's seconds are then its own wall time
-beside the others, its CPU is not separable, and the total is the call's wall and CPU time.
+beside the others, its CPU that of its own thread (DuckDB's worker threads are not one job's),
+and the total is the call's wall and process CPU time.
 
 The figure is wall time of ``run_jobs`` (features in DuckDB, models in Python, result writes);
 generating the corpus is not counted. ``cpu s`` is the process CPU time of the same call (all
@@ -246,17 +247,25 @@ def run(args: argparse.Namespace) -> None:
 def run_together(
     con: duckdb.DuckDBPyConnection, jobs: list[str], settings: dict[str, object], total: int
 ) -> None:
-    """All ``jobs`` in one ``run_jobs`` call: each job's own wall seconds, the call's wall and
-    CPU time (a job's CPU is not separable when jobs run at once)."""
+    """All ``jobs`` in one ``run_jobs`` call: each job's wall seconds and its own thread's CPU
+    seconds, then the call's wall and process CPU time (DuckDB's worker threads included)."""
     print(f"job_threads = {settings.get('job_threads', 1)}")
     for job_id in jobs:
         delete_job_results(con, job_id)  # every run starts from the first event
     cpu, wall = time.process_time(), time.perf_counter()
     summaries = run_jobs(con, jobs, settings=settings, now=datetime(2030, 1, 1))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    print(f"{'job':38} {'events':>10} {'buckets':>8} {'records':>8} {'seconds':>8}")
+    print(
+        f"{'job':38} {'events':>10} {'buckets':>8} {'records':>8} {'seconds':>8} "
+        f"{'thread cpu s':>12}"
+    )
     for s in summaries:
-        print(f"{s.job_id:38} {s.events:>10,} {s.buckets:>8} {s.records:>8} {s.seconds:>8.1f}")
+        # The job's own thread, DuckDB's workers aside (older runners lack the field).
+        own = getattr(s, "thread_cpu_seconds", None)
+        print(
+            f"{s.job_id:38} {s.events:>10,} {s.buckets:>8} {s.records:>8} {s.seconds:>8.1f} "
+            + (f"{own:>12.1f}" if own is not None else f"{'-':>12}")
+        )
     print(
         f"all {len(jobs)} jobs together: {total:,} events of history each, "
         f"{wall:.1f} s wall ({cpu:.1f} CPU s), {total / wall:,.0f} events of history/s "

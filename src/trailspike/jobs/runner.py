@@ -111,6 +111,9 @@ class JobRunSummary:
     memory_limit_bytes: int = 0
     memory_status: str = "ok"
     seconds: float = 0.0
+    # CPU time of the thread that ran the job (DuckDB's worker threads not included): with
+    # jobs in threads the process's CPU time is no longer one job's.
+    thread_cpu_seconds: float = 0.0
     error: str | None = None  # why the job could not run (status "error")
 
     @property
@@ -145,7 +148,7 @@ def run_job(
     """Process the final buckets of one job not processed yet; see :func:`run_jobs`.
     ``bar`` is a started rich ``Progress`` the run's jobs share, or None."""
     settings = load_settings() if settings is None else settings
-    clock = time.perf_counter()
+    clock, thread_clock = time.perf_counter(), time.thread_time()
     request = feature_request(job)
     summary = JobRunSummary(job.job_id, "no data", memory_limit_bytes=job.model_memory_limit_bytes)
     stored = load_job_state(con, job.job_id)
@@ -206,6 +209,7 @@ def run_job(
     summary.models = sum(d.model_count for d in models.detectors)
     summary.memory_bytes = estimate_memory(models)
     summary.seconds = time.perf_counter() - clock
+    summary.thread_cpu_seconds = time.thread_time() - thread_clock
     return summary
 
 

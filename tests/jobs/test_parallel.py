@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -58,23 +60,26 @@ def test_the_costliest_job_is_started_first(tmp_path):
     assert costliest_first(con, jobs[:2]) == ([1, 0] if costs[1] > 1 else [0, 1])  # ties stay
 
 
-def test_a_job_failing_in_a_thread_lets_the_running_one_finish_then_raises(
-    tmp_path, one_after_another, monkeypatch
+@pytest.mark.parametrize("failing", [SPIKE, USER])
+def test_a_job_failing_in_a_thread_stops_the_other_after_its_chunk(
+    tmp_path, one_after_another, monkeypatch, failing
 ):
+    """The user job (the costliest) runs in the caller's thread, the spike job in the other;
+    either failing stops the other after the chunk it is in, and a later run completes both."""
     con = fresh_store(tmp_path / "fails.duckdb")
     real = bucket_module.write_buckets
     written: dict[str, int] = {}
 
-    def spike_dies_on_its_third_write(c, rows):
+    def dies_on_its_third_write(c, rows):
         job = rows[0]["job_id"] if rows else None
         written[job] = written.get(job, 0) + 1
-        if job == SPIKE and written[job] == 3:
+        if job == failing and written[job] == 3:
             raise KeyboardInterrupt("killed")
         return real(c, rows)
 
-    monkeypatch.setattr(bucket_module, "write_buckets", spike_dies_on_its_third_write)
+    monkeypatch.setattr(bucket_module, "write_buckets", dies_on_its_third_write)
     day = timedelta(days=1)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt):  # the failure itself, not the other's RunStopped
         run_jobs(
             con,
             [SPIKE, USER],
@@ -83,16 +88,24 @@ def test_a_job_failing_in_a_thread_lets_the_running_one_finish_then_raises(
             settings=TWO,
             commit_policy=CommitPolicy(base=day, longest=day),
         )
-    spike = load_job_state(con, SPIKE)
-    user = load_job_state(con, USER)
-    # The user job (the costliest: first, in the caller's thread) ran to its end; the spike
-    # job (the other thread) kept the days it committed and nothing of the open one.
-    assert user is not None and user.last_bucket_end == END
-    assert spike is not None and T0 < spike.last_bucket_end < END
-    assert _stored_until(con, SPIKE) + timedelta(minutes=15) == spike.last_bucket_end
+    for job in (SPIKE, USER):
+        state = load_job_state(con, job)
+        # Each job kept whole chunks (the first one always commits before a third write)
+        # and nothing after them; the failing one stopped before the end.
+        assert state is not None and T0 < state.last_bucket_end <= END
+        assert job != failing or state.last_bucket_end < END
+        assert _rows_from(con, job, state.last_bucket_end) == 0
     monkeypatch.setattr(bucket_module, "write_buckets", real)
     run_jobs(con, [SPIKE, ERRORS, USER], end=END, now=LATER, settings=TWO)
     assert snapshot(con) == {k: v for k, v in one_after_another.items() if k != "blobs"}
+
+
+def _rows_from(con: duckdb.DuckDBPyConnection, job_id: str, since: datetime) -> int:
+    sql = (
+        "SELECT (SELECT count(*) FROM buckets WHERE job_id = ? AND timestamp >= ?)"
+        " + (SELECT count(*) FROM records WHERE job_id = ? AND timestamp >= ?)"
+    )
+    return int(con.execute(sql, [job_id, since, job_id, since]).fetchall()[0][0])
 
 
 def _stored_until(con: duckdb.DuckDBPyConnection, job_id: str) -> datetime:
@@ -167,12 +180,39 @@ def test_run_killed_with_two_jobs_open_in_threads_resumes_exactly(tmp_path):
     assert spike is not None and spike.last_bucket_end == day3
     assert user is not None and user.last_bucket_end == T0 + timedelta(days=1)
     assert _stored_until(con, SPIKE) + timedelta(minutes=15) == spike.last_bucket_end
-    user_rows = con.execute(
-        "SELECT count(*) FROM records WHERE job_id = ? AND timestamp >= ?",
-        [USER, user.last_bucket_end],
-    ).fetchall()[0][0]
-    assert user_rows == 0
+    assert _rows_from(con, SPIKE, spike.last_bucket_end) == 0
+    assert _rows_from(con, USER, user.last_bucket_end) == 0
     run_jobs(con, [SPIKE, USER], end=END, now=LATER, settings=TWO)
     once = fresh_store(tmp_path / "once.duckdb")
     run_jobs(once, [SPIKE, USER], end=END, now=LATER, settings=ONE)
     assert snapshot(con) == snapshot(once)
+
+
+def test_a_failure_stops_the_other_thread_between_chunks_and_starts_nothing_new(monkeypatch):
+    """With stand-in jobs: the caller's thread fails while the other is in its job; that one
+    stops before its next chunk, the queued job never starts, the failure is raised."""
+    from trailspike.jobs import parallel
+
+    monkeypatch.setattr(parallel, "costliest_first", lambda con, jobs: list(range(len(jobs))))
+    started: list[str] = []
+    chunks: list[str] = []
+    other_in_job = threading.Event()
+
+    def run_one(connection, job, stopped):
+        started.append(job)
+        if job == "fails":
+            other_in_job.wait(10)
+            raise RuntimeError("broken")
+        other_in_job.set()
+        for _ in range(1000):
+            if stopped():
+                raise parallel.RunStopped(job)
+            chunks.append(job)
+            time.sleep(0.01)
+        return job
+
+    con = duckdb.connect()
+    with pytest.raises(RuntimeError, match="broken"):
+        parallel.run_in_threads(con, ["fails", "stops", "queued"], run_one, 2)
+    assert sorted(started) == ["fails", "stops"]
+    assert 0 < len(chunks) < 1000

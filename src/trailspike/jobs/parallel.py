@@ -15,8 +15,10 @@ Implementation decisions:
   nothing. The cost is estimated by the job's distinct series in a 2 % sample of the events
   (a few ms), which orders the shipped jobs user, city, country, error code, spike.
 - What a killed run loses is each thread's open chunk: every job still commits its own chunks.
-- A failure stops the other threads from starting new jobs; jobs already running finish, then
-  the first error is raised (a ``TrailspikeError`` is still reported per job by the caller).
+- A failure (or Ctrl-C in the caller's thread) stops the others at their next chunk: the
+  chunk they are in commits, they start no other, and the first error is raised (a
+  ``TrailspikeError`` is still reported per job by the caller). A job stopped that way resumes
+  at its next run like any interrupted one.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ from trailspike.features.query import compile_where, field_sql
 from trailspike.jobs.schema import JobConfig
 
 T = TypeVar("T")
+Stopped = Callable[[], bool]  # whether a job should stop before its next chunk
+
+
+class RunStopped(Exception):
+    """Raised in a job's thread when another thread failed: the job stopped between chunks."""
+
 
 SAMPLE_EVENTS = 50_000  # events read for the cost estimate (10-20 ms on the 2M store)
 
@@ -79,11 +87,12 @@ def costliest_first(con: duckdb.DuckDBPyConnection, jobs: Sequence[JobConfig]) -
 def run_in_threads(
     con: duckdb.DuckDBPyConnection,
     jobs: Sequence[JobConfig],
-    run_one: Callable[[duckdb.DuckDBPyConnection, JobConfig], T],
+    run_one: Callable[[duckdb.DuckDBPyConnection, JobConfig, Stopped], T],
     threads: int,
 ) -> list[T]:
-    """``run_one(connection, job)`` for every job, ``threads`` at a time, costliest first;
-    the results in the order of ``jobs``."""
+    """``run_one(connection, job, stopped)`` for every job, ``threads`` at a time, costliest
+    first; the results in the order of ``jobs``. ``stopped()`` turns true when a thread failed:
+    ``run_one`` should then raise :class:`RunStopped` before its next chunk."""
     order = costliest_first(con, jobs)
     results: dict[int, T] = {}
     errors: list[BaseException] = []
@@ -97,10 +106,11 @@ def run_in_threads(
     def lane(connection: duckdb.DuckDBPyConnection) -> None:
         try:
             while (i := next_job()) is not None:
-                results[i] = run_one(connection, jobs[i])
+                results[i] = run_one(connection, jobs[i], stop.is_set)
         except BaseException as exc:  # re-raised by the caller's thread below
-            errors.append(exc)
-            stop.set()
+            with lock:
+                errors.append(exc)
+                stop.set()
 
     def cursor_lane() -> None:
         with con.cursor() as cursor:
@@ -109,12 +119,17 @@ def run_in_threads(
     others = [threading.Thread(target=cursor_lane) for _ in range(min(threads, len(jobs)) - 1)]
     for thread in others:
         thread.start()
-    try:
-        lane(con)
-    finally:
-        stop.set()  # this lane is done or failed: nothing more to start either way
-        for thread in others:
-            thread.join()
+    lane(con)  # records its own failure, Ctrl-C included
+    interrupted: BaseException | None = None
+    for thread in others:
+        while thread.is_alive():
+            try:
+                thread.join()
+            except BaseException as exc:  # Ctrl-C while waiting: the others stop after a chunk
+                stop.set()
+                interrupted = interrupted or exc
+    if interrupted is not None:
+        raise interrupted
     if errors:
-        raise errors[0]
+        raise errors[0]  # the first failure; the others' RunStopped follow from it
     return [results[i] for i in range(len(jobs))]

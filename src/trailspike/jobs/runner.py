@@ -79,7 +79,7 @@ from trailspike.jobs.early import early_inputs, early_step
 from trailspike.jobs.gc_pause import gc_paused
 from trailspike.jobs.loader import JobCollection, load_jobs
 from trailspike.jobs.memory import estimate_memory
-from trailspike.jobs.parallel import run_in_threads
+from trailspike.jobs.parallel import RunStopped, Stopped, run_in_threads
 from trailspike.jobs.schema import JobConfig
 from trailspike.models.factory import dump_state, load_state
 from trailspike.store.results import (
@@ -144,9 +144,11 @@ def run_job(
     commit_interval: timedelta = DEFAULT_COMMIT_INTERVAL,
     features: FeatureFn = compute_features,
     commit_policy: CommitPolicy | None = None,
+    stopped: Stopped | None = None,
 ) -> JobRunSummary:
     """Process the final buckets of one job not processed yet; see :func:`run_jobs`.
-    ``bar`` is a started rich ``Progress`` the run's jobs share, or None."""
+    ``bar`` is a started rich ``Progress`` the run's jobs share, or None; ``stopped`` says
+    when to raise :class:`~trailspike.jobs.parallel.RunStopped` before the next chunk."""
     settings = load_settings() if settings is None else settings
     clock, thread_clock = time.perf_counter(), time.thread_time()
     request = feature_request(job)
@@ -195,6 +197,8 @@ def run_job(
         # from window.begin on (the appending check is made once, not per table and flush).
         with appending(con, job.job_id, window.begin):
             for chunk_start, chunk_end in paced_chunks(chunks, policy):
+                if stopped is not None and stopped():
+                    raise RunStopped(job.job_id)
                 _run_chunk(con, job, request, processor, chunk_start, chunk_end, summary, features)
                 if task is not None:
                     bar.update(task, completed=(chunk_end - window.begin) / job.bucket_span)
@@ -451,10 +455,18 @@ def _run_selected(
     """Run the jobs, several at once when the ``job_threads`` setting allows it (with the
     DuckDB engine only: another engine's thread safety is its own; :mod:`.parallel`)."""
 
-    def run_one(connection: duckdb.DuckDBPyConnection, job: JobConfig) -> JobRunSummary:
+    def run_one(
+        connection: duckdb.DuckDBPyConnection, job: JobConfig, stopped: Stopped | None = None
+    ) -> JobRunSummary:
         try:
             return run_job(
-                connection, job, settings=settings, features=features, bar=bar, **options
+                connection,
+                job,
+                settings=settings,
+                features=features,
+                bar=bar,
+                stopped=stopped,
+                **options,
             )
         except TrailspikeError as exc:
             if not keep_going:

@@ -12,8 +12,9 @@ Implementation decisions:
   caller's connection itself, so a wrapped connection still sees that lane's statements.
 - The costliest job first (longest-processing-time scheduling): the benchmark's user job is
   over half the module's CPU, and started last it ran alone at the end, so two threads gained
-  nothing. The cost is estimated by the job's distinct series in a 2 % sample of the events
-  (a few ms), which orders the shipped jobs user, city, country, error code, spike.
+  nothing. The cost is estimated by the job's distinct series among the first 50,000 events
+  it selects (10-20 ms on 2M events), which orders the shipped jobs user, city, country, error
+  code, spike. It only orders: results do not depend on which job runs when.
 - What a killed run loses is each thread's open chunk: every job still commits its own chunks.
 - A failure (or Ctrl-C in the caller's thread) stops the others at their next chunk: the
   chunk they are in commits, they start no other, and the first error is raised (a
@@ -116,7 +117,10 @@ def run_in_threads(
         with con.cursor() as cursor:
             lane(cursor)
 
-    others = [threading.Thread(target=cursor_lane) for _ in range(min(threads, len(jobs)) - 1)]
+    others = [
+        threading.Thread(target=cursor_lane, name=f"trailspike-jobs-{n + 1}")
+        for n in range(min(threads, len(jobs)) - 1)
+    ]
     for thread in others:
         thread.start()
     lane(con)  # records its own failure, Ctrl-C included

@@ -50,6 +50,7 @@ from trailspike.models.probabilities import (
     side_probability,
 )
 from trailspike.models.repeats import RepeatModel
+from trailspike.models.state import restore_attributes
 from trailspike.models.value_range import ValueRange
 
 MULTI_BUCKET_LENGTH = 12
@@ -131,8 +132,8 @@ class TimeSeriesModel:
         self.raw_recent = deque(maxlen=MULTI_BUCKET_LENGTH)
 
     def __setstate__(self, state: dict[str, object]) -> None:
+        restore_attributes(self, state)  # names interned: a loaded state dumps to its bytes
         # States saved before the value range (session 8) load with an empty one.
-        self.__dict__.update(state)
         self.__dict__.setdefault("value_range", ValueRange())
         self.__dict__.setdefault("repeats", RepeatModel())
 

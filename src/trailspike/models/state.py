@@ -33,6 +33,22 @@ class StateError(TrailspikeError):
     """A persisted model state cannot be read back."""
 
 
+def restore_attributes(obj: Any, state: dict[str, Any]) -> None:
+    """``obj.__dict__.update(state)`` with the names interned, for a custom ``__setstate__``.
+
+    Pickle's default restore interns attribute names; a custom ``__setstate__`` that updates
+    ``__dict__`` gets fresh strings instead, and pickle writes a name shared by several objects
+    once per distinct string object, so a loaded state dumped again had other bytes than the
+    state it came from (a resumed run stored other blobs than an uninterrupted one).
+
+    >>> class A:
+    ...     pass
+    >>> a = A(); restore_attributes(a, {"".join(["bucket", "_span"]): 1}); a.bucket_span
+    1
+    """
+    obj.__dict__.update({sys.intern(k): v for k, v in state.items()})
+
+
 def dump_state(obj: Any) -> bytes:
     """Serialise ``obj`` to a versioned, checksummed blob.
 

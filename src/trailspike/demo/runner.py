@@ -176,24 +176,26 @@ def _backfill(
     progress: bool,
 ) -> None:
     """Replay every rule over the world, resuming after the executions a rerun already did."""
-    # Rules run until one look-back after the world ends, so its last anomalies are seen.
-    until = end + timedelta(hours=2)
     plan = []
     for rule in rules:
+        # Each rule runs until its last window still starts inside the world, so the world's
+        # last anomalies are seen; a window wholly after it sees no results and warned that
+        # the job was behind (Spike in AWS Error Messages ran until two look-backs after).
+        until = end + rule.lookback() - rule.interval_td()
         row = con.execute(
             "SELECT max(executed_at) FROM rule_executions WHERE rule_id = ?", [rule.rule_id]
         ).fetchone()
         begin = start if row[0] is None else row[0] + timedelta(seconds=1)
         if begin <= until:
-            plan.append((rule, begin))
+            plan.append((rule, begin, until))
     if not progress:
-        for rule, begin in plan:
+        for rule, begin, until in plan:
             backfill(con, [rule], begin, until, settings)
         return
     from rich.progress import Progress
 
     with Progress(transient=True) as bar:
-        for rule, begin in plan:
+        for rule, begin, until in plan:
             task = bar.add_task(rule.name, total=None)
             backfill(
                 con,

@@ -82,6 +82,11 @@ def test_overview_shows_ingest_jobs_rules_and_warnings(client: TestClient) -> No
     assert "is behind" in page  # the rule's last warning
     assert "&lt;img src=x" in page  # the warning's hostile text, escaped
     assert "42 cycles" in page and "webhook output failed: &lt;img" in page  # service state
+    # Open alerts one line per principal: the attacker's two open spike alerts.
+    groups = page.split('id="open-groups"')[1].split("</table>")[0]
+    assert groups.count("<tr><td") == 1
+    assert f'/alerts?principal={quote_plus(ATTACKER_ARN)}&amp;status=open">' in groups
+    assert re.search(r'<td class="n">2</td>', groups)
 
 
 def test_alert_filters(client: TestClient) -> None:

@@ -82,7 +82,10 @@ async def overview(request: Request) -> Response:
             "jobs": queries.job_summaries(con),
             "rules": queries.rule_summaries(con),
             "by_day": queries.alert_counts_by_day(con),
-            "open_alerts": queries.alerts(con, status="open", limit=10),
+            # One line per actor: a burst of alerts about one principal is one incident.
+            "open_groups": queries.alert_groups(
+                con, queries.alerts(con, status="open"), "principal"
+            )[:10],
         }
 
     data = await request.app.state.store.read(load)

@@ -223,7 +223,7 @@ def learn_flat(
     slot = day % RING
     factors, new_day, no_slot = _decay_and_days(models, t, day, slot)
     index = np.asarray(where, dtype=np.intp)
-    matrix.c[index] *= factors[:, None]
+    _decay_rows(matrix, index, factors, pop.size)
     if new_day:
         clear = np.uint32(~(1 << slot) & 0xFFFFFFFF)
         matrix.seen[index[new_day]] &= clear
@@ -247,6 +247,27 @@ def learn_flat(
             pop.novelty.add(t, new[k])
         model.last_t = t if model.last_t is None else max(model.last_t, t)
     return True
+
+
+def _decay_rows(
+    matrix: PartitionMatrix,
+    index: npt.NDArray[np.intp],
+    factors: npt.NDArray[np.float64],
+    width: int,
+) -> None:
+    """Multiply rows ``index`` of the counts by ``factors``, as each model's ``c *= factor``.
+
+    Only the first ``width`` columns (the population's ids): the others are zero in every row
+    and stay so. When the bucket holds most rows, every row is scaled in place (a factor of 1
+    for the others leaves them exactly as they are), which avoids the copy a fancy-indexed
+    ``c[index] *= f`` reads and writes back."""
+    counts = matrix.c[:, :width]
+    if 2 * index.shape[0] >= counts.shape[0]:
+        every = np.ones(counts.shape[0])
+        every[index] = factors
+        counts *= every[:, None]
+    else:
+        counts[index] *= factors[:, None]
 
 
 def _decay_and_days(

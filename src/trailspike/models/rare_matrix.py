@@ -140,14 +140,25 @@ class PartitionMatrix:
         model.known = self.known[row, :capacity]
         model.seen = self.seen[row, :capacity]
 
-    def gather(self, rows: Sequence[int], size: int) -> tuple[
-        npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.uint32]
-    ]:  # fmt: skip
-        """The counts, known flags and day bits of ``rows``, ``size`` columns each (zero
-        padded, as :func:`trailspike.models.rare_scoring._stack` gives them)."""
+    def rows_counts(self, index: npt.NDArray[np.intp], size: int) -> npt.NDArray[np.float64]:
+        """A copy of the counts of rows ``index``, ``size`` columns each (zero padded, as
+        :func:`trailspike.models.rare_scoring._stack` gives them); known flags and day bits
+        are read where queried (:meth:`known_at`, :meth:`seen_at`), not copied whole."""
         self._fit(1, size)
-        index = np.asarray(rows, dtype=np.intp)
-        return self.c[index, :size], self.known[index, :size], self.seen[index, :size]
+        return self.c[index, :size]
+
+    def known_at(
+        self, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.bool_]:
+        """``known[rows[k], cols[k]]`` for every ``k`` (columns below the width
+        :meth:`rows_counts` made room for)."""
+        return self.known[rows, cols]
+
+    def seen_at(
+        self, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.uint32]:
+        """``seen[rows[k], cols[k]]`` for every ``k`` (as :meth:`known_at`)."""
+        return self.seen[rows, cols]
 
 
 def learn_matrix(

@@ -119,10 +119,9 @@ def score_ids(
     ``lengths[r]`` of them for ``models[r]``."""
     arrays = _Arrays(models, models[0].population.size, matrix)
     alone, rows = _score_flat(models, ids, lengths, arrays)
-    known = arrays.known()
     new = ids < 0
-    if known.shape[1] > 0:
-        new |= ~known[rows, np.maximum(ids, 0)]
+    if arrays.size > 0:
+        new |= ~arrays.known_at(rows, np.maximum(ids, 0))
     per_row = np.bincount(rows, weights=new, minlength=len(models)).astype(np.int64)
     offsets = np.cumsum(lengths).astype(np.int64)
     final = alone.copy()
@@ -204,30 +203,37 @@ def _ids(models: list[CategoryModel], categories: list[list[str]]) -> IntArray:
 
 class _Arrays:
     """The bucket's partitions' arrays as ``[partition, category]`` matrices: rows of the
-    detector's matrix, or the models' own arrays stacked (each on first use)."""
+    detector's matrix, or the models' own arrays stacked (each on first use). The counts are
+    copied whole (every score needs them); known flags and day bits are read per query."""
 
     def __init__(
         self, models: list[CategoryModel], size: int, matrix: PartitionMatrix | None
     ) -> None:
         self.models, self.size = models, size
-        self._gathered: tuple[FloatArray, BoolArray, npt.NDArray[np.uint32]] | None = None
+        self._matrix = matrix
+        self._counts: FloatArray | None = None
+        self._index: npt.NDArray[np.intp] | None = None
         if matrix is not None:
-            self._gathered = matrix.gather(matrix.score_rows(models), size)
+            self._index = np.asarray(matrix.score_rows(models), dtype=np.intp)
+            self._counts = matrix.rows_counts(self._index, size)
 
     def counts(self) -> FloatArray:
-        if self._gathered is not None:
-            return self._gathered[0]
+        """The counts, a new array (callers may change it in place)."""
+        if self._counts is not None:
+            return self._counts
         return _stack([m.c for m in self.models], self.size, np.float64)
 
-    def known(self) -> BoolArray:
-        if self._gathered is not None:
-            return self._gathered[1]
-        return _stack([m.known for m in self.models], self.size, np.bool_)
+    def known_at(self, rows: npt.NDArray[np.int64], cols: IntArray) -> BoolArray:
+        """Whether partition ``rows[k]`` has used category ``cols[k]``, for every ``k``."""
+        if self._matrix is not None and self._index is not None:
+            return self._matrix.known_at(self._index[rows], cols)
+        return _stack([m.known for m in self.models], self.size, np.bool_)[rows, cols]
 
-    def seen(self) -> npt.NDArray[np.uint32]:
-        if self._gathered is not None:
-            return self._gathered[2]
-        return _stack([m.seen for m in self.models], self.size, np.uint32)
+    def seen_at(self, rows: npt.NDArray[np.int64], cols: IntArray) -> npt.NDArray[np.uint32]:
+        """The day bits of category ``cols[k]`` in partition ``rows[k]``, for every ``k``."""
+        if self._matrix is not None and self._index is not None:
+            return self._matrix.seen_at(self._index[rows], cols)
+        return _stack([m.seen for m in self.models], self.size, np.uint32)[rows, cols]
 
 
 def _score_flat(
@@ -244,8 +250,10 @@ def _score_flat(
     safe = np.maximum(ids, 0)
     out = np.clip(unseen, 1e-300, 1.0)  # nothing known yet: every category is the unseen share
     if size > 0:
-        counts = arrays.counts()
-        q_all = (counts + PRIOR_STRENGTH * pop.priors()) / denom[:, None]
+        # In place on the counts' copy: the same sum and quotient as new arrays would hold.
+        q_all = arrays.counts()
+        q_all += PRIOR_STRENGTH * pop.priors()
+        q_all /= denom[:, None]
         q = np.where(known, q_all[rows, safe], unseen)
         ordered = np.sort(q_all, axis=1)
         cumulative = np.cumsum(ordered, axis=1)
@@ -259,8 +267,7 @@ def _score_flat(
         n_recent = np.array([n for _, n in recent])[rows]
         if (n_recent >= ROUTINE_MIN_DAYS).any():
             masks = np.array([bits for bits, _ in recent], dtype=np.uint32)[rows]
-            seen = arrays.seen()
-            days = np.bitwise_count(seen[rows, safe] & masks)
+            days = np.bitwise_count(arrays.seen_at(rows, safe) & masks)
             routine = known & (n_recent >= ROUTINE_MIN_DAYS)
             routine &= days >= ROUTINE_DAY_FRACTION * n_recent
             out = np.where(routine, 1.0, out)

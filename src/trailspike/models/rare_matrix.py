@@ -55,28 +55,34 @@ class PartitionMatrix:
 
     def rows(self, models: Sequence[CategoryModel]) -> list[int]:
         """Each model's row, adopting the models not (or no longer) held as rows."""
-        out = []
-        get = self.row_of.get
-        for model in models:
-            row = get(id(model))
-            if row is None or not self._attached(model):
-                row = self._adopt(model, row)
-            out.append(row)
-        return out
+        return self._rows(models, False)
 
     def score_rows(self, models: Sequence[CategoryModel]) -> list[int]:
         """:meth:`rows`, with the zero row for an empty model not held (a partition not
         modelled yet is scored, not learnt: it needs no row)."""
+        return self._rows(models, True)
+
+    def _rows(self, models: Sequence[CategoryModel], empty_to_zero: bool) -> list[int]:
+        # Called twice a bucket for ~every partition: the attachment test is inlined
+        # (:meth:`_attached`), the matrices read again only after an adoption moved them.
         out = []
         get = self.row_of.get
+        c, known, seen = self.c, self.known, self.seen
         for model in models:
             row = get(id(model))
-            if row is None and model.c.shape[0] == 0 and model.total == 0.0:
+            if (
+                row is not None
+                and model.c.base is c
+                and model.known.base is known
+                and model.seen.base is seen
+            ):
+                out.append(row)
+                continue
+            if row is None and empty_to_zero and model.c.shape[0] == 0 and model.total == 0.0:
                 out.append(0)
                 continue
-            if row is None or not self._attached(model):
-                row = self._adopt(model, row)
-            out.append(row)
+            out.append(self._adopt(model, row))
+            c, known, seen = self.c, self.known, self.seen
         return out
 
     def _adopt(self, model: CategoryModel, row: int | None) -> int:

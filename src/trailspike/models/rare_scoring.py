@@ -263,10 +263,11 @@ def _score_flat(
         # and otherwise the mass of the categories nobody has used yet if at most as likely.
         mass += np.where(known, np.where(unseen <= q, unseen, 0.0), q)
         out = np.clip(mass, 1e-300, 1.0)
-        recent = [m.recent_days() for m in models]
-        n_recent = np.array([n for _, n in recent])[rows]
+        # recent_days() is cached until a new day starts: read the cache, call only on a miss.
+        recent = np.array([m._recent or m.recent_days() for m in models], dtype=np.int64)
+        n_recent = recent[:, 1][rows]
         if (n_recent >= ROUTINE_MIN_DAYS).any():
-            masks = np.array([bits for bits, _ in recent], dtype=np.uint32)[rows]
+            masks = recent[:, 0].astype(np.uint32)[rows]
             days = np.bitwise_count(arrays.seen_at(rows, safe) & masks)
             routine = known & (n_recent >= ROUTINE_MIN_DAYS)
             routine &= days >= ROUTINE_DAY_FRACTION * n_recent

@@ -71,6 +71,30 @@ class NoveltyStats:
         self.x += new
         self.x2 += new * new
 
+    def add_many(self, t: float, news: list[int]) -> None:
+        """:meth:`add` of buckets at ``t`` with ``news[k]`` new categories each, in order:
+        one decay, then the sums accumulated one term after the other (``np.add.accumulate``
+        is sequential), so every float is the one the calls one by one give.
+
+        >>> one, many = NoveltyStats(), NoveltyStats()
+        >>> for stats in (one, many):
+        ...     stats.add(0.0, 1)
+        >>> for x in (3, 0, 5):
+        ...     one.add(7200.0, x)
+        >>> many.add_many(7200.0, [3, 0, 5])
+        >>> (one.n, one.x, one.x2, one.last_t) == (many.n, many.x, many.x2, many.last_t)
+        True
+        """
+        if not news:
+            return
+        self.add(t, news[0])
+        if len(news) == 1:
+            return
+        rest = np.array(news[1:], dtype=np.float64)
+        self.n = float(np.add.accumulate(np.concatenate(([self.n], np.ones(rest.shape[0]))))[-1])
+        self.x = float(np.add.accumulate(np.concatenate(([self.x], rest)))[-1])
+        self.x2 = float(np.add.accumulate(np.concatenate(([self.x2], rest * rest)))[-1])
+
     def mean(self) -> float:
         return self.x / self.n if self.n > 0 else 0.0
 

@@ -257,12 +257,14 @@ def learn_flat(
     matrix.seen[entry_rows[dated], cols[dated]] |= np.uint32(1 << slot)
     added = np.bincount(owner, weights=counts, minlength=len(models)) if weighted else None
     new = np.bincount(owner[first], minlength=len(models)).tolist()
+    learnt = []  # new categories of the partitions past their learning days, in order
     for k, model in enumerate(models):
         model.total += float(added[k]) if added is not None else float(lengths[k])
         if model.days_active > NOVELTY_LEARNING_DAYS:
             model.novelty.add(t, new[k])
-            pop.novelty.add(t, new[k])
+            learnt.append(new[k])
         model.last_t = t if model.last_t is None else max(model.last_t, t)
+    pop.novelty.add_many(t, learnt)
     return True
 
 

@@ -428,12 +428,13 @@ class DetectorModels:
 
     def _learn_flat(self, det: Detector, t: float, flat: FlatRows, ids: IntArray) -> bool:
         """:meth:`_learn_scored` of rows kept as arrays (:meth:`_score_flat_rows`)."""
-        rows = [
-            r
-            for r, group in enumerate(flat.keys)
-            if not (self.at_memory_limit and group not in self.rare)
-        ]
-        models = [self._rare_model(det, flat.keys[r]) for r in rows]
+        keys, rare = flat.keys, self.rare
+        if self.at_memory_limit:
+            rows = [r for r, group in enumerate(keys) if group in rare]
+        else:
+            rows = list(range(len(keys)))
+        # A model is created (in row order) only when missing: one dict lookup for the others.
+        models = [rare.get(keys[r]) or self._rare_model(det, keys[r]) for r in rows]
         category_models = [m for m in models if isinstance(m, CategoryModel)]
         if len(category_models) < len(models):
             return False
@@ -445,8 +446,8 @@ class DetectorModels:
         bounds, counts = flat.bounds, flat.counts
         if not learn_flat(self.matrix, category_models, t, ids, counts, bounds, rows, name_of):
             return False
-        for r in rows:
-            self.last_seen[flat.keys[r]] = t
+        # As one assignment per key in row order: new keys are appended in that order.
+        self.last_seen.update(dict.fromkeys([keys[r] for r in rows], t))
         return True
 
     # ---------------------------------------------------------------- housekeeping

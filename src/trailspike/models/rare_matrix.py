@@ -233,14 +233,11 @@ def learn_flat(
     owner = np.repeat(np.arange(len(models)), lengths)
     starts = np.cumsum([0, *lengths[:-1]])
     tops = (np.maximum.reduceat(cols, starts) + 1).tolist()
-    for k, model in enumerate(models):
-        if tops[k] > model.c.shape[0]:
-            matrix.grow(model, where[k], tops[k])
     day = int(t // DAY)
     slot = day % RING
-    factors, new_day, no_slot = _decay_and_days(models, t, day, slot)
+    factors, new_day, no_slot = _grow_decay_and_days(matrix, models, where, tops, t, day, slot)
     index = np.asarray(where, dtype=np.intp)
-    _decay_rows(matrix, index, factors, pop.size)
+    _decay_rows(matrix, index, np.array(factors), pop.size)
     if new_day:
         clear = np.uint32(~(1 << slot) & 0xFFFFFFFF)
         matrix.seen[index[new_day]] &= clear
@@ -259,7 +256,10 @@ def learn_flat(
     new = np.bincount(owner[first], minlength=len(models)).tolist()
     learnt = []  # new categories of the partitions past their learning days, in order
     for k, model in enumerate(models):
-        model.total += float(added[k]) if added is not None else float(lengths[k])
+        # Decayed, then added to: the two roundings of ``total *= f`` and ``total += n``
+        # (a factor of 1 when the model did not decay leaves it as it is).
+        increment = float(added[k]) if added is not None else float(lengths[k])
+        model.total = model.total * factors[k] + increment
         if model.days_active > NOVELTY_LEARNING_DAYS:
             model.novelty.add(t, new[k])
             learnt.append(new[k])
@@ -289,21 +289,29 @@ def _decay_rows(
         counts[index] *= factors[:, None]
 
 
-def _decay_and_days(
-    models: list[CategoryModel], t: float, day: int, slot: int
-) -> tuple[npt.NDArray[np.float64], list[int], list[int]]:
-    """Each model's decay factor (its total decayed already) and day slot, as ``_learn`` and
-    ``_day_slot`` do them; returns the factors, the models starting a new day in ``slot`` and
-    those for which ``day`` is older than their ring (no day bit)."""
-    factors = np.ones(len(models))
+def _grow_decay_and_days(
+    matrix: PartitionMatrix,
+    models: list[CategoryModel],
+    where: list[int],
+    tops: list[int],
+    t: float,
+    day: int,
+    slot: int,
+) -> tuple[list[float], list[int], list[int]]:
+    """In one pass over the models: each one's arrays grown to hold ids below ``tops[k]``
+    (its row ``where[k]``), its decay factor and its day slot, as ``_learn`` and ``_day_slot``
+    do them; returns the factors (1 where the model does not decay; its total is decayed by
+    the caller), the models starting a new day in ``slot`` and those for which ``day`` is
+    older than their ring (no day bit)."""
+    factors = [1.0] * len(models)
     new_day: list[int] = []
     no_slot: list[int] = []
     for k, model in enumerate(models):
+        if tops[k] > model.c.shape[0]:
+            matrix.grow(model, where[k], tops[k])
         last = model.last_t
         if last is not None and t > last:
-            factor = 0.5 ** ((t - last) / RARE_HALF_LIFE)
-            model.total *= factor
-            factors[k] = factor
+            factors[k] = 0.5 ** ((t - last) / RARE_HALF_LIFE)
         held = int(model.slot_day[slot])
         if held == day:
             continue

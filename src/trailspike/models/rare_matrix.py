@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import chain
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,11 +28,20 @@ import numpy.typing as npt
 from trailspike.models.novelty import NOVELTY_LEARNING_DAYS
 from trailspike.models.rare import DAY, RARE_HALF_LIFE, RING, CategoryModel, IntArray
 
+T = TypeVar("T", bound=np.generic)
+
 
 def _capacity(size: int, current: int) -> int:
     """The capacity :func:`trailspike.models.rare._grown` gives an array of ``current`` rows
     that must hold ``size``."""
     return current if current >= size else max(size, 2 * current, 8)
+
+
+def _flat(matrix: npt.NDArray[T]) -> npt.NDArray[T]:
+    """A 1-D view of ``matrix`` (cell ``row * width + column``); the matrices are made by
+    ``np.zeros`` and never sliced, so C-contiguous, and writes through the view land."""
+    assert matrix.flags.c_contiguous
+    return matrix.reshape(-1)
 
 
 class PartitionMatrix:
@@ -158,13 +168,13 @@ class PartitionMatrix:
     ) -> npt.NDArray[np.bool_]:
         """``known[rows[k], cols[k]]`` for every ``k`` (columns below the width
         :meth:`rows_counts` made room for)."""
-        return self.known[rows, cols]
+        return _flat(self.known)[rows * self.known.shape[1] + cols]
 
     def seen_at(
         self, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.uint32]:
         """``seen[rows[k], cols[k]]`` for every ``k`` (as :meth:`known_at`)."""
-        return self.seen[rows, cols]
+        return _flat(self.seen)[rows * self.seen.shape[1] + cols]
 
 
 def learn_matrix(
@@ -241,17 +251,19 @@ def learn_flat(
     if new_day:
         clear = np.uint32(~(1 << slot) & 0xFFFFFFFF)
         matrix.seen[index[new_day]] &= clear
-    entry_rows = index[owner]
-    first = ~matrix.known[entry_rows, cols]
+    # The entries' cells as flat positions: 1-D fancy indexing costs less than (row, col).
+    cells = index[owner] * matrix.c.shape[1] + cols
+    known = _flat(matrix.known)
+    first = ~known[cells]
     first_cols = cols[first]
     np.add.at(pop.m, first_cols, 1.0)
     for _ in range(int(first_cols.shape[0])):
         pop.total += 1.0
-    matrix.known[entry_rows, cols] = True
+    known[cells] = True
     weighted = models[0].frequency_weighted
-    matrix.c[entry_rows, cols] += counts.astype(np.float64) if weighted else 1.0
-    dated = np.ones(n, dtype=bool) if not no_slot else ~np.isin(owner, no_slot)
-    matrix.seen[entry_rows[dated], cols[dated]] |= np.uint32(1 << slot)
+    _flat(matrix.c)[cells] += counts.astype(np.float64) if weighted else 1.0
+    dated = cells if not no_slot else cells[~np.isin(owner, no_slot)]
+    _flat(matrix.seen)[dated] |= np.uint32(1 << slot)
     added = np.bincount(owner, weights=counts, minlength=len(models)) if weighted else None
     new = np.bincount(owner[first], minlength=len(models)).tolist()
     learnt = []  # new categories of the partitions past their learning days, in order

@@ -205,6 +205,36 @@ class CategoryModel:
         return self._recent
 
     # ---------------------------------------------------------------- scoring
+    @staticmethod
+    def recent_days_of(models: list[CategoryModel]) -> IntArray:
+        """:meth:`recent_days` of every model as rows ``[bits, number]``, the ones not cached
+        computed together (a new day clears ~every partition's cache at once) and cached.
+
+        >>> pop = PopulationModel()
+        >>> a, b, c = (CategoryModel(3600.0, population=pop) for _ in range(3))
+        >>> for day in (0, 1, 2, 40):
+        ...     a.learn_bucket(day * DAY, {"GetObject": 1})
+        >>> b.learn_bucket(5 * DAY, {"GetObject": 1})
+        >>> expected = [a.recent_days(), b.recent_days(), c.recent_days()]
+        >>> for m in (a, b, c):
+        ...     m._recent = None
+        >>> CategoryModel.recent_days_of([a, b, c]).tolist() == [list(e) for e in expected]
+        True
+        """
+        cached = [m._recent for m in models]
+        missing = [k for k, recent in enumerate(cached) if recent is None]
+        if missing:
+            days = np.stack([models[k].slot_day for k in missing])
+            active = np.stack([models[k].slot_active for k in missing])
+            last = np.where(active, days, -(2**62)).max(axis=1)  # no active day: no window
+            window = active & (days >= last[:, None] - ROUTINE_WINDOW_DAYS)
+            # Distinct powers of two: their sum is their bitwise or.
+            bits = (window * (np.int64(1) << np.arange(RING, dtype=np.int64))).sum(axis=1)
+            counts = window.sum(axis=1)
+            for k, b, n in zip(missing, bits.tolist(), counts.tolist(), strict=True):
+                cached[k] = models[k]._recent = (b, n)
+        return np.array(cached, dtype=np.int64).reshape(len(models), 2)
+
     def probabilities(self, categories: list[str]) -> FloatArray:
         """Predictive mass of all outcomes at most as likely as each category, in (0, 1]."""
         # Imported here: the bucket scoring module builds on this one's models.

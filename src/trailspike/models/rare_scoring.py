@@ -263,8 +263,7 @@ def _score_flat(
         # and otherwise the mass of the categories nobody has used yet if at most as likely.
         mass += np.where(known, np.where(unseen <= q, unseen, 0.0), q)
         out = np.clip(mass, 1e-300, 1.0)
-        # recent_days() is cached until a new day starts: read the cache, call only on a miss.
-        recent = np.array([m._recent or m.recent_days() for m in models], dtype=np.int64)
+        recent = CategoryModel.recent_days_of(models)
         n_recent = recent[:, 1][rows]
         if (n_recent >= ROUTINE_MIN_DAYS).any():
             masks = recent[:, 0].astype(np.uint32)[rows]

@@ -254,11 +254,13 @@ def _score_flat(
         q_all = arrays.counts()
         q_all += PRIOR_STRENGTH * pop.priors()
         q_all /= denom[:, None]
-        q = np.where(known, q_all[rows, safe], unseen)
+        # Cells read by flat position (row * size + column): cheaper than (row, column) pairs.
+        start = rows * size
+        q = np.where(known, q_all.ravel()[start + safe], unseen)
         ordered = np.sort(q_all, axis=1)
-        cumulative = np.cumsum(ordered, axis=1)
+        cumulative = np.cumsum(ordered, axis=1).ravel()
         below = _at_most(ordered, rows, q * TIE)
-        mass = np.where(below > 0, cumulative[rows, np.maximum(below - 1, 0)], 0.0)
+        mass = np.where(below > 0, cumulative[start + np.maximum(below - 1, 0)], 0.0)
         # The category itself when the population never saw it (its q is the unseen share),
         # and otherwise the mass of the categories nobody has used yet if at most as likely.
         mass += np.where(known, np.where(unseen <= q, unseen, 0.0), q)

@@ -176,7 +176,8 @@ def score_categories(models: list[CategoryModel], categories: list[list[str]]) -
     predictive mass of every outcome at most as likely as ``k`` (``q_j <= q_k (1 + 1e-9)``),
     plus the mass of the categories nobody has used if it is at most ``q_k``; 1 for a category
     used on at least 80 % of the partition's recent active days. One matrix of ``q`` per
-    (partition, known category), sorted and summed per row, serves all queries of a bucket.
+    (partition, known category), sorted and summed per row (the rows with a query that is not
+    routine), serves all queries of a bucket.
 
     >>> pop = PopulationModel()
     >>> a, b = CategoryModel(3600.0, population=pop), CategoryModel(3600.0, population=pop)
@@ -254,26 +255,65 @@ def _score_flat(
         q_all = arrays.counts()
         q_all += PRIOR_STRENGTH * pop.priors()
         q_all /= denom[:, None]
-        # Cells read by flat position (row * size + column): cheaper than (row, column) pairs.
-        start = rows * size
-        q = np.where(known, q_all.ravel()[start + safe], unseen)
-        ordered = np.sort(q_all, axis=1)
-        cumulative = np.cumsum(ordered, axis=1).ravel()
-        below = _at_most(ordered, rows, q * TIE)
-        mass = np.where(below > 0, cumulative[start + np.maximum(below - 1, 0)], 0.0)
-        # The category itself when the population never saw it (its q is the unseen share),
-        # and otherwise the mass of the categories nobody has used yet if at most as likely.
-        mass += np.where(known, np.where(unseen <= q, unseen, 0.0), q)
-        out = np.clip(mass, 1e-300, 1.0)
-        recent = CategoryModel.recent_days_of(models)
-        n_recent = recent[:, 1][rows]
-        if (n_recent >= ROUTINE_MIN_DAYS).any():
-            masks = recent[:, 0].astype(np.uint32)[rows]
-            days = np.bitwise_count(arrays.seen_at(rows, safe) & masks)
-            routine = known & (n_recent >= ROUTINE_MIN_DAYS)
-            routine &= days >= ROUTINE_DAY_FRACTION * n_recent
-            out = np.where(routine, 1.0, out)
+        # A routine category's probability is 1 whatever its mass: only the others' is
+        # computed (about three queries in four of the user job are routine), and only their
+        # partitions' rows are sorted. Each query's mass depends on its own row alone.
+        routine = _routine(models, rows, known, safe, arrays)
+        ask = np.flatnonzero(~routine)
+        out = np.ones(len(ids))
+        if ask.shape[0]:
+            out[ask] = _mass(q_all, rows[ask], known[ask], safe[ask], unseen[ask])
     return out, rows
+
+
+def _routine(
+    models: list[CategoryModel],
+    rows: npt.NDArray[np.int64],
+    known: BoolArray,
+    safe: IntArray,
+    arrays: _Arrays,
+) -> BoolArray:
+    """Whether each query's category was used on at least 80 % of its partition's recent
+    active days (over at least :data:`ROUTINE_MIN_DAYS`)."""
+    recent = CategoryModel.recent_days_of(models)
+    n_recent = recent[:, 1][rows]
+    if not (n_recent >= ROUTINE_MIN_DAYS).any():
+        return np.zeros(len(rows), dtype=bool)
+    masks = recent[:, 0].astype(np.uint32)[rows]
+    days = np.bitwise_count(arrays.seen_at(rows, safe) & masks)
+    routine = known & (n_recent >= ROUTINE_MIN_DAYS)
+    routine &= days >= ROUTINE_DAY_FRACTION * n_recent
+    return routine
+
+
+def _mass(
+    q_all: FloatArray,
+    rows: npt.NDArray[np.int64],
+    known: BoolArray,
+    safe: IntArray,
+    unseen: FloatArray,
+) -> FloatArray:
+    """The predictive mass at most as likely as each query (row ``rows[k]`` of ``q_all``,
+    category ``safe[k]`` if ``known[k]``, else one nobody has used), in [1e-300, 1]. ``rows``
+    ascending; only the rows queried are sorted."""
+    size = q_all.shape[1]
+    step = np.empty(len(rows), dtype=bool)  # where a query starts another row
+    step[:1] = True
+    np.not_equal(rows[1:], rows[:-1], out=step[1:])
+    compact = np.cumsum(step) - 1  # each query's row among the rows queried
+    if int(compact[-1]) + 1 < q_all.shape[0]:
+        q_all = q_all[rows[step]]
+    # Cells read by flat position (row * size + column): cheaper than (row, column) pairs.
+    start = compact * size
+    q = np.where(known, q_all.ravel()[start + safe], unseen)
+    ordered = np.sort(q_all, axis=1)
+    cumulative = np.cumsum(ordered, axis=1).ravel()
+    below = _at_most(ordered, compact, q * TIE)
+    mass = np.where(below > 0, cumulative[start + np.maximum(below - 1, 0)], 0.0)
+    # The category itself when the population never saw it (its q is the unseen share),
+    # and otherwise the mass of the categories nobody has used yet if at most as likely.
+    mass += np.where(known, np.where(unseen <= q, unseen, 0.0), q)
+    return np.clip(mass, 1e-300, 1.0)
 
 
 def _at_most(

@@ -223,6 +223,18 @@ def test_chunked_runs_equal_one_shot(tmp_path, one_shot):
     assert snapshot(con) == one_shot
 
 
+def test_a_resumed_series_job_stores_the_state_bytes_of_one_run(tmp_path):
+    # The rare jobs' blobs may still differ in how numpy's dtypes are shared (equal content).
+    blobs = []
+    for name, ends in (("once", (END,)), ("split", (T0 + timedelta(days=2, hours=1), END))):
+        con = fresh_store(tmp_path / f"{name}.duckdb")
+        for end in ends:
+            run(con, [SPIKE], end)
+        blobs.append(con.execute("SELECT state FROM job_state").fetchall())
+        con.close()
+    assert blobs[0] == blobs[1]
+
+
 def test_bucket_by_bucket_equals_one_shot_for_the_last_hours(tmp_path, one_shot):
     con = fresh_store(tmp_path / "steps.duckdb")
     run(con, [SPIKE, USER], END - timedelta(hours=8))

@@ -44,6 +44,7 @@ from trailspike.models.factory import (
 from trailspike.models.rare import CategoryModel, IntArray
 from trailspike.models.rare_matrix import PartitionMatrix, learn_flat
 from trailspike.models.rare_scoring import BucketScores, learn_partitions, score_bucket, score_ids
+from trailspike.models.state import restore_attributes
 
 Key = tuple[str, str, str]
 """A series: (partition value, by value, over value); '' where the detector does not split."""
@@ -120,7 +121,7 @@ class DetectorModels:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        restore_attributes(self, state)
         self._grouped = None
         self._matrix = None
 

@@ -54,6 +54,7 @@ from trailspike.models.novelty import (
     NoveltyStats,
     novelty_tail,
 )
+from trailspike.models.state import restore_attributes
 
 RARE_HALF_LIFE = 30 * 86400.0
 PRIOR_STRENGTH = 1.0
@@ -151,8 +152,10 @@ class PopulationModel:
                 self.m[self.id_of(name)] = m
             self.total = float(state["total"])
             return
-        self.novelty = NoveltyStats()  # state from before novelty bursts learns from now on
-        self.__dict__.update(state)
+        # Restored first, defaults after: the attributes keep their order, so a loaded state
+        # dumps to the bytes it came from. State from before novelty bursts learns from now on.
+        restore_attributes(self, state)
+        self.__dict__.setdefault("novelty", NoveltyStats())
 
 
 class CategoryModel:
@@ -387,10 +390,12 @@ class CategoryModel:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "counts" not in state:
-            # State from before novelty bursts: its days so far count as learning days.
-            self.days_active = int(np.count_nonzero(state.get("slot_active", [])))
-            self.novelty = NoveltyStats()
-            self.__dict__.update(state)
+            # Restored first, defaults after (the attributes keep their order). State from
+            # before novelty bursts: its days so far count as learning days.
+            restore_attributes(self, state)
+            if "days_active" not in state:
+                self.days_active = int(np.count_nonzero(state.get("slot_active", [])))
+            self.__dict__.setdefault("novelty", NoveltyStats())
             self._recent = None
             return
         # Pickled by the dict-based version: rebuild the arrays from its dicts.

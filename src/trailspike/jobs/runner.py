@@ -79,7 +79,7 @@ from trailspike.jobs.early import early_inputs, early_step
 from trailspike.jobs.gc_pause import gc_paused
 from trailspike.jobs.loader import JobCollection, load_jobs
 from trailspike.jobs.memory import estimate_memory
-from trailspike.jobs.parallel import RunStopped, Stopped, run_in_threads
+from trailspike.jobs.parallel import RunStopped, Stopped, run_in_threads, usable_threads
 from trailspike.jobs.schema import JobConfig
 from trailspike.models.factory import dump_state, load_state
 from trailspike.store.results import (
@@ -475,7 +475,7 @@ def _run_selected(
             # the others, e.g. in the service; its summary carries the reason.
             return JobRunSummary(job.job_id, "error", error=str(exc))
 
-    threads = int(settings.get("job_threads", 1))
+    threads = usable_threads(int(settings.get("job_threads", 1)))
     if threads > 1 and len(selected) > 1 and features is compute_features:
         return run_in_threads(con, selected, run_one, threads)
     return [run_one(con, job) for job in selected]

@@ -74,6 +74,8 @@ def test_groups_follow_the_alert_document_before_the_record(tmp_path: Path) -> N
         [json.dumps(doc)],
     )
     groups = queries.alert_groups(con, queries.alerts(con), "principal")
+    # The group's link (principal filter) lists that alert, although its record names no one.
+    assert len(queries.alerts(con, principal=raised_for)) == 1
     con.close()
     keys = {g["key"]: g["alerts"] for g in groups}
     assert keys[raised_for] == 1 and keys[ATTACKER_ARN] == 1  # the other spike alert

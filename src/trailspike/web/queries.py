@@ -229,10 +229,13 @@ def alerts(
             where.append(f"{column} = ?")
             params.append(value)
     if principal:
+        # The alert's own document too: an alert raised from an early record names the ARN
+        # it was raised for, which the final record may not (the groups read the document).
         where.append(
             "concat_ws(' ', array_to_string(json_extract_string(r.influencers, "
             "'$[*].influencer_field_values[*]'), ' '), r.by_field_value, r.over_field_value, "
-            "r.partition_field_value) ILIKE ? ESCAPE '\\'"
+            "r.partition_field_value, array_to_string(json_extract_string(a.doc, "
+            "'$.influencers[*].influencer_field_values[*]'), ' ')) ILIKE ? ESCAPE '\\'"
         )
         params.append("%" + principal.replace("%", r"\%").replace("_", r"\_") + "%")
     if start is not None:

@@ -3,21 +3,16 @@ the other, and a run killed or failing in a thread resumes to them."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
 from jobs_synth import T0
-from test_runner import END, LATER, SETTINGS, SPIKE, USER, fresh_store, snapshot
+from test_runner import END, LATER, SETTINGS, SPIKE, USER, fresh_store, run_killed_child, snapshot
 
-import trailspike
 from trailspike.jobs import bucket as bucket_module
 from trailspike.jobs.chunking import CommitPolicy
 from trailspike.jobs.loader import load_jobs
@@ -126,7 +121,6 @@ from trailspike.jobs import runner
 from trailspike.jobs.chunking import CommitPolicy
 from trailspike.jobs.runner import run_jobs
 from trailspike.store.db import open_store
-from trailspike.store.db import open_store
 
 end = datetime.fromisoformat(sys.argv[2])
 day3 = datetime.fromisoformat(sys.argv[3])
@@ -143,36 +137,14 @@ def kill_with_both_chunks_open(con, job_id, revision, until, blob, size):
     return real(con, job_id, revision, until, blob, size)
 
 runner.save_job_state = kill_with_both_chunks_open
-policy = CommitPolicy(
-    base=timedelta(days=1), longest=timedelta(days=3), seconds=30, clock=lambda: 0.0
-)
-run_jobs(
-    open_store(Path(sys.argv[1])),
-    ["high_distinct_count_error_message", "rare_method_for_a_username"],
-    end=end,
-    now=datetime(2027, 1, 1),
-    settings=load_settings(
-        environ={}, config_path=Path("/nonexistent.toml"), overrides={"job_threads": 2}
-    ),
-    commit_policy=policy,
-)
 """
 
 
 def test_run_killed_with_two_jobs_open_in_threads_resumes_exactly(tmp_path):
     path = tmp_path / "sigkill.duckdb"
     fresh_store(path).close()
-    src = str(Path(trailspike.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     day3 = T0 + timedelta(days=3)
-    child = subprocess.run(
-        [sys.executable, "-c", KILLED_IN_THREADS, str(path), END.isoformat(), day3.isoformat()],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    child = run_killed_child(KILLED_IN_THREADS, 2, str(path), END.isoformat(), day3.isoformat())
     assert child.returncode == -signal.SIGKILL, child.stderr
     con = open_store(path)
     spike, user = load_job_state(con, SPIKE), load_job_state(con, USER)

@@ -299,6 +299,11 @@ def dies_saving_the_last_chunk(con, job_id, revision, until, blob, size):
     return real(con, job_id, revision, until, blob, size)
 
 runner.save_job_state = dies_saving_the_last_chunk
+"""
+
+# What every killed child runs after patching the runner: the spike and user jobs over the store
+# in chunks of 1, 2 and 3 days (a clock that stands still), with ``threads`` job threads.
+GROWN_CHUNKS_RUN = """
 policy = CommitPolicy(
     base=timedelta(days=1), longest=timedelta(days=3), seconds=30, clock=lambda: 0.0
 )
@@ -308,25 +313,33 @@ run_jobs(
     end=end,
     now=datetime(2027, 1, 1),
     settings=load_settings(
-        environ={}, config_path=Path("/nonexistent.toml"), overrides={"job_threads": 1}
+        environ={{}}, config_path=Path("/nonexistent.toml"), overrides={{"job_threads": {threads}}}
     ),
     commit_policy=policy,
 )
 """
 
 
-def test_run_killed_with_sigkill_in_a_grown_chunk_resumes_exactly(tmp_path, one_shot):
-    path = tmp_path / "sigkill.duckdb"
-    fresh_store(path).close()
+def run_killed_child(script: str, threads: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` then :data:`GROWN_CHUNKS_RUN` in a child Python with this tree's package;
+    ``args`` follow as ``sys.argv[1:]`` (the store's path first)."""
     src = str(Path(trailspike.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    child = subprocess.run(
-        [sys.executable, "-c", KILLED_CHILD, str(path), END.isoformat()],
+    code = script + GROWN_CHUNKS_RUN.format(threads=threads)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
         env=env,
         capture_output=True,
         text=True,
         check=False,
+        timeout=300,
     )
+
+
+def test_run_killed_with_sigkill_in_a_grown_chunk_resumes_exactly(tmp_path, one_shot):
+    path = tmp_path / "sigkill.duckdb"
+    fresh_store(path).close()
+    child = run_killed_child(KILLED_CHILD, 1, str(path), END.isoformat())
     assert child.returncode == -signal.SIGKILL, child.stderr
     con = open_store(path)
     state = load_job_state(con, SPIKE)

@@ -458,6 +458,26 @@ def test_a_square_wave_is_learnt_sharply_and_a_day_stuck_high_scores_at_once() -
     assert max(scores[10 * day + day // 2 : 10 * day + day // 2 + 3]) >= 75
 
 
+def test_the_daily_detail_stays_in_use_when_the_hourly_profile_switches_on() -> None:
+    # A noisy square wave: the detail (a step per bucket) is used first, then the hourly
+    # profile. Switching the hourly one on restarted the detail's test at a ratio above its
+    # switch-off gain, so the detail was dropped for six days and every step was smeared.
+    day, span = 288, 300.0
+    rng = np.random.default_rng(1)
+    i = np.arange(14 * day)
+    wave = np.where(i % day < day // 2, 80.0, 20.0) + rng.normal(0, 4, i.size)
+    model = new_series_model("metric", "both", span)
+    in_use = []
+    for k, v in enumerate(wave):
+        model.score_one(k * span, float(v))
+        model.learn_one(k * span, float(v))
+        if k % day == day - 1:
+            in_use.append(model.decomposition.active_names())
+    first = next(d for d, names in enumerate(in_use) if "daily detail" in names)
+    assert any("daily" in names for names in in_use[first:])
+    assert all("daily detail" in names for names in in_use[first:])
+
+
 def test_the_daily_detail_stays_off_on_a_noisy_smooth_cycle() -> None:
     # One value a bin a day: on a smooth cycle with noise the detail would only add noise.
     rng = np.random.default_rng(4)

@@ -329,8 +329,11 @@ class Decomposition:
             )
             # Bins never visited learnt nothing yet (their first visit sets them outright).
             longer.values -= sign * np.where(longer.visits > 0, profile, 0.0)
-            # Its error test was measured with the stale profile: start it afresh.
-            longer.mse_with = longer.mse_without
+            # Its error test was measured with the stale profile: start it afresh, in the
+            # state it is in. Reset to a ratio of 1 an active component (a square wave's daily
+            # detail, when the hourly profile switched on) was dropped at its next bucket, and
+            # the hourly profile alone then smeared every step over an hour, day after day.
+            longer.mse_with = longer.mse_without * (ACTIVATE_GAIN if longer.active else 1.0)
 
     def shift_level(self, delta: float) -> None:
         """Accept a level shift of ``delta``: the level jumps, the trend restarts."""

@@ -20,6 +20,20 @@ pytest.importorskip("pyspark")
 T0 = datetime(2026, 2, 2)
 
 
+def _message(rng: random.Random) -> str:
+    """An error message, some with parts that differ on every request (read by wording)."""
+    token = "".join(rng.choice("abcXYZ019_-") for _ in range(24))
+    return rng.choice(
+        [
+            f"denied {rng.randint(0, 30)}",
+            f"Not authorized. Encoded authorization failure message: {token}",
+            f"Access Denied (Request ID: {rng.getrandbits(64):016X})",
+            f"Signature expired: 202602{rng.randint(10, 28)}T0{rng.randint(0, 9)}0000Z is early",
+            f"User: arn:aws:sts::123456789012:assumed-role/r/aws-go-sdk-{rng.getrandbits(60)}0",
+        ]
+    )
+
+
 @pytest.fixture
 def events(store):
     rng = random.Random(5)
@@ -31,7 +45,7 @@ def events(store):
                 "event_id": f"e{n}",
                 "ts": T0 + timedelta(seconds=rng.randint(0, 3 * 86400)),
                 "event_action": rng.choice(["GetObject", "PutObject", "ListRoles", "DeleteTrail"]),
-                "error_message": f"denied {rng.randint(0, 30)}" if has_error else None,
+                "error_message": _message(rng) if has_error else None,
                 "user_name": rng.choice(["alice", "bob", "carol", None]),
                 "source_geo_city_name": rng.choice(["Dublin", "Lagos", None]),
                 "source_as_number": rng.choice([16509, 14618, 8075, None]),
@@ -53,6 +67,7 @@ DETECTORS = (
     DetectorFeature(3, "mean", "source.as.number", over_field_name="user.name"),
     DetectorFeature(4, "max", "source.as.number", by_field_name="aws.cloudtrail.flattened.tier"),
     DetectorFeature(5, "low_sum", "source.as.number"),
+    DetectorFeature(6, "high_distinct_count", "aws.cloudtrail.error_message", wording=True),
 )
 QUERY = {
     "bool": {
@@ -85,3 +100,8 @@ def test_spark_rows_equal_duckdb_rows(events, tmp_path: Path) -> None:
     assert expected.num_rows > 200
     assert got.schema == expected.schema
     assert got.to_pylist() == expected.to_pylist()
+    # Read by wording, the per-request variants of a message count once.
+    raw = {r["bucket_start"]: r["value"] for r in expected.to_pylist() if r["detector_index"] == 0}
+    worded = [r for r in expected.to_pylist() if r["detector_index"] == 6]
+    assert worded and all(r["value"] <= raw[r["bucket_start"]] for r in worded)
+    assert sum(r["value"] for r in worded) < 0.8 * sum(raw.values())

@@ -107,6 +107,27 @@ def test_model_revision_ignores_description_but_not_detectors() -> None:
     assert one.model_revision == two.model_revision != three.model_revision
 
 
+def test_trailspike_settings_are_checked_and_change_the_model_revision() -> None:
+    data = json.loads(json.dumps(BASE))
+    data["analysis_config"]["detectors"] = [
+        {"function": "high_distinct_count", "field_name": "aws.cloudtrail.error_message"}
+    ]
+    plain = JobConfig.model_validate(data)
+    assert plain.wording_fields == ()
+    data["custom_settings"] = {"trailspike": {"wording_fields": ["aws.cloudtrail.error_message"]}}
+    worded = JobConfig.model_validate(data)
+    assert worded.wording_fields == ("aws.cloudtrail.error_message",)
+    assert worded.model_revision != plain.model_revision  # the feature changed
+    data["custom_settings"] = {"trailspike": {"wording_fields": ["source.ip"]}}
+    with pytest.raises(ValueError, match=r"'source\.ip' is no detector's field_name"):
+        JobConfig.model_validate(data)
+    data["custom_settings"] = {"trailspike": {"wording": ["aws.cloudtrail.error_message"]}}
+    with pytest.raises(ValueError, match="unknown key 'wording'"):
+        JobConfig.model_validate(data)
+    data["custom_settings"] = {"created_by": "kibana", "anything": {"else": 1}}
+    assert JobConfig.model_validate(data).model_revision == plain.model_revision
+
+
 def test_duplicate_ids_across_files_fail(tmp_path: Path) -> None:
     write(tmp_path, BASE, "a.json")
     write(tmp_path, BASE, "b.json")

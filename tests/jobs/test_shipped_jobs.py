@@ -50,6 +50,9 @@ def test_anchor_job_matches_elastic() -> None:
         "source.geo.city_name",
     )
     assert job.model_memory_limit_bytes == 16 << 20
+    # Beyond Elastic: one failure retried with a fresh request token counts once.
+    assert job.wording_fields == ("aws.cloudtrail.error_message",)
+    assert feature_request(job).detectors[0].wording
 
 
 def test_user_job_is_partitioned_on_user_name() -> None:

@@ -43,6 +43,29 @@ def test_events_outside_bucket_or_filter_are_ignored(store: duckdb.DuckDBPyConne
     assert reason.startswith("37 distinct error messages in 15 min (typical 3); 31 of them from")
 
 
+def test_distinct_messages_are_counted_as_the_job_counts_them(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    # The spike job reads messages by their wording: EC2's fresh token per retry counts once.
+    for i in range(30):
+        add_event(
+            store,
+            T0 + timedelta(seconds=20 * i),
+            error_message="You are not authorized to perform this operation. "
+            f"Encoded authorization failure message: token{i}",
+            user_identity_arn=CI_ARN,
+        )
+    add_event(store, T0 + timedelta(minutes=12), error_message="Rate exceeded")
+    record = _record(store, spike_record(T0, 80.0, actual=2.0))
+    job = load_job_info("high_distinct_count_error_message")
+    assert job is not None and job.wording_fields == ("aws.cloudtrail.error_message",)
+    _, details = explain(store, record, job)
+    assert details["event_count"] == 31 and details["distinct_values"] == 2
+    assert details["principals"][0]["distinct"] == 1
+    _, raw = explain(store, record, JobInfo(job.job_id, 900, job.terms, job.exists))
+    assert raw["distinct_values"] == 31
+
+
 def test_term_filter_falls_back_when_documents_lack_it(store: duckdb.DuckDBPyConnection) -> None:
     for i in range(3):
         add_event(store, T0 + timedelta(minutes=i), error_message=f"m{i}", doc={"x": 1})

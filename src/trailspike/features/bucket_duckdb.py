@@ -38,6 +38,7 @@ from trailspike.features.contract import (
     empty_features,
 )
 from trailspike.features.query import TABLE_CONSTANTS, compile_where, field_sql
+from trailspike.features.wording import detector_field_sql
 
 AGGREGATES = {
     "count": "count(*)",
@@ -232,7 +233,7 @@ def _grouped(
     add_split_columns(sql, det)
     template = AGGREGATES[det.spec.aggregate]
     if "{f}" in template and det.field_name:
-        fexpr, fparams = field_sql(det.field_name)
+        fexpr, fparams = detector_field_sql(det)
         sql.add(f"CAST({template.format(f=fexpr)} AS DOUBLE) AS value", fparams)
     else:
         sql.add(f"CAST({template} AS DOUBLE) AS value")

@@ -34,6 +34,7 @@ from trailspike.features.contract import (
     empty_features,
 )
 from trailspike.features.query import TABLE_CONSTANTS, Bool, Clause, Exists, Range, Term
+from trailspike.features.wording import wording_column
 from trailspike.normalise.ecs_fields import EVENT_COLUMNS, TIMESTAMP
 
 if TYPE_CHECKING:
@@ -102,6 +103,13 @@ def field_column(field: str) -> Column:
     if field in TABLE_CONSTANTS:
         return F.lit(TABLE_CONSTANTS[field])
     return F.get_json_object(F.col("doc"), _spark_json_path(field))
+
+
+def _measured_column(det: DetectorFeature) -> Column:
+    """The value a detector aggregates: its field, by its wording when the job says so."""
+    assert det.field_name is not None
+    column = field_column(det.field_name)
+    return wording_column(column.cast("string")) if det.wording else column
 
 
 def clause_column(clause: Clause | None) -> Column:
@@ -181,7 +189,7 @@ def _detector_rows(
         splits.append(value.alias(name))
     epoch = F.unix_timestamp(F.col("ts").cast("timestamp"))
     bucket = (F.floor(epoch / span) * span).cast("long").alias("bucket_epoch")
-    measured = [field_column(det.field_name).alias("_f")] if det.field_name else []
+    measured = [_measured_column(det).alias("_f")] if det.field_name else []
     grouped = rows.select(bucket, *splits, *measured)
     value = _aggregate_on(det, grouped)
     out = (

@@ -47,6 +47,7 @@ class DetectorFeature:
     over_field_name: str | None = None
     partition_field_name: str | None = None
     use_null: bool = False
+    wording: bool = False  # the field is read by its wording (:mod:`.wording`)
 
     @property
     def spec(self) -> FunctionSpec:
@@ -79,6 +80,7 @@ def feature_request(job: Any) -> FeatureRequest:
             over_field_name=d.over_field_name,
             partition_field_name=d.partition_field_name,
             use_null=d.use_null,
+            wording=d.field_name is not None and d.field_name in job.wording_fields,
         )
         for i, d in enumerate(job.analysis_config.detectors)
     )

@@ -36,6 +36,7 @@ from trailspike.features.record_evidence import (
     add_field_counts,
     record_evidence_of,
 )
+from trailspike.features.wording import detector_field_sql
 
 
 def _slice_end(request: FeatureRequest, bucket_start: datetime, until: datetime | None) -> datetime:
@@ -78,7 +79,7 @@ def early_features(
     bucket, bparams = bucket_expr(request)
     sql.add(f"WITH e AS (SELECT {bucket} AS b, ts,", bparams)
     add_split_columns(sql, det)
-    fexpr, fparams = field_sql(det.field_name) if det.field_name else ("NULL", [])
+    fexpr, fparams = detector_field_sql(det)
     sql.add(f"{fexpr} AS f", fparams)
     where_clause(sql, request, det, start, end)
     sql.add(
@@ -229,7 +230,7 @@ def bucket_slice(
     that series. ``until`` keeps only events before it (an early result's partial bucket).
     """
     sql = SqlBuilder()
-    fexpr, fparams = field_sql(det.field_name) if det.field_name else ("NULL", [])
+    fexpr, fparams = detector_field_sql(det)
     sql.add(f"SELECT CAST({fexpr} AS VARCHAR) AS x", fparams)
     sql.add(",")
     add_split_columns(sql, det, trailing_comma=False)

@@ -10,7 +10,9 @@ Implementation decisions: pasting a job from Kibana must work, so the read-only 
 Elasticsearch adds to a job it returns (``create_time``, ``job_version``, ``model_snapshot_id``
 and the like, :data:`IGNORED_ES_KEYS`) are accepted and dropped; every other unknown key is an
 error. Elastic keeps filter lists in a separate store; trailspike lets a job carry them inline
-(``filters``) so a custom rule's scope can ship with the job (Kibana issue #246804).
+(``filters``) so a custom rule's scope can ship with the job (Kibana issue #246804). trailspike's
+own options live under ``custom_settings.trailspike`` (:data:`TRAILSPIKE_SETTINGS`), which
+Elasticsearch stores and ignores, so such a job still loads in Kibana.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from trailspike.core.timeutil import parse_duration
 from trailspike.features.functions import FUNCTIONS, FunctionSpec
 from trailspike.features.query import Clause, QueryError, check_field, parse_query, query_fields
+
+# Keys of ``custom_settings.trailspike``: ``wording_fields`` lists detector fields read by their
+# wording (:mod:`trailspike.features.wording`).
+TRAILSPIKE_SETTINGS = frozenset({"wording_fields"})
 
 IGNORED_ES_KEYS = frozenset(
     {
@@ -260,6 +266,40 @@ class JobConfig(_Frozen):
                         )
         return self
 
+    @model_validator(mode="after")
+    def _known_trailspike_settings(self) -> JobConfig:
+        ours = self.custom_settings.get("trailspike", {})
+        if not isinstance(ours, dict):
+            raise ValueError("custom_settings.trailspike must be an object")
+        unknown = sorted(set(ours) - TRAILSPIKE_SETTINGS)
+        if unknown:
+            raise ValueError(
+                f"custom_settings.trailspike: unknown key {unknown[0]!r} "
+                f"(known: {', '.join(sorted(TRAILSPIKE_SETTINGS))})"
+            )
+        fields = ours.get("wording_fields", [])
+        if not (isinstance(fields, list) and all(isinstance(f, str) for f in fields)):
+            raise ValueError("custom_settings.trailspike.wording_fields must be a list of fields")
+        detector_fields = {d.field_name for d in self.analysis_config.detectors}
+        for field in fields:
+            if field not in detector_fields:
+                raise ValueError(
+                    f"custom_settings.trailspike.wording_fields: {field!r} is no detector's "
+                    "field_name"
+                )
+        return self
+
+    @property
+    def wording_fields(self) -> tuple[str, ...]:
+        """Detector fields read by their wording (:mod:`trailspike.features.wording`).
+
+        >>> JobConfig.model_validate({"job_id": "j", "analysis_config": {"bucket_span": "15m",
+        ...     "detectors": [{"function": "high_distinct_count", "field_name": "m"}]},
+        ...     "custom_settings": {"trailspike": {"wording_fields": ["m"]}}}).wording_fields
+        ('m',)
+        """
+        return tuple(self.custom_settings.get("trailspike", {}).get("wording_fields", []))
+
     @property
     def bucket_span_seconds(self) -> int:
         """The bucket span in whole seconds.
@@ -306,6 +346,8 @@ class JobConfig(_Frozen):
                 "analysis_config": self.analysis_config.model_dump(mode="json"),
                 "query": self.datafeed.query,
                 "filters": self.filters,
+                # Only when set, so jobs without it keep the revision their models were saved with.
+                **({"wording_fields": list(self.wording_fields)} if self.wording_fields else {}),
             },
             sort_keys=True,
         )

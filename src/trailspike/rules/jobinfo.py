@@ -31,6 +31,7 @@ class JobInfo:
     bucket_span_seconds: int
     terms: dict[str, str] = field(default_factory=dict)
     exists: tuple[str, ...] = ()
+    wording_fields: tuple[str, ...] = ()  # detector fields read by their wording
 
 
 def shipped_jobs_dir() -> Path:
@@ -81,7 +82,11 @@ def job_info_from_dict(data: dict[str, Any]) -> JobInfo:
         if isinstance(listed, list):
             exists.extend(str(v) for v in listed)
     _filters_from_query(feed.get("query"), terms, exists)
-    return JobInfo(str(data.get("job_id", "")), seconds, terms, tuple(dict.fromkeys(exists)))
+    ours = (data.get("custom_settings") or {}).get("trailspike") or {}
+    wording = tuple(str(f) for f in ours.get("wording_fields", ()))
+    return JobInfo(
+        str(data.get("job_id", "")), seconds, terms, tuple(dict.fromkeys(exists)), wording
+    )
 
 
 def _from_jobs_package(job_id: str) -> JobInfo | None:
@@ -100,7 +105,7 @@ def _from_jobs_package(job_id: str) -> JobInfo | None:
     span = int(getattr(job, "bucket_span_seconds", 0) or (info.bucket_span_seconds if info else 0))
     if info is None:
         return JobInfo(job_id, span)
-    return JobInfo(job_id, span, info.terms, info.exists)
+    return JobInfo(job_id, span, info.terms, info.exists, info.wording_fields)
 
 
 def load_job_info(job_id: str) -> JobInfo | None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 
+from trailspike.features.wording import wording_sql
 from trailspike.normalise.ecs_fields import EVENT_COLUMNS, json_path
 from trailspike.rules.anomaly import AnomalyRecord
 from trailspike.rules.jobinfo import JobInfo
@@ -92,11 +93,14 @@ def build_filter(record: AnomalyRecord, job: JobInfo | None, with_terms: bool) -
 
 
 def _top(
-    con: duckdb.DuckDBPyConnection, flt: EventFilter, columns: list[str], distinct_of: str | None
+    con: duckdb.DuckDBPyConnection,
+    flt: EventFilter,
+    columns: list[str],
+    distinct_of: tuple[str, list[Any]] | None,
 ) -> list[dict[str, Any]]:
     """Top groups by event count (and distinct count of the analysed field, when given)."""
     cols = ", ".join(columns)
-    distinct_expr, distinct_params = ("NULL", []) if distinct_of is None else field_sql(distinct_of)
+    distinct_expr, distinct_params = ("NULL", []) if distinct_of is None else distinct_of
     sql = (
         f"SELECT {cols}, count(*) AS n, count(DISTINCT {distinct_expr}) AS d FROM events "  # noqa: S608
         f"WHERE {flt.sql()} AND {columns[0]} IS NOT NULL GROUP BY {cols} "
@@ -113,6 +117,16 @@ def _top(
     return out
 
 
+def _distinct_sql(record: AnomalyRecord, job: JobInfo | None) -> tuple[str, list[Any]] | None:
+    """SQL for the field a distinct-count record counted, read as the job read it."""
+    if record.function not in DISTINCT_FUNCTIONS or not record.field_name:
+        return None
+    expr, params = field_sql(record.field_name)
+    if job is not None and record.field_name in job.wording_fields:
+        return wording_sql(f"CAST({expr} AS VARCHAR)", params)
+    return expr, params
+
+
 def summarise_events(
     con: duckdb.DuckDBPyConnection, record: AnomalyRecord, job: JobInfo | None
 ) -> dict[str, Any]:
@@ -124,7 +138,7 @@ def summarise_events(
         flt = build_filter(record, job, with_terms=False)
         count_row = con.execute(flt.statement("count(*)"), flt.params).fetchone()
         note = "the job's datafeed term filter matched no stored events; it was left out here"
-    distinct_of = record.field_name if record.function in DISTINCT_FUNCTIONS else None
+    distinct_of = _distinct_sql(record, job)
     summary: dict[str, Any] = {
         "event_count": int(count_row[0]) if count_row else 0,
         "top_error_messages": _top(con, flt, ["error_message"], None),
@@ -145,7 +159,7 @@ def summarise_events(
         },
     }
     if distinct_of is not None:
-        expr, params = field_sql(distinct_of)
+        expr, params = distinct_of
         row = con.execute(
             f"SELECT count(DISTINCT {expr}) FROM events WHERE {flt.sql()}",  # noqa: S608
             [*params, *flt.params],

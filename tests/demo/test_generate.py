@@ -13,6 +13,7 @@ import pytest
 
 from trailspike.core.errors import ConfigError
 from trailspike.demo.generate import WorldParams, existing_world, generate_world, load_scenarios
+from trailspike.features.wording import wording
 
 FILE_RE = re.compile(
     r"AWSLogs/(\d{12})/CloudTrail/([a-z]+-[a-z]+-\d)/(\d{4})/(\d{2})/(\d{2})/"
@@ -160,8 +161,10 @@ def test_scenarios_are_labelled_and_present(tmp_path: Path) -> None:
         ]
         assert len(inside) >= min(s["events"], 20), s["name"]
         assert s["malicious"] == bool(s["expected_jobs"])
-    repeated = [r for r in recs if r["eventName"] == "Decrypt" and r.get("errorCode")]
-    assert len(repeated) > 1000 and len({r["errorMessage"] for r in repeated}) == 1
+    # The automation bug: one denial retried, a fresh encoded message each time (one by wording).
+    repeated = [r for r in recs if r["eventName"] == "StartInstances" and r.get("errorCode")]
+    assert len(repeated) > 1000 and len({r["errorMessage"] for r in repeated}) == len(repeated)
+    assert len({wording(r["errorMessage"]) for r in repeated}) == 1
     discovery = [r for r in recs if r["sourceIPAddress"].startswith("175.16.199.")]
     assert len({r["errorMessage"] for r in discovery if "errorMessage" in r}) > 30
 

@@ -268,7 +268,12 @@ def new_methods_new_city(buf: EventBuffer, span: Span, rng: np.random.Generator)
 
 
 def automation_bug(buf: EventBuffer, span: Span, rng: np.random.Generator) -> dict[str, Any]:
-    """Scenario 4 (benign): after a deploy the ETL job retries one denied Decrypt for hours."""
+    """Scenario 4 (benign): after a deploy the ETL job retries one denied call for hours.
+
+    The deploy dropped ``ec2:StartInstances`` from its role, and it retries starting its worker
+    instance. EC2 writes a fresh encoded authorization message into each denial: counted raw,
+    that is hundreds of distinct messages a bucket (Elastic's job alerts); by wording, one.
+    """
     day_start = _day(span, 12)
     deploy = day_start + 10 * HOUR + 14 * 60
     ci = buf.address_ids(CI_ADDRESSES[7])
@@ -280,7 +285,7 @@ def automation_bug(buf: EventBuffer, span: Span, rng: np.random.Generator) -> di
     n = int((end - start) / 60 * 26)
     t = np.sort(rng.uniform(start, end, n))
     nat = buf.address_ids(NAT_ADDRESSES[4])
-    buf.add(ms(t), "etl-batch-job", 0, "kms:Decrypt", ip=nat, error="denied", variant=4)
+    buf.add(ms(t), "etl-batch-job", 0, "ec2:StartInstances", ip=nat, error="denied", variant=5)
     role = buf.cast["etl-batch-job"]
     return _label(
         4,

@@ -32,7 +32,7 @@ from trailspike.demo.life import Span, generate_life
 from trailspike.demo.world import ACCOUNTS
 from trailspike.demo.writer import write_world
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4  # 4: the ETL job starts a worker; scenario 4 retries it denied
 DEFAULT_START = "2026-11-16"
 DEFAULT_DAYS = 21
 DEFAULT_SEED = 7

@@ -382,7 +382,8 @@ def _scheduled_jobs(buf: EventBuffer, span: Span, rng: np.random.Generator) -> N
                 error=np.array([ERROR_INDEX[e] for e in errors]),
                 variant=np.array(variants),
             )
-        # ETL every hour in prod: read catalog, decrypt warehouse credentials.
+        # ETL every hour in prod: read catalog, decrypt warehouse credentials, then start its
+        # worker instance (at a fixed offset: no draw, so the rest of the world is unchanged).
         for hour in range(24):
             t = midnight + hour * HOUR + 5 * 60 + np.cumsum(rng.exponential(2.0, 6))
             buf.add(
@@ -401,6 +402,9 @@ def _scheduled_jobs(buf: EventBuffer, span: Span, rng: np.random.Generator) -> N
                 ),
                 ip=nat[4],
                 variant=5,
+            )
+            buf.add(
+                _ms(t[-1:] + 20.0), "etl-batch-job", 0, "ec2:StartInstances", ip=nat[4], variant=5
             )
         t = midnight + 1 * HOUR + np.cumsum(rng.exponential(20.0, 6))
         buf.add(

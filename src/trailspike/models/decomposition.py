@@ -55,6 +55,24 @@ def level_gain(bucket_span: float) -> float:
     return 1.0 - 0.5 ** (1.0 / half_life)
 
 
+def gap_gain(gain: float, steps: float) -> float:
+    """The level's gain for a value ``steps`` buckets after the last one (a local-level filter).
+
+    The per-bucket ``gain`` is a steady-state Kalman gain; each bucket without a value adds the
+    level's drift variance to its uncertainty, so after a gap the next value moves the level more,
+    but by how far the level may have drifted, not all the way: one noisy value after a quiet
+    night must not become the level.
+
+    >>> round(gap_gain(0.05, 1), 3), round(gap_gain(0.05, 32), 3), round(gap_gain(0.05, 1e6), 3)
+    (0.05, 0.118, 1.0)
+    """
+    if steps <= 1.0:
+        return gain
+    drift = gain * gain / (1.0 - gain)  # per bucket, relative to the noise variance
+    prior = gain / (1.0 - gain) + (steps - 1.0) * drift
+    return prior / (prior + 1.0)
+
+
 @dataclass
 class SeasonalComponent:
     """A periodic profile in phase bins, plus the error test that decides whether it is used."""
@@ -248,7 +266,7 @@ class Decomposition:
         before = sum(c.ever_active for c in self.components)
         steps = self._steps(t)
         trend_step = self._trend_ahead(steps)
-        gain = 1.0 - (1.0 - level_gain(self.bucket_span)) ** max(steps, 1.0)
+        gain = gap_gain(level_gain(self.bucket_span), steps)
         self._test_components(t, x, w, decay, trend_step, gain)
         season = self.seasonal(t)
         old_level = self.level

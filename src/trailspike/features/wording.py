@@ -6,9 +6,9 @@ every call even when the failure is the same: EC2 appends an encoded authorizati
 (a fresh token per request), others quote a request id or a time, and SDK default session
 names carry the process's start time in an assumed-role ARN. A job that lists a
 field in ``custom_settings.trailspike.wording_fields`` reads that field by its wording: one
-denied ``RunInstances`` retried 200 times is one message, not 200. ARNs, actions, resources,
-account ids and error codes are kept, so enumeration (many resources, many actions) still
-counts as many messages; so are resource ids, UUIDs included (a KMS key's ARN ends in one).
+denied ``RunInstances`` retried 200 times is one message, not 200. ARNs, actions, resources
+(their ids too, UUIDs included: a KMS key's ARN ends in one), account ids and error codes are
+kept, so enumeration (many resources, many actions) still counts as many messages.
 
 Implementation decisions: the same masks run in DuckDB (RE2), Spark (Java regex) and Python, so
 the patterns use only what the three read alike (no look-around, ``[0-9]`` not ``\\d``, no

@@ -59,11 +59,15 @@ def test_distinct_messages_are_counted_as_the_job_counts_them(
     record = _record(store, spike_record(T0, 80.0, actual=2.0))
     job = load_job_info("high_distinct_count_error_message")
     assert job is not None and job.wording_fields == ("aws.cloudtrail.error_message",)
-    _, details = explain(store, record, job)
+    reason, details = explain(store, record, job)
     assert details["event_count"] == 31 and details["distinct_values"] == 2
     assert details["principals"][0]["distinct"] == 1
+    assert details["distinct_raw_values"] == 31
+    assert reason.startswith(
+        "2 distinct error messages in 15 min (typical 3; 31 counting each request's own ids)"
+    )
     _, raw = explain(store, record, JobInfo(job.job_id, 900, job.terms, job.exists))
-    assert raw["distinct_values"] == 31
+    assert raw["distinct_values"] == 31 and "distinct_raw_values" not in raw
 
 
 def test_term_filter_falls_back_when_documents_lack_it(store: duckdb.DuckDBPyConnection) -> None:

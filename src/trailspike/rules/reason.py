@@ -160,11 +160,16 @@ def summarise_events(
     }
     if distinct_of is not None:
         expr, params = distinct_of
+        raw, raw_params = field_sql(str(record.field_name))
         row = con.execute(
-            f"SELECT count(DISTINCT {expr}) FROM events WHERE {flt.sql()}",  # noqa: S608
-            [*params, *flt.params],
+            f"SELECT count(DISTINCT {expr}), count(DISTINCT {raw}) "  # noqa: S608
+            f"FROM events WHERE {flt.sql()}",
+            [*params, *raw_params, *flt.params],
         ).fetchone()
         summary["distinct_values"] = int(row[0]) if row else 0
+        if row and int(row[1]) != summary["distinct_values"]:
+            # Read by wording: say how many the per-request ids would have made of them.
+            summary["distinct_raw_values"] = int(row[1])
     if note:
         summary["note"] = note
     top_principal = summary["principals"][0] if summary["principals"] else None
@@ -339,9 +344,11 @@ def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
     where = _where_from(summary)
     principal = summary["principals"][0] if summary.get("principals") else None
     if record.function in DISTINCT_FUNCTIONS:
+        raw = summary.get("distinct_raw_values")
+        raw_text = f"; {raw} counting each request's own ids" if raw else ""
         text = (
             f"{_number(record.actual)} distinct {field_label(record.field_name)} in {span}"
-            f"{_entity_text(record)} (typical {_number(record.typical)})"
+            f"{_entity_text(record)} (typical {_number(record.typical)}{raw_text})"
         )
         if principal is not None:
             text += f"; {principal.get('distinct', principal['count'])} of them {where}"

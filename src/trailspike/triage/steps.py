@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from trailspike.features.wording import wording, wording_sql
 from trailspike.triage.context import PRINCIPAL_CLAUSE, AlertContext, Query, run_query
 from trailspike.triage.results import Signal, StepResult
 from trailspike.triage.vocabulary import (
@@ -52,16 +53,19 @@ def _history_rows(ctx: AlertContext, column: str, values: list[str]) -> tuple[Qu
     # The column comes from a fixed pair (error_message, error_code), never from input.
     assert column in ("error_message", "error_code")
     since = ctx.bucket_end - timedelta(days=HISTORY_DAYS)
+    # Messages by their wording: EC2's fresh encoded message per denial is one error, not new
+    # every time (features/wording.py).
+    expr, masks = wording_sql(column, []) if column == "error_message" else (column, [])
     query = Query(
-        f"SELECT {column} AS value, CAST(ts AS DATE) AS day, count(*) AS n, min(ts) AS first_ts "  # noqa: S608
-        f"FROM events WHERE list_contains(?, {column}) AND ts < ? "
+        f"SELECT {expr} AS value, CAST(ts AS DATE) AS day, count(*) AS n, min(ts) AS first_ts "  # noqa: S608
+        f"FROM events WHERE {column} IS NOT NULL AND list_contains(?, {expr}) AND ts < ? "
         "GROUP BY ALL ORDER BY value, day",
-        (values, ctx.bucket_end),
+        (*masks, values, *masks, ctx.bucket_end),
     )
     rows = run_query(ctx.con, query)
     days = [(since + timedelta(days=i + 1)).date() for i in range(HISTORY_DAYS)]
     out = []
-    in_alert = Counter(e[column] for e in ctx.events if e[column])
+    in_alert = Counter(_error_value(e, column) for e in ctx.events if e[column])
     by_value: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_value.setdefault(row["value"], []).append(row)
@@ -87,6 +91,11 @@ def _history_rows(ctx: AlertContext, column: str, values: list[str]) -> tuple[Qu
     return query, out
 
 
+def _error_value(event: dict[str, Any], column: str) -> str:
+    value = str(event[column])
+    return wording(value) if column == "error_message" else value
+
+
 def error_history(ctx: AlertContext) -> StepResult:
     """History of each error message and code behind the alert: first seen, daily counts, new?"""
     errors = _error_events(ctx)
@@ -100,7 +109,7 @@ def error_history(ctx: AlertContext) -> StepResult:
             {"erroring_events": 0},
             ctx.events_query.text(),
         )
-    messages_by_count = Counter(e["error_message"] for e in errors if e["error_message"])
+    messages_by_count = Counter(wording(e["error_message"]) for e in errors if e["error_message"])
     messages = [m for m, _ in messages_by_count.most_common()]
     codes = [
         c for c, _ in Counter(e["error_code"] for e in errors if e["error_code"]).most_common()

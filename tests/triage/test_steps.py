@@ -65,19 +65,7 @@ def test_error_history_sees_one_repeated_message_as_benign(world: World) -> None
 def test_a_retried_ec2_denial_is_one_message_by_its_wording(world: World) -> None:
     # EC2 writes a fresh encoded authorization message into every denial: counted raw, 300
     # retries were 300 new messages and the step called them suspicious.
-    bucket = ALERT_DAY.replace(hour=14)
-    for i in range(300):
-        world.event(
-            DEPLOYER,
-            bucket + timedelta(seconds=2 * i + 1),
-            "StartInstances",
-            "ec2.amazonaws.com",
-            error_code="Client.UnauthorizedOperation",
-            error_message="You are not authorized to perform this operation. "
-            f"Encoded authorization failure message: tok{i:03d}-x_Y",
-        )
-    uuid = world.alert(bucket, arns=[DEPLOYER.arn], ips=[DEPLOYER.ip], actual=1.0, typical=1.0)
-    result = steps.error_history(_ctx(world, uuid))
+    result = steps.error_history(_ctx(world, build_automation_bug(world, ec2=True)))
     assert result.verdict_signal == "benign"
     assert result.reasons == ("one principal, one repeated message (300 calls)",)
     row = result.evidence["rows"][0]

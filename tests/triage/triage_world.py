@@ -331,10 +331,14 @@ BUG_MESSAGE = (
     "User: arn:aws:sts::111111111111:assumed-role/ci-deployer/build-42 is not authorized to "
     "perform: dynamodb:PutItem on resource: arn:aws:dynamodb:eu-west-1:111111111111:table/orders"
 )
+EC2_DENIED = "You are not authorized to perform this operation."
 
 
-def build_automation_bug(world: World) -> str:
-    """A CI role deploys, then repeats one AccessDenied hundreds of times."""
+def build_automation_bug(world: World, ec2: bool = False) -> str:
+    """A CI role deploys, then repeats one AccessDenied hundreds of times.
+
+    ``ec2``: the retried call is EC2's, whose every denial carries a fresh encoded message.
+    """
     for ts in hourly(HISTORY_START, 30, range(24)):
         world.event(DEPLOYER, ts, "GetFunction", "lambda.amazonaws.com")
         world.event(DEPLOYER, ts + timedelta(minutes=1), "GetItem", "dynamodb.amazonaws.com")
@@ -344,13 +348,19 @@ def build_automation_bug(world: World) -> str:
         DEPLOYER, bucket - timedelta(minutes=12), "UpdateFunctionCode", "lambda.amazonaws.com"
     )
     for i in range(300):
+        if ec2:
+            call = ("StartInstances", "ec2.amazonaws.com", "Client.UnauthorizedOperation")
+            message = f"{EC2_DENIED} Encoded authorization failure message: tok{i:03d}-x_Y"
+        else:
+            call = ("PutItem", "dynamodb.amazonaws.com", "AccessDeniedException")
+            message = BUG_MESSAGE
         world.event(
             DEPLOYER,
             bucket + timedelta(seconds=2 * i + 1),
-            "PutItem",
-            "dynamodb.amazonaws.com",
-            error_code="AccessDeniedException",
-            error_message=BUG_MESSAGE,
+            call[0],
+            call[1],
+            error_code=call[2],
+            error_message=message,
             params={"tableName": "orders"},
         )
     return world.alert(bucket, arns=[DEPLOYER.arn], ips=[DEPLOYER.ip], actual=3.0, typical=1.0)

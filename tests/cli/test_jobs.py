@@ -189,3 +189,26 @@ def test_changed_job_is_reported_and_others_still_run(db: str, tmp_path: Path) -
     assert result.exit_code == 2
     assert f"{SPIKE}: error:" in result.output and "jobs reset" in result.output
     assert "rare_error_code:" in result.output
+
+
+def test_reset_changed_resets_only_the_jobs_whose_definition_changed(
+    db: str, tmp_path: Path
+) -> None:
+    # After an upgrade (or an edited job file) a run refuses the changed job until it is reset.
+    end = (T0 + timedelta(days=1)).isoformat()
+    invoke("jobs", "run", SPIKE, "--db", db, "--end", end, "--no-progress")
+    shown = json.loads(invoke("jobs", "show", SPIKE).output)
+    shown["analysis_config"]["bucket_span"] = "30m"
+    (tmp_path / "changed.json").write_text(json.dumps(shown))
+    edited = ("--job-file", str(tmp_path / "changed.json"))
+    result = invoke("jobs", "reset", "--changed", *edited, "--db", db, "--yes")
+    assert result.exit_code == 0 and result.output.strip() == f"reset: {SPIKE}"
+    con = open_store(db)
+    assert con.execute("SELECT count(*) FROM job_state").fetchall() == [(0,)]
+    con.close()
+    again = invoke("jobs", "reset", "--changed", *edited, "--db", db, "--yes")
+    assert "no job changed" in again.output
+    later = (T0 + timedelta(days=2)).isoformat()
+    ran = invoke("jobs", "run", SPIKE, *edited, "--db", db, "--end", later, "--no-progress")
+    assert ran.exit_code == 0, ran.output
+    assert invoke("jobs", "reset", "--db", db).exit_code == 2  # neither ids nor --changed

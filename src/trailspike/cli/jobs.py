@@ -263,28 +263,50 @@ def _feature_engine(
 
 
 @jobs.command("reset")
-@click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...")
+@click.argument("job_ids", nargs=-1, metavar="[JOB_ID...]")
+@click.option(
+    "--changed",
+    is_flag=True,
+    help="Also every job whose definition changed since its models were built (after an "
+    "upgrade of trailspike, or an edited job file).",
+)
+@job_files_option
 @db_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @setting_option
 def reset(
-    job_ids: tuple[str, ...], db: str | None, yes: bool, setting_pairs: tuple[tuple[str, str], ...]
+    job_ids: tuple[str, ...],
+    changed: bool,
+    job_files: tuple[str, ...],
+    db: str | None,
+    yes: bool,
+    setting_pairs: tuple[tuple[str, str], ...],
 ) -> None:
     """Delete a job's results and models, so the next run rebuilds it from the first event.
 
     \b
-    Example:
+    Examples:
       trailspike jobs reset rare_error_code --yes
+      trailspike jobs reset --changed --yes
     """
+    from trailspike.jobs.runner import changed_jobs
     from trailspike.store.db import open_store
     from trailspike.store.results import delete_job_results
 
+    if not job_ids and not changed:
+        raise click.UsageError("give the JOB_IDs to reset, or --changed")
     settings = resolve_settings(db, setting_pairs)
-    if not yes:
-        click.confirm(f"Delete all results and models of {', '.join(job_ids)}?", abort=True)
     con = open_store(settings["db"])
     try:
-        for job_id in job_ids:
+        ids = list(job_ids)
+        if changed:
+            ids += [i for i in changed_jobs(con, list(_collection(job_files))) if i not in ids]
+        if not ids:
+            click.echo("no job changed since its models were built")
+            return
+        if not yes:
+            click.confirm(f"Delete all results and models of {', '.join(ids)}?", abort=True)
+        for job_id in ids:
             delete_job_results(con, job_id)
             click.echo(f"reset: {job_id}")
     finally:

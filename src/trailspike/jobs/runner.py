@@ -132,6 +132,16 @@ def _event_range(
     return first, last
 
 
+def changed_jobs(con: duckdb.DuckDBPyConnection, jobs: Sequence[JobConfig]) -> list[str]:
+    """Ids of the ``jobs`` whose stored models were built from another definition."""
+    changed = []
+    for job in jobs:
+        stored = load_job_state(con, job.job_id)
+        if stored is not None and stored.job_revision != job.model_revision:
+            changed.append(job.job_id)
+    return changed
+
+
 def run_job(
     con: duckdb.DuckDBPyConnection,
     job: JobConfig,
@@ -156,8 +166,10 @@ def run_job(
     stored = load_job_state(con, job.job_id)
     if stored is not None and stored.job_revision != job.model_revision:
         raise ConfigError(
-            f"job {job.job_id!r} changed (detectors, influencers or datafeed) since its models "
-            f"were built; run `trailspike jobs reset {job.job_id}` to rebuild it from the start"
+            f"job {job.job_id!r} changed (detectors, influencers, datafeed or trailspike "
+            "options) since its models were built, e.g. by an upgrade of trailspike; run "
+            f"`trailspike jobs reset {job.job_id}` (or `trailspike jobs reset --changed`) to "
+            "rebuild it from the start"
         )
     first, last = _event_range(con, request)
     window = plan(

@@ -30,6 +30,7 @@ def _message(rng: random.Random) -> str:
             f"Access Denied (Request ID: {rng.getrandbits(64):016X})",
             f"Signature expired: 202602{rng.randint(10, 28)}T0{rng.randint(0, 9)}0000Z is early",
             f"User: arn:aws:sts::123456789012:assumed-role/r/aws-go-sdk-{rng.getrandbits(60)}0",
+            f"User: arn:aws:sts::1:assumed-role/t/{rng.getrandbits(128):032x} is not authorized",
         ]
     )
 

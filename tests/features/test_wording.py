@@ -29,6 +29,9 @@ SAMPLES = [
     "authorized to perform: sts:GetCallerIdentity",
     "User: arn:aws:sts::123456789012:assumed-role/r/aws-go-sdk-1722511821294449000 x",
     "The user with name bob cannot be found.",
+    "User: arn:aws:sts::123456789012:assumed-role/orders-task/0123456789abcdef0123456789abcdef "
+    "is not authorized to perform: ecs:StopTask on resource: arn:aws:ecs:eu-west-1:123456789012:"
+    "task/prod/fedcba9876543210fedcba9876543210 because no identity-based policy allows it",
     "Ünïcode message with 'quotes' and \"doubles\" and 1234567890123",
     "",
 ]
@@ -47,6 +50,9 @@ def test_per_request_parts_are_masked_and_the_rest_is_kept() -> None:
     assert "botocore-session-<n>" in wording(SAMPLES[6])
     assert wording(SAMPLES[7]).endswith("aws-go-sdk-<n> x")
     assert wording(SAMPLES[8]) == SAMPLES[8]
+    # An ECS caller's task id is masked; a task named as the resource is kept.
+    assert "orders-task/<task> is not authorized" in wording(SAMPLES[9])
+    assert "task/prod/fedcba9876543210fedcba9876543210 because" in wording(SAMPLES[9])
 
 
 @pytest.mark.parametrize("message", SAMPLES)

@@ -3,8 +3,9 @@
 ``high_distinct_count`` of ``aws.cloudtrail.error_message`` counts how many *different* errors a
 bucket holds, so that one error repeated many times does not raise it. Some messages differ on
 every call even when the failure is the same: EC2 appends an encoded authorization message
-(a fresh token per request), others quote a request id or a time, and SDK default session
-names carry the process's start time in an assumed-role ARN. A job that lists a
+(a fresh token per request), others quote a request id or a time, and the session name in an
+assumed-role ARN changes per process (an SDK's default carries its start time, an ECS task's is
+its task id). A job that lists a
 field in ``custom_settings.trailspike.wording_fields`` reads that field by its wording: one
 denied ``RunInstances`` retried 200 times is one message, not 200. ARNs, actions, resources
 (their ids too, UUIDs included: a KMS key's ARN ends in one), account ids and error codes are
@@ -45,6 +46,10 @@ WORDING_MASKS: tuple[tuple[str, str], ...] = (
     ("aws-go-sdk-[0-9]+", "aws-go-sdk-<n>"),
     ("aws-sdk-java-[0-9]+", "aws-sdk-java-<n>"),
     ("aws-sdk-js-session-[0-9]+", "aws-sdk-js-session-<n>"),
+    # An ECS task's role session is its task id: each task of a service has its own. Only the
+    # caller's session is masked ("... /<id> is not authorized"); a task named as the
+    # resource ("... task/cluster/<id> because ...") is kept.
+    ("/[0-9a-f]{32} is not authorized", "/<task> is not authorized"),
 )
 _COMPILED = tuple((re.compile(pattern), mask) for pattern, mask in WORDING_MASKS)
 
@@ -68,7 +73,7 @@ def wording_sql(expr: str, params: list[Any]) -> tuple[str, list[Any]]:
     """DuckDB SQL for the wording of the text expression ``expr`` (patterns bound as parameters).
 
     >>> wording_sql("error_message", [])[0].count("regexp_replace")
-    8
+    9
     """
     out, bound = expr, list(params)
     for pattern, mask in WORDING_MASKS:

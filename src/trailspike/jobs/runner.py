@@ -83,6 +83,7 @@ from trailspike.jobs.parallel import RunStopped, Stopped, run_in_threads, usable
 from trailspike.jobs.schema import JobConfig
 from trailspike.models.factory import dump_state, load_state
 from trailspike.store.results import (
+    JobState,
     appending,
     batched_checkpoints,
     load_job_state,
@@ -134,12 +135,12 @@ def _event_range(
 
 def changed_jobs(con: duckdb.DuckDBPyConnection, jobs: Sequence[JobConfig]) -> list[str]:
     """Ids of the ``jobs`` whose stored models were built from another definition."""
-    changed = []
-    for job in jobs:
-        stored = load_job_state(con, job.job_id)
-        if stored is not None and stored.job_revision != job.model_revision:
-            changed.append(job.job_id)
-    return changed
+    return [job.job_id for job in jobs if _built_from_another(load_job_state(con, job.job_id), job)]
+
+
+def _built_from_another(stored: JobState | None, job: JobConfig) -> bool:
+    """Whether stored models exist and were built from another definition of ``job``."""
+    return stored is not None and stored.job_revision != job.model_revision
 
 
 def run_job(
@@ -164,7 +165,7 @@ def run_job(
     request = feature_request(job)
     summary = JobRunSummary(job.job_id, "no data", memory_limit_bytes=job.model_memory_limit_bytes)
     stored = load_job_state(con, job.job_id)
-    if stored is not None and stored.job_revision != job.model_revision:
+    if _built_from_another(stored, job):
         raise ConfigError(
             f"job {job.job_id!r} changed (detectors, influencers, datafeed or trailspike "
             "options) since its models were built, e.g. by an upgrade of trailspike; run "

@@ -59,7 +59,9 @@ class Moments:
         self.n += w
         delta = x - self.mean
         self.mean += delta * w / self.n
-        self.m2 += w * delta * (x - self.mean)
+        # After a long gap the old weight has decayed to ~1e-30 and the update cancels to a
+        # rounding error that can be negative; a variance is never below zero.
+        self.m2 = max(self.m2 + w * delta * (x - self.mean), 0.0)
 
     def decay(self, factor: float) -> None:
         """Fade the old observations by ``factor`` in (0, 1]."""
@@ -68,7 +70,7 @@ class Moments:
 
     @property
     def var(self) -> float:
-        return self.m2 / self.n if self.n > 0.0 else 0.0
+        return max(self.m2 / self.n, 0.0) if self.n > 0.0 else 0.0
 
 
 def normal_cdf(z: float) -> float:

@@ -386,8 +386,13 @@ class ResidualModel:
         mass = max(above[0] - below[0], below[1] - above[1])
         return math.log(max(mass, 1e-300))
 
-    def learn(self, x: float, baseline: float, w: float, decay: float) -> None:
-        """Update every candidate's statistics with ``x`` (weight ``w``, after ``decay``)."""
+    def learn(
+        self, x: float, baseline: float, w: float, decay: float, raw: float | None = None
+    ) -> None:
+        """Update every candidate's statistics with ``x`` (weight ``w``, after ``decay``).
+
+        ``raw``: the value before the caller winsorised it into ``x``; the mixture learns it.
+        """
         if x < 0:
             self.valid["lognormal"] = self.valid["gamma"] = False
         if x < 0 or x != math.floor(x):
@@ -410,7 +415,7 @@ class ResidualModel:
             self.ratio.add((x + c) / self._base(baseline), w)
         # The mixture learns every value at full weight: a second mode (a daily batch job, a
         # recurring burst) must be learnable even though it is an outlier for the others.
-        self._learn_mixture(r, 1.0)
+        self._learn_mixture(r if raw is None else raw - baseline, 1.0)
 
     def _learn_mixture(self, r: float, w: float) -> None:
         """One step of online EM for the two-component mixture."""

@@ -55,3 +55,20 @@ def test_a_light_outlier_counts_only_its_weight() -> None:
     t = 2002 * SPAN + 12 * HOUR  # another hour of the day
     assert full.rate(t) > 5 * light.rate(t)
     assert light.rate(t) < 2 * PRIOR_RATE
+
+
+def test_a_light_outlier_does_not_make_its_size_routine_when_sizes_are_weighed() -> None:
+    # A past attack (learnt at 0.01) followed by the same attack a day later. Counted by size
+    # alone, the first made the second "within the sizes seen" (a share of ~0.5, a 40-fold
+    # rise on the prior's tail); weighed, it adds about its weight.
+    light, routine = OutlierModel(SPAN), OutlierModel(SPAN)
+    for model, weight in ((light, 0.01), (routine, 1.0)):
+        t = _quiet(model, 2000)
+        model.learn(t, 40.0, True, 1.0, weight)
+        _quiet(model, 96, t + SPAN)
+    assert light.share_beyond(39.0) > 0.4
+    assert light.share_beyond(39.0, weigh_sizes=True) < 0.03
+    # A routine outlier, learnt in full, keeps its size routine either way.
+    assert routine.share_beyond(39.0, weigh_sizes=True) == pytest.approx(routine.share_beyond(39.0))
+    # Beyond every size seen, both read the same.
+    assert light.share_beyond(80.0, weigh_sizes=True) == pytest.approx(light.share_beyond(80.0))

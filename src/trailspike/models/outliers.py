@@ -78,14 +78,24 @@ class OutlierModel:
         )
         return (max(in_bin, 0.0) + PRIOR_WEIGHT * overall) / (float(self.seen[i]) + PRIOR_WEIGHT)
 
-    def share_beyond(self, z: float) -> float:
+    def share_beyond(self, z: float, weigh_sizes: bool = False) -> float:
         """Share of past same-signed outliers at least as extreme as ``z`` (never 0).
+
+        The pseudo-count :data:`WITHIN_PSEUDO` holds in full up to the largest outlier seen,
+        and falls as ``(z_max / z)^4`` beyond it. With ``weigh_sizes`` it holds in full only as
+        far as a whole sample's weight reaches: an outlier learnt at a weight of 0.01 (an
+        attack) extends it by 1 %, and the rest falls from the largest size below ``z``.
+        Count series use it: one burst of 142 messages had made the same burst the next day
+        "within the sizes seen" (a share of 0.5 instead of 0.01-0.03).
 
         >>> m = OutlierModel(300.0, samples=[(5.0, 0.0), (10.0, 0.0), (-6.0, 0.0)])
         >>> m.share_beyond(6.0), m.share_beyond(1.0)
         (0.375, 0.625)
         >>> round(m.share_beyond(20.0), 4)
         0.0078
+        >>> light = OutlierModel(300.0, samples=[(40.0, math.log(0.01))])
+        >>> round(light.share_beyond(39.0), 3), round(light.share_beyond(39.0, True), 4)
+        (0.505, 0.0149)
         """
         kept = len(self.samples) - (
             min(self.episode_samples, len(self.samples)) if self.in_episode else 0
@@ -95,14 +105,22 @@ class OutlierModel:
         total = sum(w for _, w in weighted) + 1.0
         mag = abs(z)
         beyond = sum(w for s, w in same if abs(s) >= mag)
+        if weigh_sizes:
+            below = max([abs(s) for s, _ in same if abs(s) < mag], default=OUTLIER_Z)
+            tail = 1.0 if mag <= below else (below / mag) ** BEYOND_POWER
+            reach = min(1.0, beyond)
+            extra = WITHIN_PSEUDO * (reach + (1.0 - reach) * tail)
+            return max(beyond + extra, 1e-12) / total
         z_max = max([abs(s) for s, _ in same], default=OUTLIER_Z)
         extra = WITHIN_PSEUDO if mag <= z_max else WITHIN_PSEUDO * (z_max / mag) ** BEYOND_POWER
         return max(beyond + extra, 1e-12) / total
 
-    def contaminate(self, t: float, z: float, lower: float, upper: float) -> tuple[float, float]:
+    def contaminate(
+        self, t: float, z: float, lower: float, upper: float, weigh_sizes: bool = False
+    ) -> tuple[float, float]:
         """Mix the bulk tails ``(lower, upper)`` of standardised residual ``z`` with outliers."""
         eps = self.rate(t)
-        share = self.share_beyond(z)
+        share = self.share_beyond(z, weigh_sizes)
         if z >= 0:
             upper = (1.0 - eps) * upper + eps * share
         else:

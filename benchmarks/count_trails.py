@@ -13,7 +13,11 @@ normaliser over generated trails and counts alerts (score >= 50) after the first
   Friday and ``quiet`` otherwise, each one of ``messages``, 10 trails of 4 weeks from a Monday;
 * **false alerts around a nightly burst** (session 8): ``rate`` errors a bucket from 3 messages,
   and every night at 03:00 +/- 45 min 1-3 buckets of ``burst`` +/- 1 distinct messages (a
-  housekeeping job's errors), 10 trails of 4 weeks.
+  housekeeping job's errors), 10 trails of 4 weeks;
+* **a burst repeated the next day on a sparse trail** (session 11): 60 days of 1-3 buckets a day
+  with ``1 + Poisson(0.3)`` messages (a quiet account), a burst of 142 and 155 distinct
+  messages at 03:00, and the same attack (138, 161) at 03:00 the next day, 20 trails: how many
+  times each burst alerted, and the median score of the repeat's first bucket.
 
     .venv/bin/python benchmarks/count_trails.py
 
@@ -101,6 +105,17 @@ def nightly_trail(rng: np.random.Generator, rate: float, burst: int) -> list[flo
     return out
 
 
+def sparse_repeat_trail(rng: np.random.Generator) -> list[float | None]:
+    """A quiet account's few errors a day, and the same burst of errors two days running."""
+    out: list[float | None] = [None] * (DAY * 62)
+    for day in range(62):
+        for b in rng.choice(np.arange(20, DAY), size=int(rng.integers(1, 4)), replace=False):
+            out[day * DAY + int(b)] = float(1 + rng.poisson(0.3))
+    for day, first, second in ((60, 142.0, 155.0), (61, 138.0, 161.0)):
+        out[day * DAY + 12], out[day * DAY + 13] = first, second
+    return out
+
+
 def main() -> None:
     print("false alerts in 20 trails x 12 days (errors a bucket / messages: alerts)")
     for rate, messages in QUIET:
@@ -131,6 +146,16 @@ def main() -> None:
             for rng in map(np.random.default_rng, range(10))
         )
         print(f"  {rate:>4} / {burst:>2}: {total}")
+    print("a burst repeated the next day on a sparse trail, 20 trails")
+    first = second = 0
+    repeat_scores = []
+    for seed in range(TRAILS):
+        s = scores(sparse_repeat_trail(np.random.default_rng(seed + 300)))
+        first += alerts(s[60 * DAY : 60 * DAY + 14]) > 0
+        second += alerts(s[61 * DAY : 61 * DAY + 14]) > 0
+        repeat_scores.append(s[61 * DAY + 12] or 0.0)
+    median = float(np.median(repeat_scores))
+    print(f"  first alerted {first}/{TRAILS}, repeat {second}/{TRAILS}, median score {median:.0f}")
 
 
 if __name__ == "__main__":

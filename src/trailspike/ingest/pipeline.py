@@ -56,6 +56,7 @@ import pyarrow as pa
 
 from trailspike.core.errors import InputError
 from trailspike.core.timeutil import utcnow
+from trailspike.ingest.late import LateCheck, LateEvents, late_note
 from trailspike.ingest.normalizer import (
     Chunk,
     Context,
@@ -93,6 +94,7 @@ class IngestSummary:
     seconds: float = 0.0
     damaged_files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    late: list[LateEvents] = field(default_factory=list)  # stored after jobs analysed past them
 
     def summary_line(self) -> str:
         """One line for the end of a run.
@@ -144,6 +146,7 @@ class _Run:
         self.pending: list[pa.Table] = []
         self.bad: list[QuarantinedRecord] = []
         self.files: dict[str, _FileStats] = {}
+        self.late = LateCheck(con)
         if ctx.geo.notice:
             self.summary.notes.append(ctx.geo.notice)
 
@@ -239,6 +242,7 @@ class _Run:
 
     def _rollback(self) -> None:
         self.marks = []
+        self.late.rollback()
         if self.in_transaction:
             self.con.execute("ROLLBACK")
             self.in_transaction = False
@@ -248,6 +252,7 @@ class _Run:
         for item in table.column("source_file").value_counts().to_pylist():
             self.files[item["values"]].processed += item["counts"]
         stored = insert_events(self.con, table, keep)
+        self.late.observe(table, keep)
         for path, count in stored.items():
             self.files[path].stored += count
         self.filled = (self.filled + len(keep)) % ROW_GROUP_ROWS
@@ -326,6 +331,7 @@ class _Run:
             self.marks = []
         try:
             self.con.execute("COMMIT")
+            self.late.commit()
         finally:
             self.in_transaction = False
 
@@ -441,6 +447,9 @@ def ingest(
         restore_settings(con, saved)
     run.summary.files += run.summary.skipped_files
     run.summary.seconds = time.perf_counter() - started
+    run.summary.late = run.late.found()
+    if run.summary.late:
+        run.summary.notes.append(late_note(run.summary.late))
     return run.summary
 
 

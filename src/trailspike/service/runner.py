@@ -199,6 +199,10 @@ class Service:
 
         summary = ingest(con, sources, self.settings)
         report.ingest = summary.summary_line()
+        if summary.late:  # a file delivered after the jobs passed its time: say so, every time
+            from trailspike.ingest.late import late_note
+
+            log.warning("ingest: %s", late_note(summary.late))
 
     def _jobs(self, con: duckdb.DuckDBPyConnection, report: CycleReport) -> None:
         from trailspike.jobs.runner import run_jobs

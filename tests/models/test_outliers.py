@@ -46,12 +46,17 @@ def test_a_running_episode_does_not_explain_itself() -> None:
     assert model.share_beyond(9.0) > before_share
 
 
+def _after_one_outlier(size: float, weight: float, quiet_after: int) -> OutlierModel:
+    """2000 quiet buckets, one outlier of ``size`` learnt at ``weight``, then quiet again."""
+    model = OutlierModel(SPAN)
+    t = _quiet(model, 2000)
+    model.learn(t, size, True, 1.0, weight)
+    _quiet(model, quiet_after, t + SPAN)
+    return model
+
+
 def test_a_light_outlier_counts_only_its_weight() -> None:
-    full, light = OutlierModel(SPAN), OutlierModel(SPAN)
-    for model, weight in ((full, 1.0), (light, 0.01)):
-        t = _quiet(model, 2000)
-        model.learn(t, 20.0, True, 1.0, weight)
-        _quiet(model, 1, t + SPAN)
+    full, light = _after_one_outlier(20.0, 1.0, 1), _after_one_outlier(20.0, 0.01, 1)
     t = 2002 * SPAN + 12 * HOUR  # another hour of the day
     assert full.rate(t) > 5 * light.rate(t)
     assert light.rate(t) < 2 * PRIOR_RATE
@@ -61,11 +66,7 @@ def test_a_light_outlier_does_not_make_its_size_routine_when_sizes_are_weighed()
     # A past attack (learnt at 0.01) followed by the same attack a day later. Counted by size
     # alone, the first made the second "within the sizes seen" (a share of ~0.5, a 40-fold
     # rise on the prior's tail); weighed, it adds about its weight.
-    light, routine = OutlierModel(SPAN), OutlierModel(SPAN)
-    for model, weight in ((light, 0.01), (routine, 1.0)):
-        t = _quiet(model, 2000)
-        model.learn(t, 40.0, True, 1.0, weight)
-        _quiet(model, 96, t + SPAN)
+    light, routine = _after_one_outlier(40.0, 0.01, 96), _after_one_outlier(40.0, 1.0, 96)
     assert light.share_beyond(39.0) > 0.4
     assert light.share_beyond(39.0, weigh_sizes=True) < 0.03
     # A routine outlier, learnt in full, keeps its size routine either way.

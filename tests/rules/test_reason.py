@@ -157,3 +157,27 @@ def test_rare_reason_says_when_a_burst_of_new_methods_made_it_anomalous(
     )
     reason, _ = explain(store, plain, JobInfo("rare_method_for_a_username", 3600))
     assert "new to this" not in reason
+
+
+def test_a_flood_spread_over_many_principals_is_described_as_spread(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    # 6,000 denials for different objects from 300 principals at many addresses (a fleet, or
+    # credential stuffing). Before: "20 of them from <one user>" and the top template counted
+    # in a sample of 5,000 messages, each object key its own template.
+    store.execute(
+        "INSERT INTO events (event_id, ts, doc, ingested_at, error_message, error_code, "
+        "user_identity_arn, source_ip) "
+        "SELECT 'flood-' || i, ? + to_seconds(i % 800), ?, now(), "
+        "'Access Denied for object obj-' || md5(CAST(i AS VARCHAR))[:12], 'AccessDenied', "
+        "'arn:aws:iam::123456789012:user/u' || (i % 300), "
+        "'198.51.' || (i % 200) || '.' || (i % 250 + 1) FROM range(6000) t(i)",
+        [T0, json.dumps({"event": {"dataset": "aws.cloudtrail", "module": "aws"}})],
+    )
+    record = _record(store, spike_record(T0, 90.0, actual=6000.0))
+    reason, details = explain(store, record, load_job_info("high_distinct_count_error_message"))
+    top = details["top_error_templates"][0]
+    # Every key but the few md5 prefixes of digits only (those read as a number, "obj-<n>").
+    assert top["template"] == "Access Denied for object obj-<hex>" and top["messages"] > 5900
+    assert "; spread over 300 principals and 1,000 source addresses (at most 20 from " in reason
+    assert f"'Access Denied for object obj-<hex>' ({top['messages']:,} messages)" in reason

@@ -17,7 +17,6 @@ reason only.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +26,7 @@ from trailspike.features.wording import wording_sql
 from trailspike.normalise.ecs_fields import EVENT_COLUMNS, json_path
 from trailspike.rules.anomaly import AnomalyRecord
 from trailspike.rules.jobinfo import JobInfo
+from trailspike.rules.templates import template_sql
 
 TOP_N = 5
 DISTINCT_FUNCTIONS = {"distinct_count", "high_distinct_count", "low_distinct_count"}
@@ -172,6 +172,10 @@ def summarise_events(
             summary["distinct_raw_values"] = int(row[1])
     if note:
         summary["note"] = note
+    spread = con.execute(
+        flt.statement("count(DISTINCT user_identity_arn), count(DISTINCT source_ip)"), flt.params
+    ).fetchone()
+    summary["principal_count"], summary["source_ip_count"] = spread or (0, 0)
     top_principal = summary["principals"][0] if summary["principals"] else None
     if top_principal is not None:
         summary["top_principal_source"] = _top(
@@ -183,48 +187,18 @@ def summarise_events(
     return summary
 
 
-_TEMPLATE_RULES = (
-    (re.compile(r"arn:[^\s\"',;)]+"), "<arn>"),
-    (
-        re.compile(
-            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
-        ),
-        "<id>",
-    ),
-    (re.compile(r"\b\d+(\.\d+)*\b|(?<=[A-Za-z_-])\d+\b"), "<n>"),
-)
-
-
-def message_template(message: str) -> str:
-    """An error message with ARNs, ids and numbers masked, so variants of one error group.
-
-    >>> message_template("User arn:aws:iam::1:user/x is not authorized to perform: iam:List7")
-    'User <arn> is not authorized to perform: iam:List<n>'
-    """
-    for pattern, mask in _TEMPLATE_RULES:
-        message = pattern.sub(mask, message)
-    return message
-
-
 def _templates(con: duckdb.DuckDBPyConnection, flt: EventFilter) -> list[dict[str, Any]]:
-    """Top error-message templates (messages embed ARNs and ids, so raw values rarely repeat)."""
-    rows = con.execute(
-        flt.statement(
-            "error_message, error_code, count(*)",
-            "AND error_message IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5000",
-        ),
-        flt.params,
-    ).fetchall()
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for message, code, count in rows:
-        key = (message_template(str(message)), str(code or ""))
-        entry = groups.setdefault(
-            key, {"template": key[0], "error_code": code, "count": 0, "messages": 0}
-        )
-        entry["count"] += int(count)
-        entry["messages"] += 1
-    ranked = sorted(groups.values(), key=lambda g: (-g["messages"], -g["count"], g["template"]))
-    return ranked[:TOP_N]
+    """Top error-message templates by distinct messages, over every message of the bucket."""
+    template, params = template_sql("error_message")
+    sql = flt.statement(
+        f"{template} AS template, error_code, count(*), count(DISTINCT error_message)",
+        f"AND error_message IS NOT NULL GROUP BY 1, 2 ORDER BY 4 DESC, 3 DESC, 1, 2 LIMIT {TOP_N}",
+    )
+    rows = con.execute(sql, [*params, *flt.params]).fetchall()
+    return [
+        {"template": t, "error_code": code, "count": int(n), "messages": int(messages)}
+        for t, code, n, messages in rows
+    ]
 
 
 def _with(flt: EventFilter, column: str, value: Any) -> EventFilter:
@@ -285,16 +259,16 @@ def short(value: Any, limit: int = 120) -> str:
 def plural(n: int, noun: str) -> str:
     """``n`` and ``noun``, with an s unless ``n`` is 1.
 
-    >>> plural(1, "event"), plural(3, "event")
-    ('1 event', '3 events')
+    >>> plural(1, "event"), plural(16384, "event")
+    ('1 event', '16,384 events')
     """
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return f"{n} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _number(value: float | None) -> str:
     if value is None:
         return "?"
-    return f"{value:.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:.1f}"
+    return f"{value:,.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:.1f}"
 
 
 def _where_from(summary: dict[str, Any]) -> str:
@@ -335,6 +309,22 @@ def _burst_text(record: AnomalyRecord) -> str:
     return f" (one of {int(burst['new_categories'])} {record.by_field_name} values new to {whom})"
 
 
+def _share_text(top: int, record: AnomalyRecord, summary: dict[str, Any]) -> str:
+    """How much of the anomaly the top principal holds: "; 31 of them from …", or, when no
+    principal holds a quarter of it, how far it is spread (many principals or addresses at
+    once: a fleet, a credential-stuffing run), the top one named as the largest share."""
+    where = _where_from(summary)
+    total = record.actual if record.actual is not None else summary.get("distinct_values", 0)
+    principals = int(summary.get("principal_count") or 0)
+    if principals >= 3 and total and top < 0.25 * total:
+        addresses = int(summary.get("source_ip_count") or 0)
+        return (
+            f"; spread over {principals:,} principals and {addresses:,} source addresses "
+            f"(at most {top} {where})"
+        )
+    return f"; {top} of them {where}"
+
+
 def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
     """One line a person can act on, from the record and :func:`summarise_events` output."""
     span = span_text(record.bucket_span)
@@ -351,7 +341,7 @@ def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
             f"{_entity_text(record)} (typical {_number(record.typical)}{raw_text})"
         )
         if principal is not None:
-            text += f"; {principal.get('distinct', principal['count'])} of them {where}"
+            text += _share_text(principal.get("distinct", principal["count"]), record, summary)
     elif record.function in RARE_FUNCTIONS:
         what = f"{record.by_field_name or 'value'} {short(record.by_field_value, 80)}"
         events = plural(int(summary["event_count"]), "event")
@@ -364,7 +354,7 @@ def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
             f"{_entity_text(record)} (typical {_number(record.typical)})"
         )
         if principal is not None:
-            text += f"; {principal['count']} of them {where}"
+            text += _share_text(principal["count"], record, summary)
     else:
         text = (
             f"{record.function}({record.field_name or ''}) = {_number(record.actual)} in {span}"

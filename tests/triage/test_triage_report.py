@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -135,3 +136,39 @@ def test_a_failing_step_is_reported_not_fatal(world: World, monkeypatch) -> None
     report = triage_alert(world.con, build_automation_bug(world), SETTINGS, now=NOW)
     assert report.steps[0].finding == "Could not run this step: ValueError: odd data"
     assert report.notes == ("step broken failed: ValueError: odd data",)
+
+
+def test_a_flood_from_hundreds_of_principals_gives_a_readable_report(world: World) -> None:
+    # 600 principals at 600 addresses, 1,200 denials for different objects. Every principal
+    # and address was listed in the header and in each step's parameters: 1.3 MB of Markdown
+    # for a flood of 20,000 events.
+    bucket = ALERT_DAY.replace(hour=14)
+    people = [
+        replace(
+            ALICE,
+            arn=f"arn:aws:iam::111111111111:user/u{i}",
+            user=f"u{i}",
+            ip=f"203.0.{i // 250}.{i % 250 + 1}",
+        )
+        for i in range(600)
+    ]
+    for k in range(1200):
+        who = people[k % 600]
+        world.event(
+            who,
+            bucket + timedelta(seconds=k * 0.7),
+            "GetObject",
+            error_code="AccessDenied",
+            error_message=f"Access Denied for object obj-{k:06x}",
+        )
+    uuid = world.alert(
+        bucket, arns=[p.arn for p in people], ips=[p.ip for p in people], actual=1200.0
+    )
+    report = triage_alert(world.con, uuid, SETTINGS, now=NOW)
+    text = render_markdown(report)
+    assert "… and 590 more (600 in all)" in text
+    assert "actual 1,200 vs typical" in text
+    assert len(text) < 60_000
+    assert any('"… [cut: 600 values]"' in s.query for s in report.steps)
+    assert not any("user/u599" in s.query for s in report.steps)
+    assert "u599" not in render_html_fragment(report)

@@ -45,6 +45,7 @@ MAX_ALERT_EVENTS = 20000
 
 
 SHOWN_PARAMETER = 4096  # characters of one text parameter shown in a step's query
+SHOWN_ITEMS = 25  # values of one list parameter shown in a step's query
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,12 @@ class Query:
         A text value longer than :data:`SHOWN_PARAMETER` characters is cut and says so: log
         content is attacker-controlled, and six 100,000-character error messages made one
         report 600 kB larger. Real CloudTrail texts (EC2's encoded authorisation message is the
-        longest, ~2 kB) are shown whole.
+        longest, ~2 kB) are shown whole. A list longer than :data:`SHOWN_ITEMS` values (the
+        principals of a flood from 500 users) shows its first ones and says how many it held.
 
         >>> Query("SELECT ?", ("x" * 5000,)).text().endswith('x… [cut: 5,000 characters]"]')
+        True
+        >>> Query("SELECT ?", (list(range(100)),)).text().endswith('24, "… [cut: 100 values]"]]')
         True
         """
         shown = json.dumps([_plain(p) for p in self.params], ensure_ascii=False)
@@ -75,7 +79,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        shown = [_plain(v) for v in value[:SHOWN_ITEMS]]
+        return [*shown, f"… [cut: {len(value):,} values]"] if len(value) > SHOWN_ITEMS else shown
     if isinstance(value, str) and len(value) > SHOWN_PARAMETER:
         return f"{value[:SHOWN_PARAMETER]}… [cut: {len(value):,} characters]"
     return value
@@ -296,7 +301,10 @@ def load_alert_context(
         query = _events_query(anomaly, start, end, ())
         events = run_query(con, query)
     if len(events) >= MAX_ALERT_EVENTS:
-        notes.append(f"the anomaly's bucket has over {MAX_ALERT_EVENTS} events; read the first")
+        notes.append(
+            f"the anomaly's bucket has over {MAX_ALERT_EVENTS:,} events; the steps read the "
+            f"first {MAX_ALERT_EVENTS:,}"
+        )
     principals = _distinct([*influencer_arns, *(e["user_identity_arn"] for e in events)])
     return AlertContext(
         con=con,

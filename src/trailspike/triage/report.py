@@ -159,11 +159,26 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(_SPARK[min(7, round(v / top * 7))] for v in values)
 
 
+def some(values: Sequence[str], limit: int = 10) -> str:
+    """The first ``limit`` values and how many there were in all (a flood has hundreds).
+
+    >>> some(["a", "b", "c"], 2), some([])
+    ('a, b … and 1 more (3 in all)', '-')
+    """
+    if not values:
+        return "-"
+    shown = ", ".join(values[:limit])
+    more = len(values) - limit
+    return f"{shown} … and {more:,} more ({len(values):,} in all)" if more > 0 else shown
+
+
 def _display(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M:%S}"
+    if isinstance(value, float) and abs(value) >= 1000 and value.is_integer():
+        return f"{value:,.0f}"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, bool):
@@ -249,15 +264,14 @@ def render_markdown(report: TriageReport) -> str:
         f"record score {a.record_score:.1f}, {e(a.workflow_status)})",
         f"- anomaly: {e(a.job_id)} `{e(a.function)}` actual {_display(a.actual)} vs typical "
         f"{_display(a.typical)}, bucket {_display(a.bucket_start)} – {_display(a.bucket_end)} UTC",
-        f"- principals: {e(', '.join(a.principals) or '-')}",
-        f"- access keys: {e(', '.join(a.access_keys) or '-')}; user names: "
-        f"{e(', '.join(a.user_names) or '-')}",
-        f"- source IPs: {e(', '.join(a.source_ips) or '-')}; events in the bucket: {a.event_count}",
+        f"- principals: {e(some(a.principals))}",
+        f"- access keys: {e(some(a.access_keys))}; user names: {e(some(a.user_names))}",
+        f"- source IPs: {e(some(a.source_ips))}; events in the bucket: {a.event_count:,}",
         f"- generated: {_display(report.generated_at)} UTC",
         "",
     ]
     for note in report.notes:
-        lines.append(f"> note: {e(note)}")
+        lines += [f"> note: {e(note)}", ""]
     for number, step in enumerate(report.steps, 1):
         lines += [
             f"## {number}. {e(step.question)}",
@@ -299,6 +313,7 @@ def render_json(report: TriageReport) -> str:
 
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 _ENV.filters["show"] = _display
+_ENV.filters["some"] = some
 
 FRAGMENT_TEMPLATE = _ENV.from_string(
     """\
@@ -311,9 +326,9 @@ FRAGMENT_TEMPLATE = _ENV.from_string(
     <dt>Anomaly</dt><dd>{{ a.job_id }} {{ a.function }}: actual {{ a.actual | show }},
       typical {{ a.typical | show }}; bucket {{ a.bucket_start | show }} to
       {{ a.bucket_end | show }} UTC</dd>
-    <dt>Principals</dt><dd>{{ a.principals | join(', ') or '-' }}</dd>
-    <dt>Access keys</dt><dd>{{ a.access_keys | join(', ') or '-' }}</dd>
-    <dt>Source IPs</dt><dd>{{ a.source_ips | join(', ') or '-' }}</dd>
+    <dt>Principals</dt><dd>{{ a.principals | some }}</dd>
+    <dt>Access keys</dt><dd>{{ a.access_keys | some }}</dd>
+    <dt>Source IPs</dt><dd>{{ a.source_ips | some }}</dd>
   </dl>
   {% for note in report.notes %}<p class="ts-note">{{ note }}</p>{% endfor %}
   <ol class="ts-steps">

@@ -124,17 +124,17 @@ def error_history(ctx: AlertContext) -> StepResult:
     weight = 0
     if len(messages) >= MANY_DISTINCT_DENIED and new_messages >= 0.8 * len(messages):
         signal, weight = "suspicious", 2
-        reasons = (f"{new_messages} distinct error messages never seen before",)
+        reasons = (f"{new_messages:,} distinct error messages never seen before",)
     elif len(messages) <= 2 and top_share >= 0.8 and len(errors) >= 5:
         signal, weight = "benign", 2
         who = "one principal, " if len({e["user_identity_arn"] for e in errors}) == 1 else ""
-        reasons = (f"{who}one repeated message ({len(errors)} calls)",)
+        reasons = (f"{who}one repeated message ({len(errors):,} calls)",)
     elif message_rows and all(r["days_before_alert"] >= 3 for r in message_rows):
         signal, weight = "benign", 1
         reasons = ("errors seen on earlier days",)
     finding = (
-        f"{len(errors)} erroring calls with {len(messages)} distinct messages and "
-        f"{len(codes)} error codes ({', '.join(codes[:5])}); {new_messages} of the messages were "
+        f"{len(errors):,} erroring calls with {len(messages):,} distinct messages and "
+        f"{len(codes)} error codes ({', '.join(codes[:5])}); {new_messages:,} of the messages were "
         f"first seen within {NEW_WITHIN.total_seconds() / 3600:g} h of the alert, and the most "
         f"frequent message accounts for {top_share:.0%} of the calls."
     )

@@ -89,3 +89,17 @@ def test_a_rolled_back_batch_is_not_counted(
         else:
             check.commit()
     assert [(x.job_id, x.events) for x in check.found()] == [(SPIKE, 1)]  # no error code
+
+
+def test_events_dated_after_the_time_of_ingest_are_stored_and_named(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    records = [
+        record(1),
+        record(2, eventTime="2099-01-01T00:00:00Z"),
+        record(3, eventTime="2098-06-01T00:00:00Z"),
+    ]
+    summary = ingest(store, [str(write_s3_file(tmp_path / "f.json.gz", records))], SETTINGS)
+    assert summary.stored == 3
+    (note,) = [n for n in summary.notes if "after the time of ingest" in n]
+    assert note.startswith("2 events dated after the time of ingest (the latest 2099-01-01T")

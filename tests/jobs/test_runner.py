@@ -126,6 +126,21 @@ def test_only_final_buckets_are_processed(store, add_events):
     assert again.status == "up to date" and again.buckets == 0
 
 
+def test_an_event_dated_in_the_future_does_not_make_buckets_final(store, add_events):
+    # Two days of errors, then one record dated 2099 (a clock set wrong, a forged record). It
+    # vouched for every bucket up to now, so files still on their way would come too late.
+    add_events(baseline_events(2))
+    add_events([{"ts": datetime(2099, 1, 1), "error_message": "from the future"}])
+    now = datetime(2026, 1, 9)
+    (summary,) = run_jobs(store, [SPIKE], now=now, settings=SETTINGS)
+    assert summary.end == datetime(2026, 1, 6, 23, 45)  # the last real event's bucket
+    store.execute("DELETE FROM job_state")
+    store.execute("DELETE FROM buckets")
+    store.execute("DELETE FROM events WHERE ts > ?", [now])
+    (without,) = run_jobs(store, [SPIKE], now=now, settings=SETTINGS)
+    assert without.end == summary.end
+
+
 def test_changed_job_definition_needs_a_reset(store, add_events, tmp_path):
     add_events(baseline_events(1))
     run(store, [SPIKE], T0 + timedelta(hours=6))

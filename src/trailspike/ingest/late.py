@@ -1,4 +1,4 @@
-"""Events stored after a job has analysed past their time: Elastic's delayed-data check.
+"""Events stored out of time: after a job has analysed past them, or dated in the future.
 
 A job only goes forward: once a bucket is final (its end plus the delivery and query delays,
 with later events ingested) it is scored and never revisited. Events that arrive later than
@@ -13,6 +13,10 @@ insert, by joining the ids of its stored rows older than some job's end with ``e
 applying the datafeed there (exact, any field, memory bounded by a batch). A batch with
 nothing that old, the live case, costs one minimum over its times. A job whose definition is
 not shipped (a ``--job-file``) is counted without its datafeed filter.
+
+Events dated after the time of ingest (a clock set wrong, a forged record) are stored, counted
+and named in a note; jobs do not let them vouch for buckets before their time
+(``jobs/runner.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import pyarrow as pa
@@ -133,3 +137,50 @@ def _datafeed_clauses() -> dict[str, Clause]:
         return {job.job_id: job.datafeed.clause() for job in load_jobs()}
     except ConfigError:
         return {}
+
+
+FUTURE_TOLERANCE = timedelta(hours=1)  # clock skew between AWS and this machine
+
+
+@dataclass
+class FutureEvents:
+    """Events of one ingest run dated after the time of ingest."""
+
+    bound: str  # ISO time: ingest time plus FUTURE_TOLERANCE, as the normaliser writes times
+    count: int = 0
+    latest: str = ""
+
+    @classmethod
+    def after(cls, now: datetime) -> FutureEvents:
+        return cls(f"{now + FUTURE_TOLERANCE:%Y-%m-%dT%H:%M:%S}.999Z")
+
+    def observe(self, table: pa.Table, keep: list[int]) -> None:
+        """Count the ``keep`` rows of ``table`` dated after the bound."""
+        if not keep:
+            return
+        latest = pc.max(table.column("ts")).as_py()
+        if latest is None or latest <= self.bound:
+            return
+        rows = table if len(keep) == table.num_rows else table.take(pa.array(keep, pa.int64()))
+        ahead = pc.filter(rows.column("ts"), pc.greater(rows.column("ts"), self.bound))
+        if len(ahead):
+            self.count += len(ahead)
+            self.latest = max(self.latest, str(pc.max(ahead).as_py()))
+
+    def note(self) -> str | None:
+        """The note for the analyst, or None when every event was in time.
+
+        >>> f = FutureEvents("2026-01-01T01:00:00.999Z", 2, "2099-01-01T00:00:00.000Z")
+        >>> print(f.note())
+        2 events dated after the time of ingest (the latest 2099-01-01T00:00:00.000Z): a clock
+        set wrong or a forged record. They are stored; no job treats a bucket as complete
+        because of them.
+        """
+        if not self.count:
+            return None
+        events = "1 event" if self.count == 1 else f"{self.count:,} events"
+        return (
+            f"{events} dated after the time of ingest (the latest {self.latest}): a clock set "
+            "wrong or a forged record. They are stored; no job treats a bucket as complete "
+            "because of them."
+        )

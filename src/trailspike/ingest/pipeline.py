@@ -56,7 +56,7 @@ import pyarrow as pa
 
 from trailspike.core.errors import InputError
 from trailspike.core.timeutil import utcnow
-from trailspike.ingest.late import LateCheck, LateEvents, late_note
+from trailspike.ingest.late import FutureEvents, LateCheck, LateEvents, late_note
 from trailspike.ingest.normalizer import (
     Chunk,
     Context,
@@ -147,6 +147,7 @@ class _Run:
         self.bad: list[QuarantinedRecord] = []
         self.files: dict[str, _FileStats] = {}
         self.late = LateCheck(con)
+        self.future = FutureEvents.after(ctx.now)
         if ctx.geo.notice:
             self.summary.notes.append(ctx.geo.notice)
 
@@ -253,6 +254,7 @@ class _Run:
             self.files[item["values"]].processed += item["counts"]
         stored = insert_events(self.con, table, keep)
         self.late.observe(table, keep)
+        self.future.observe(table, keep)
         for path, count in stored.items():
             self.files[path].stored += count
         self.filled = (self.filled + len(keep)) % ROW_GROUP_ROWS
@@ -450,6 +452,8 @@ def ingest(
     run.summary.late = run.late.found()
     if run.summary.late:
         run.summary.notes.append(late_note(run.summary.late))
+    if future := run.future.note():
+        run.summary.notes.append(future)
     return run.summary
 
 

@@ -123,13 +123,18 @@ class JobRunSummary:
 
 
 def _event_range(
-    con: duckdb.DuckDBPyConnection, request: FeatureRequest
+    con: duckdb.DuckDBPyConnection, request: FeatureRequest, now: datetime
 ) -> tuple[datetime | None, datetime | None]:
-    """First event the job's datafeed selects, and the last event ingested at all."""
+    """First event the job's datafeed selects, and the last event ingested up to ``now``.
+
+    A bucket is final once events after it are stored. An event dated after ``now`` (a clock
+    set wrong, a forged record) would vouch for buckets whose real files may still be on their
+    way, so the job would pass them and never see those events: it is left out here.
+    """
     where, params = compile_where(request.where)
     # `where` is compiled from the whitelisted query grammar; values are bound parameters.
     first = con.execute(f"SELECT min(ts) FROM events WHERE {where}", params).fetchall()[0][0]  # noqa: S608
-    last = con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
+    last = con.execute("SELECT max(ts) FROM events WHERE ts <= ?", [now]).fetchall()[0][0]
     return first, last
 
 
@@ -172,7 +177,8 @@ def run_job(
             f"`trailspike jobs reset {job.job_id}` (or `trailspike jobs reset --changed`) to "
             "rebuild it from the start"
         )
-    first, last = _event_range(con, request)
+    now = now or utcnow()
+    first, last = _event_range(con, request, now)
     window = plan(
         job,
         stored.last_bucket_end if stored else None,
@@ -180,7 +186,7 @@ def run_job(
         last,
         start,
         end,
-        now or utcnow(),
+        now,
         parse_duration(str(settings["query_delay"])),
         commit_interval,
         parse_duration(str(settings.get("cloudtrail_delivery_delay", "0m"))),
@@ -194,7 +200,7 @@ def run_job(
     processor.defer_rare_early = processor.early_step is not None
     if end is None:
         # Live: data is complete up to now minus both delays; the open bucket gets early results.
-        known = (now or utcnow()) - parse_duration(str(settings["query_delay"]))
+        known = now - parse_duration(str(settings["query_delay"]))
         known -= parse_duration(str(settings.get("cloudtrail_delivery_delay", "0m")))
         open_bucket = (window.end, known)
     else:

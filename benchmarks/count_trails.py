@@ -49,13 +49,16 @@ def scores(values: Sequence[float | None], start: float = 1.7e9) -> list[float |
     model = new_series_model("count", "high", SPAN)
     normalizer = new_normalizer()
     out: list[float | None] = []
+    last = None
     for i, value in enumerate(values):
         if value is None:
             out.append(None)
             continue
         t = start + i * SPAN
         score = model.score_one(t, value)
-        normalizer.observe(score.probability, score.confidence)
+        # The job skips empty buckets, but its normaliser ages with the time they took.
+        normalizer.observe(score.probability, score.confidence, 1.0 if last is None else i - last)
+        last = i
         out.append(normalizer.normalize(score.probability, score.confidence))
         model.learn_one(t, value)
     return out

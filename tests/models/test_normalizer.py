@@ -137,3 +137,20 @@ def test_the_maximum_ages_so_an_early_shock_stops_capping_later_anomalies() -> N
     # The ceiling of p = 1e-8 (raw 8) was 1.5 * 8 / 40 = 30; against the aged maximum it is 60.
     assert frozen.normalize(1e-8) == pytest.approx(30.0)
     assert norm.normalize(1e-8) > 55.0
+
+
+def test_the_maximum_ages_with_time_when_a_job_skips_empty_buckets() -> None:
+    # A quiet account: three buckets a day with errors, the rest empty and skipped. Counted per
+    # bucket observed, one burst capped later scores for ~230 days instead of a week.
+    span, day = 900.0, 86400.0
+    by_time, by_count = ScoreNormalizer(), ScoreNormalizer()
+    for norm in (by_time, by_count):
+        norm.observe_many([0.5] * 2000)  # a long ordinary history before
+        norm.observe_bucket([1e-40], 0.0, span)
+    for k in range(1, 3 * 7 + 1):  # a week later
+        start = (k // 3) * day + (k % 3) * 4 * 3600.0
+        by_time.observe_bucket([0.5], start, span)
+        by_count.observe_many([0.5])
+    assert by_time.max_raw == pytest.approx(40 * math.exp(-0.001 * 672))  # 7 days of buckets
+    assert by_count.max_raw > 39
+    assert by_time.normalize(1e-8) > 55.0 > by_count.normalize(1e-8)

@@ -230,7 +230,9 @@ class BucketProcessor:
             # Before the normaliser observes this bucket: a live run had not seen it either.
             early = early if early is not None else EarlyBucket()
             self._queue_early(bucket, t, early, [(d, m, s) for d, m, _, s in scored_all])
-        norm.observe_many([p for observed in observed_all for p in observed])
+        norm.observe_bucket(
+            [p for observed in observed_all for p in observed], t, self.job.bucket_span_seconds
+        )
         top = 0.0
         records: list[PendingRecord] = []
         for det, dm, _, scored in scored_all:

@@ -150,6 +150,7 @@ class ScoreNormalizer:
     weight: float = 1.0
     max_raw: float = 0.0
     max_raw_at_renormalization: float = 0.0
+    last_bucket: float | None = None  # start of the last bucket observed (observe_bucket)
 
     def snapshot(self) -> ScoreNormalizer:
         """A copy that later observations of this one do not change (scores frozen as of now).
@@ -162,25 +163,27 @@ class ScoreNormalizer:
         """
         return replace(self, counts=self.counts.copy())
 
-    def _age_max(self) -> None:
-        """Age the maximum raw score by one bucket (and the one renormalisation compares with).
+    def _age_max(self, buckets: float = 1.0) -> None:
+        """Age the maximum raw score by ``buckets`` (and the one renormalisation compares with).
 
         >>> norm = ScoreNormalizer(max_raw=10.0)
         >>> norm.observe(0.5)
         >>> round(norm.max_raw, 3)
         9.99
         """
-        factor = math.exp(-MAX_DECAY_PER_BUCKET)
+        factor = math.exp(-MAX_DECAY_PER_BUCKET * buckets)
         self.max_raw *= factor
         self.max_raw_at_renormalization *= factor
 
-    def observe(self, probability: float, confidence: float = 1.0) -> None:
+    def observe(self, probability: float, confidence: float = 1.0, buckets: float = 1.0) -> None:
         """Add the raw score of ``probability``, one bucket's only score, to the history.
 
         A model with little history (``confidence`` < 1) adds a proportionally smaller raw score,
         so its early, overconfident probabilities do not set the scale for everything after.
+        ``buckets``: how many buckets of time passed since the last one observed (see
+        :meth:`observe_bucket`).
         """
-        self._age_max()
+        self._age_max(buckets)
         raw = raw_score(probability) * max(0.0, min(1.0, confidence))
         self.counts[_bin(raw)] += self.weight
         self.weight *= 2.0 ** (1.0 / self.half_life)
@@ -189,17 +192,36 @@ class ScoreNormalizer:
             self.weight = 1.0
         self.max_raw = max(self.max_raw, raw)
 
-    def observe_many(self, probabilities: npt.ArrayLike) -> None:
+    def observe_bucket(self, probabilities: npt.ArrayLike, start: float, span: float) -> None:
+        """One bucket's probabilities, its start ``start`` (epoch seconds) and ``span``.
+
+        The maximum ages by the buckets of time since the last bucket observed, not by one: a
+        job skips buckets without events (a distinct count's quiet night, a quiet account's
+        days), and counted per bucket observed, one burst on a trail of a few errors a day
+        capped every later score for months instead of days. Elastic's job processes every
+        bucket, empty or not, and ages its normaliser with each.
+
+        >>> norm = ScoreNormalizer(max_raw=10.0)
+        >>> norm.observe_bucket([0.5], 0.0, 900.0)
+        >>> norm.observe_bucket([0.5], 96 * 900.0, 900.0)  # a day later
+        >>> round(norm.max_raw, 2)
+        9.08
+        """
+        buckets = 1.0 if self.last_bucket is None else max(1.0, (start - self.last_bucket) / span)
+        self.last_bucket = start
+        self.observe_many(probabilities, buckets)
+
+    def observe_many(self, probabilities: npt.ArrayLike, buckets: float = 1.0) -> None:
         """Add one bucket's probabilities (confidence 1): :meth:`observe` each, in array steps.
 
-        The maximum ages once, by one bucket, before they are added.
+        The maximum ages once, by ``buckets``, before they are added.
 
         The same history to the last bit: raw scores come from :func:`raw_score` (only the
         anomalous few need a logarithm), the weights are the running product :meth:`observe`
         computes (``np.multiply.accumulate`` multiplies in order), ``np.add.at`` adds them bin
         by bin in order, and a rescale falls after the same observation.
         """
-        self._age_max()
+        self._age_max(buckets)
         p = np.asarray(probabilities, dtype=np.float64).ravel()
         if p.size == 0:
             return

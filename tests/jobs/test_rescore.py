@@ -78,14 +78,14 @@ def stored(path: str) -> duckdb.DuckDBPyConnection:
     write_records(
         con,
         [
-            record(T0, "a", 1e-4, 35.0),  # changes
+            record(T0, "a", 1e-4, 45.0),  # changes (down)
             record(T0, "b", 1e-3, 30.0),  # unchanged
-            record(T0 + timedelta(hours=1), "c", 1e-5, 10.0, 0.5),  # changes
+            record(T0 + timedelta(hours=1), "c", 1e-5, 30.0, 0.5),  # changes (down)
             record(T0 + timedelta(hours=3), "d", 1e-6, 1.0),  # outside the window
         ],
     )
     write_influencers(
-        con, [influencer(T0, "bob", 1e-4, 1.0), influencer(T0 + timedelta(hours=2), "al", 0.5, 0)]
+        con, [influencer(T0, "bob", 1e-4, 50.0), influencer(T0 + timedelta(hours=2), "al", 0.5, 0)]
     )
     return con
 
@@ -119,6 +119,15 @@ def test_rescore_window_is_the_tuple_path(tmp_path) -> None:
     assert tables(new) == tables(old)
     scores = dict(new.execute("SELECT by_field_value, record_score FROM records").fetchall())
     assert scores == {"a": 40.0, "b": 30.0, "c": 25.0, "d": 1.0}
+
+
+def test_a_renormalisation_never_lifts_a_score_above_its_initial_one(tmp_path) -> None:
+    con = stored(str(tmp_path / "s.duckdb"))
+    rescore_window(con, "j", T0, END, lambda p, c: np.full(len(p), 99.0))
+    records = con.execute("SELECT by_field_value, record_score, initial_record_score FROM records")
+    assert all(score <= initial for _, score, initial in records.fetchall())
+    influencers = con.execute("SELECT influencer_score, initial_influencer_score FROM influencers")
+    assert all(score <= initial for score, initial in influencers.fetchall())
 
 
 def test_appending_inserts_only_after_what_is_stored() -> None:

@@ -34,12 +34,14 @@ def rescore_window(
     again with ``score``, then refresh those buckets' ``anomaly_score``."""
     records = con.sql(
         "SELECT record_id, probability, coalesce(score_confidence, 1.0) AS confidence, "
-        "record_score AS old FROM records WHERE job_id = ? AND timestamp >= ? AND timestamp < ?",
+        "record_score AS old, initial_record_score AS initial FROM records "
+        "WHERE job_id = ? AND timestamp >= ? AND timestamp < ?",
         params=[job_id, start, end],
     ).to_arrow_table()
     influencers = con.sql(
         "SELECT timestamp, influencer_field_name AS name, influencer_field_value AS value, "
-        "probability, coalesce(score_confidence, 1.0) AS confidence, influencer_score AS old "
+        "probability, coalesce(score_confidence, 1.0) AS confidence, influencer_score AS old, "
+        "initial_influencer_score AS initial "
         "FROM influencers WHERE job_id = ? AND timestamp >= ? AND timestamp < ?",
         params=[job_id, start, end],
     ).to_arrow_table()
@@ -54,17 +56,25 @@ def rescore_window(
 
 
 def changed_scores(table: pa.Table, keys: tuple[str, ...], score: Scorer) -> pa.Table | None:
-    """``keys`` and the new ``score`` of the rows of ``table`` (``probability``, ``confidence``
-    and the ``old`` score) whose score changes, or None.
+    """``keys`` and the new ``score`` of the rows of ``table`` (``probability``, ``confidence``,
+    the ``old`` score and the ``initial`` one) whose score changes, or None.
 
-    >>> t = pa.table({"id": ["a", "b"], "probability": [1e-4, 0.5], "confidence": [1.0, 1.0],
-    ...     "old": [10.0, 0.0]})
-    >>> changed_scores(t, ("id",), lambda p, c: np.where(p < 0.01, 20.0, 0.0)).to_pydict()
-    {'id': ['a'], 'score': [20.0]}
+    A renormalisation lowers scores as bigger anomalies arrive, and gives back what an earlier
+    one took, but never lifts a result above the score it was written with: the maximum it is
+    measured against ages with time, and over a quiet month a renormalisation lifted records
+    written against a fresh maximum (11.5 to 14.7 on real CloudTrail samples).
+
+    >>> t = pa.table({"id": ["a", "b", "c"], "probability": [1e-4, 0.5, 1e-5],
+    ...     "confidence": [1.0, 1.0, 1.0], "old": [10.0, 0.0, 30.0], "initial": [40.0, 0.0, 30.0]})
+    >>> changed_scores(t, ("id",), lambda p, c: np.where(p < 0.01, 35.0, 0.0)).to_pydict()
+    {'id': ['a'], 'score': [35.0]}
     """
     if table.num_rows == 0:
         return None
-    new = score(table["probability"].to_numpy(), table["confidence"].to_numpy())
+    new = np.minimum(
+        score(table["probability"].to_numpy(), table["confidence"].to_numpy()),
+        table["initial"].to_numpy(),
+    )
     changed = new != table["old"].to_numpy()
     if not changed.any():
         return None

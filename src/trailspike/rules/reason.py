@@ -17,6 +17,7 @@ reason only.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,10 +51,14 @@ def field_sql(name: str) -> tuple[str, list[Any]]:
 
 @dataclass
 class EventFilter:
-    """A WHERE clause over ``events`` built from whitelisted columns and bound values."""
+    """A WHERE clause over ``events`` built from whitelisted columns and bound values.
+
+    ``table`` is ``events`` or the name of a bucket's events already selected (never user data).
+    """
 
     clauses: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
+    table: str = "events"
 
     def equals(self, name: str, value: Any) -> None:
         expr, params = field_sql(name)
@@ -70,7 +75,7 @@ class EventFilter:
 
     def statement(self, select: str, tail: str = "") -> str:
         """``SELECT {select} FROM events WHERE …``; ``select`` and ``tail`` are never user data."""
-        return f"SELECT {select} FROM events WHERE {self.sql()} {tail}".strip()  # noqa: S608
+        return f"SELECT {select} FROM {self.table} WHERE {self.sql()} {tail}".strip()  # noqa: S608
 
 
 def build_filter(record: AnomalyRecord, job: JobInfo | None, with_terms: bool) -> EventFilter:
@@ -102,7 +107,7 @@ def _top(
     cols = ", ".join(columns)
     distinct_expr, distinct_params = ("NULL", []) if distinct_of is None else distinct_of
     sql = (
-        f"SELECT {cols}, count(*) AS n, count(DISTINCT {distinct_expr}) AS d FROM events "  # noqa: S608
+        f"SELECT {cols}, count(*) AS n, count(DISTINCT {distinct_expr}) AS d FROM {flt.table} "  # noqa: S608
         f"WHERE {flt.sql()} AND {columns[0]} IS NOT NULL GROUP BY {cols} "
         f"ORDER BY {'d DESC, ' if distinct_of else ''}n DESC, {cols} LIMIT {TOP_N}"
     )
@@ -127,62 +132,109 @@ def _distinct_sql(record: AnomalyRecord, job: JobInfo | None) -> tuple[str, list
     return expr, params
 
 
+# The columns the summary reads; the bucket's events are selected once with them.
+SUMMARY_COLUMNS = (
+    "error_message",
+    "error_code",
+    "user_identity_arn",
+    "source_ip",
+    "source_geo_city_name",
+    "source_geo_country_iso_code",
+    "event_provider",
+    "event_action",
+)
+_names = itertools.count()
+
+
+def _select_bucket(
+    con: duckdb.DuckDBPyConnection,
+    flt: EventFilter,
+    record: AnomalyRecord,
+    job: JobInfo | None,
+    name: str,
+) -> int:
+    """Keep the events behind ``record`` in the temporary table ``name``: the summary's columns,
+    and the analysed field as the job reads it (``_distinct``) and raw (``_raw``) for distinct
+    counts. Returns how many there are."""
+    select, params = ", ".join(SUMMARY_COLUMNS), []
+    distinct_of = _distinct_sql(record, job)
+    if distinct_of is not None:
+        raw, raw_params = field_sql(str(record.field_name))
+        select += f", {distinct_of[0]} AS _distinct, {raw} AS _raw"
+        params = [*distinct_of[1], *raw_params]
+    # A temporary table through execute(): register() and relations refuse to run while the
+    # connection holds a result another statement has not fetched.
+    con.execute(
+        f"CREATE OR REPLACE TEMPORARY TABLE {name} AS {flt.statement(select)}",
+        [*params, *flt.params],
+    )
+    row = con.execute(f"SELECT count(*) FROM {name}").fetchone()  # noqa: S608
+    return int(row[0]) if row else 0
+
+
 def summarise_events(
     con: duckdb.DuckDBPyConnection, record: AnomalyRecord, job: JobInfo | None
 ) -> dict[str, Any]:
-    """Counts and top values of the events behind ``record`` (the alert's ``trailspike`` block)."""
+    """Counts and top values of the events behind ``record`` (the alert's ``trailspike`` block).
+
+    The bucket's events are selected from the store once and every count runs over them: nine
+    queries over the store cost ~30 ms an alert on the 2M-event benchmark store.
+    """
     flt = build_filter(record, job, with_terms=True)
     note = None
-    count_row = con.execute(flt.statement("count(*)"), flt.params).fetchone()
-    if job is not None and job.terms and count_row and count_row[0] == 0:
-        flt = build_filter(record, job, with_terms=False)
-        count_row = con.execute(flt.statement("count(*)"), flt.params).fetchone()
-        note = "the job's datafeed term filter matched no stored events; it was left out here"
-    distinct_of = _distinct_sql(record, job)
-    summary: dict[str, Any] = {
-        "event_count": int(count_row[0]) if count_row else 0,
-        "top_error_messages": _top(con, flt, ["error_message"], None),
-        "top_error_templates": _templates(con, flt),
-        "top_error_codes": _top(con, flt, ["error_code"], None),
-        "principals": _top(con, flt, ["user_identity_arn"], distinct_of),
-        "source_ips": _top(
-            con,
-            flt,
-            ["source_ip", "source_geo_city_name", "source_geo_country_iso_code"],
-            distinct_of,
-        ),
-        "actions": _top(con, flt, ["event_provider", "event_action"], None),
-        "source_events": {
-            "sql": flt.statement("*", "ORDER BY ts"),
-            "params": [str(p) for p in flt.params],
-            "duckdb_sql": render_sql(flt.statement("*", "ORDER BY ts"), flt),
-        },
+    name = f"_trailspike_bucket_{next(_names)}"
+    try:
+        count = _select_bucket(con, flt, record, job, name)
+        if job is not None and job.terms and count == 0:
+            flt = build_filter(record, job, with_terms=False)
+            count = _select_bucket(con, flt, record, job, name)
+            note = "the job's datafeed term filter matched no stored events; it was left out here"
+        distinct = _distinct_sql(record, job) is not None
+        summary = _summarise(con, EventFilter(table=name), distinct)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    summary["event_count"] = count
+    sql = flt.statement("*", "ORDER BY ts")
+    summary["source_events"] = {
+        "sql": sql,
+        "params": [str(p) for p in flt.params],
+        "duckdb_sql": render_sql(sql, flt),
     }
-    if distinct_of is not None:
-        expr, params = distinct_of
-        raw, raw_params = field_sql(str(record.field_name))
+    if note:
+        summary["note"] = note
+    return summary
+
+
+def _summarise(
+    con: duckdb.DuckDBPyConnection, local: EventFilter, distinct: bool
+) -> dict[str, Any]:
+    """The summary's counts over a bucket's selected events (``local``)."""
+    distinct_of: tuple[str, list[Any]] | None = ("_distinct", []) if distinct else None
+    places = ["source_ip", "source_geo_city_name", "source_geo_country_iso_code"]
+    summary: dict[str, Any] = {
+        "top_error_messages": _top(con, local, ["error_message"], None),
+        "top_error_templates": _templates(con, local),
+        "top_error_codes": _top(con, local, ["error_code"], None),
+        "principals": _top(con, local, ["user_identity_arn"], distinct_of),
+        "source_ips": _top(con, local, places, distinct_of),
+        "actions": _top(con, local, ["event_provider", "event_action"], None),
+    }
+    if distinct:
         row = con.execute(
-            f"SELECT count(DISTINCT {expr}), count(DISTINCT {raw}) "  # noqa: S608
-            f"FROM events WHERE {flt.sql()}",
-            [*params, *raw_params, *flt.params],
+            local.statement("count(DISTINCT _distinct), count(DISTINCT _raw)")
         ).fetchone()
         summary["distinct_values"] = int(row[0]) if row else 0
         if row and int(row[1]) != summary["distinct_values"]:
             # Read by wording: say how many the per-request ids would have made of them.
             summary["distinct_raw_values"] = int(row[1])
-    if note:
-        summary["note"] = note
     spread = con.execute(
-        flt.statement("count(DISTINCT user_identity_arn), count(DISTINCT source_ip)"), flt.params
+        local.statement("count(DISTINCT user_identity_arn), count(DISTINCT source_ip)")
     ).fetchone()
     summary["principal_count"], summary["source_ip_count"] = spread or (0, 0)
     top_principal = summary["principals"][0] if summary["principals"] else None
     if top_principal is not None:
         summary["top_principal_source"] = _top(
-            con,
-            _with(flt, "user_identity_arn", top_principal["user_identity_arn"]),
-            ["source_ip", "source_geo_city_name", "source_geo_country_iso_code"],
-            None,
+            con, _with(local, "user_identity_arn", top_principal["user_identity_arn"]), places, None
         )[:1]
     return summary
 
@@ -202,7 +254,7 @@ def _templates(con: duckdb.DuckDBPyConnection, flt: EventFilter) -> list[dict[st
 
 
 def _with(flt: EventFilter, column: str, value: Any) -> EventFilter:
-    narrowed = EventFilter(list(flt.clauses), list(flt.params))
+    narrowed = EventFilter(list(flt.clauses), list(flt.params), flt.table)
     narrowed.clauses.append(f"{column} = ?")
     narrowed.params.append(value)
     return narrowed

@@ -20,6 +20,7 @@ constants, passed to DuckDB as bound parameters.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from trailspike.features.query import field_sql
@@ -64,9 +65,26 @@ def wording(message: str) -> str:
     >>> wording("Signature expired: 20240101T010203Z is now earlier than 20240101T011203Z")
     'Signature expired: <time> is now earlier than <time>'
     """
-    for pattern, mask in _COMPILED:
-        message = pattern.sub(mask, message)
-    return message
+    return apply_masks(message, _COMPILED)
+
+
+def apply_masks(text: str, masks: Sequence[tuple[re.Pattern[str], str]]) -> str:
+    """``text`` with each compiled pattern replaced by its mask, in order."""
+    for pattern, mask in masks:
+        text = pattern.sub(mask, text)
+    return text
+
+
+def masked_sql(
+    expr: str, params: list[Any], masks: Sequence[tuple[str, str]]
+) -> tuple[str, list[Any]]:
+    """DuckDB SQL applying ``masks`` in order to the text expression ``expr`` (``params`` are
+    the expression's own; patterns and masks are bound as parameters after them)."""
+    out, bound = expr, list(params)
+    for pattern, mask in masks:
+        out = f"regexp_replace({out}, ?, ?, 'g')"
+        bound += [pattern, mask]
+    return out, bound
 
 
 def wording_sql(expr: str, params: list[Any]) -> tuple[str, list[Any]]:
@@ -75,11 +93,7 @@ def wording_sql(expr: str, params: list[Any]) -> tuple[str, list[Any]]:
     >>> wording_sql("error_message", [])[0].count("regexp_replace")
     9
     """
-    out, bound = expr, list(params)
-    for pattern, mask in WORDING_MASKS:
-        out = f"regexp_replace({out}, ?, ?, 'g')"
-        bound += [pattern, mask]
-    return out, bound
+    return masked_sql(expr, params, WORDING_MASKS)
 
 
 def detector_field_sql(det: DetectorFeature) -> tuple[str, list[Any]]:

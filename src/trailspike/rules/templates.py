@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from trailspike.features.wording import apply_masks, masked_sql
+
 _HEX = "[0-9a-fA-F]"
 TEMPLATE_MASKS: tuple[tuple[str, str], ...] = (
     (r"arn:[^\s\"',;)]+", "<arn>"),
@@ -44,9 +46,7 @@ def message_template(message: str) -> str:
     >>> message_template("The facade of decade 12 was accessed")
     'The facade of decade <n> was accessed'
     """
-    for pattern, mask in _COMPILED:
-        message = pattern.sub(mask, message)
-    return message
+    return apply_masks(message, _COMPILED)
 
 
 def template_sql(expr: str) -> tuple[str, list[Any]]:
@@ -55,9 +55,4 @@ def template_sql(expr: str) -> tuple[str, list[Any]]:
     >>> template_sql("error_message")[0].count("regexp_replace")
     5
     """
-    out: str = expr
-    bound: list[Any] = []
-    for pattern, mask in TEMPLATE_MASKS:
-        out = f"regexp_replace({out}, ?, ?, 'g')"
-        bound += [pattern, mask]
-    return out, bound
+    return masked_sql(expr, [], TEMPLATE_MASKS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -108,6 +109,38 @@ def test_a_failing_step_does_not_stop_the_others(tmp_path: Path) -> None:
     report = service.run_cycle()
     assert report.errors and report.errors[0].startswith("ingest:")
     assert report.alerts_created == 1 and report.delivered == {"memory": 1}
+
+
+def test_data_out_of_time_stays_on_record_until_newer_replaces_it(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ingest"))
+    from ingest_helpers import record, write_s3_file
+
+    def errors(day: int, first: int) -> list[dict[str, object]]:
+        return [
+            record(first + k, eventTime=f"2026-01-{day:02d}T10:{k:02d}:00Z", errorCode="X",
+                   errorMessage=f"no {first + k}")
+            for k in range(10)
+        ]  # fmt: skip
+
+    source = tmp_path / "trail"
+    source.mkdir()
+    write_s3_file(source / "d2.json.gz", errors(2, 100))
+    write_s3_file(source / "d3.json.gz", errors(3, 200))
+    clock, out = Clock(datetime(2026, 1, 4)), Memory()
+    service = _service(tmp_path, clock, out)
+    service.settings = {**service.settings, "sources": str(source)}
+    assert not service.run_cycle().errors  # ingests, the jobs analyse up to the 3rd
+    write_s3_file(source / "d1.json.gz", errors(1, 300))  # a region delivered late
+    clock.now += timedelta(minutes=5)
+    assert not service.run_cycle().errors
+    clock.now += timedelta(minutes=5)
+    service.run_cycle()  # nothing new: the notice stays
+    con = open_store(tmp_path / "s.duckdb")
+    state = dict(con.execute("SELECT key, value FROM service_state").fetchall())
+    con.close()
+    seen = json.loads(state["last_out_of_time"])
+    assert seen["at"].startswith("2026-01-04T00:05")
+    assert "high_distinct_count_error_message 10 (analysed up to" in seen["notes"][0]
 
 
 def test_only_one_service_per_store(tmp_path: Path) -> None:

@@ -95,6 +95,7 @@ class IngestSummary:
     damaged_files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     late: list[LateEvents] = field(default_factory=list)  # stored after jobs analysed past them
+    out_of_time: list[str] = field(default_factory=list)  # notes on late and future-dated events
 
     def summary_line(self) -> str:
         """One line for the end of a run.
@@ -451,9 +452,10 @@ def ingest(
     run.summary.seconds = time.perf_counter() - started
     run.summary.late = run.late.found()
     if run.summary.late:
-        run.summary.notes.append(late_note(run.summary.late))
+        run.summary.out_of_time.append(late_note(run.summary.late))
     if future := run.future.note():
-        run.summary.notes.append(future)
+        run.summary.out_of_time.append(future)
+    run.summary.notes += run.summary.out_of_time
     return run.summary
 
 

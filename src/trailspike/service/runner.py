@@ -199,10 +199,14 @@ class Service:
 
         summary = ingest(con, sources, self.settings)
         report.ingest = summary.summary_line()
-        if summary.late:  # a file delivered after the jobs passed its time: say so, every time
-            from trailspike.ingest.late import late_note
-
-            log.warning("ingest: %s", late_note(summary.late))
+        # Data out of time (delivered after the jobs passed it, or dated in the future) stays on
+        # the web overview until newer such data replaces it: one cycle's warnings would be
+        # gone five minutes later.
+        for note in summary.out_of_time:
+            log.warning("ingest: %s", note)
+        if summary.out_of_time:
+            seen = {"at": report.started_at.isoformat(), "notes": summary.out_of_time}
+            _set_state(con, "last_out_of_time", json.dumps(seen))
 
     def _jobs(self, con: duckdb.DuckDBPyConnection, report: CycleReport) -> None:
         from trailspike.jobs.runner import run_jobs

@@ -116,7 +116,20 @@ def service_status(con: duckdb.DuckDBPyConnection) -> Row:
         return {}
     state: Row = {r["key"]: r["value"] for r in rows}
     state["errors"] = parse_warnings(state.get("last_cycle_errors"))
+    state["out_of_time"] = _out_of_time(state.get("last_out_of_time"))
     return state
+
+
+def _out_of_time(text: str | None) -> Row:
+    """The last cycle's notes on data out of time (``{"at", "notes"}``), or an empty row."""
+    try:
+        seen = orjson.loads(text) if text else {}
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(seen, dict) or not isinstance(seen.get("notes"), list):
+        return {}
+    notes = [str(n) for n in seen["notes"]]
+    return {"at": str(seen.get("at", ""))[:16].replace("T", " "), "notes": notes}
 
 
 def job_summaries(con: duckdb.DuckDBPyConnection) -> list[Row]:

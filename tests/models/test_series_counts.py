@@ -43,3 +43,26 @@ def test_a_rare_count_still_learns_its_ones() -> None:
         model.score_one(k * SPAN, v)
         model.learn_one(k * SPAN, v)
     assert model.score_one(4000 * SPAN, 1.0).probability > 0.01
+
+
+def test_one_burst_does_not_switch_a_profile_on_in_a_series_of_ones() -> None:
+    # Single errors, 1-3 buckets a day: the errors without a daily profile are ~0.01, and a
+    # burst's clipped buckets decided its test. The profile switched on, the residual
+    # statistics were forgotten, and the same burst the next day was p ~ 1e-2.
+    rng = np.random.default_rng(0)
+    model = new_series_model("count", "high", SPAN)
+
+    def feed(t: float, value: float) -> float:
+        p = model.score_one(t, value).probability
+        model.learn_one(t, value)
+        return p
+
+    for day in range(60):
+        for b in sorted(rng.choice(np.arange(20, 96), size=rng.integers(1, 4), replace=False)):
+            feed(day * DAY + int(b) * SPAN, 1.0)
+    feed(60 * DAY + 12 * SPAN, 142.0)
+    feed(60 * DAY + 13 * SPAN, 155.0)
+    for b in (40, 70):
+        feed(60 * DAY + b * SPAN, 1.0)
+    assert model.decomposition.active_names() == []
+    assert feed(61 * DAY + 12 * SPAN, 138.0) < 1e-3

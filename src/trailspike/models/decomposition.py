@@ -87,6 +87,7 @@ class SeasonalComponent:
     first_t: float | None = None
     mse_with: float = 0.0
     mse_without: float = 0.0
+    mse_weight: float = 0.0  # the decayed weight behind the two sums
     # The level the series would have with and without this component (each its own EWMA):
     # the test must not judge the component against a level that has absorbed its pattern.
     level_with: float = math.nan
@@ -180,14 +181,29 @@ class SeasonalComponent:
             gain = w * share * max(1.0 / max(self.visits[k], 1.0), self.floor_gain)
             self.values[k] += min(gain, 1.0) * err
 
-    def test(self, t: float, err_without: float, err_with: float, w: float, decay: float) -> None:
-        """Update the error test and switch the component on or off."""
+    def test(
+        self,
+        t: float,
+        err_without: float,
+        err_with: float,
+        w: float,
+        decay: float,
+        noise: float = 0.0,
+    ) -> None:
+        """Update the error test and switch the component on or off.
+
+        ``noise``: a squared error per bucket the series has by chance; a component that is off
+        stays off while the errors without it are no bigger (nothing to explain).
+        """
         self.mse_without = self.mse_without * decay + w * err_without * err_without
         self.mse_with = self.mse_with * decay + w * err_with * err_with
+        self.mse_weight = self.mse_weight * decay + w
         mature = self.first_t is not None and t - self.first_t >= 2 * self.period
         if not mature or self.mse_without <= 0.0:
             return
         ratio = self.mse_with / self.mse_without
+        if not self.active and self.mse_without <= noise * self.mse_weight:
+            ratio = 1.0
         if not self.active and ratio < ACTIVATE_GAIN:
             self.active = self.ever_active = True
         elif self.active and ratio > DEACTIVATE_GAIN:
@@ -251,8 +267,9 @@ class Decomposition:
         phi = TREND_DAMPING
         return self.trend * phi * (1 - phi**steps) / (1 - phi)
 
-    def learn(self, t: float, x: float, w: float, decay: float) -> bool:
-        """Learn ``x`` at ``t`` with weight ``w``; ``decay`` fades the component tests.
+    def learn(self, t: float, x: float, w: float, decay: float, noise: float = 0.0) -> bool:
+        """Learn ``x`` at ``t`` with weight ``w``; ``decay`` fades the component tests;
+        ``noise`` is the squared error the series has by chance (see SeasonalComponent.test).
 
         Returns True when a seasonal component is used for the first time (the baseline changed
         shape, so residual statistics learnt without it are stale).
@@ -267,7 +284,7 @@ class Decomposition:
         steps = self._steps(t)
         trend_step = self._trend_ahead(steps)
         gain = gap_gain(level_gain(self.bucket_span), steps)
-        self._test_components(t, x, w, decay, trend_step, gain)
+        self._test_components(t, x, w, decay, trend_step, gain, noise)
         season = self.seasonal(t)
         old_level = self.level
         predicted = self.level + (trend_step if self.trend_active else 0.0)
@@ -289,7 +306,14 @@ class Decomposition:
         return sum(c.ever_active for c in self.components) != before
 
     def _test_components(
-        self, t: float, x: float, w: float, decay: float, trend_step: float, gain: float
+        self,
+        t: float,
+        x: float,
+        w: float,
+        decay: float,
+        trend_step: float,
+        gain: float,
+        noise: float = 0.0,
     ) -> None:
         season = self.seasonal(t)
         for i, c in enumerate(self.components):
@@ -305,7 +329,7 @@ class Decomposition:
             without = y - c.level_without
             with_c = y - value - c.level_with
             was_active = c.active
-            c.test(t, without, with_c, w, decay)
+            c.test(t, without, with_c, w, decay, noise)
             c.level_without += w * gain * without
             c.level_with += w * gain * with_c
             if c.active != was_active:

@@ -380,7 +380,7 @@ class TimeSeriesModel:
             # a sustained change at a bounded pace.
             target = a.baseline + self._clip(residual)
         self._last = None
-        if self.decomposition.learn(t, target, 1.0, decay):
+        if self.decomposition.learn(t, target, 1.0, decay, self._count_noise()):
             # Seasonality found: residuals learnt without it are stale, and while the profile
             # settles over the next two days the residual statistics keep a short memory.
             self.residuals.forget(SEASON_MEMORY)
@@ -399,6 +399,18 @@ class TimeSeriesModel:
         self.value_range.add(t, value)
         self.repeats.learn(value, decay)
         self._check_level_shift(t)
+
+    def _count_noise(self) -> float:
+        """The variance a count has by chance alone at its level (Poisson's: its mean), below
+        which a seasonal profile has nothing to explain; 0 for metrics.
+
+        In a series of near-constant ones the error tests compare errors of ~0.01, and a burst's
+        clipped buckets decided them: one burst switched a daily profile on, which forgot the
+        residual statistics, and the same burst the next day scored p ~ 1e-2 (docs/models.md).
+        """
+        if self.kind != "count" or not self.decomposition.initialised:
+            return 0.0
+        return max(self.decomposition.level + self.residuals.moments.mean, 0.0)
 
     def _evidence_half_life(self) -> float:
         """Half-life of the candidates' evidence: two days, and at least 288 buckets.

@@ -96,7 +96,7 @@ class LateCheck:
         oldest = pc.min(table.column("ts")).as_py()
         if oldest is None or str(oldest)[:19] >= f"{self.latest:%Y-%m-%dT%H:%M:%S}":
             return
-        rows = table if len(keep) == table.num_rows else table.take(pa.array(keep, pa.int64()))
+        rows = _stored(table, keep)
         self.con.register(
             "_trailspike_late", pa.table({"event_id": rows["event_id"], "ts": rows["ts"]})
         )
@@ -131,6 +131,11 @@ class LateCheck:
         return [LateEvents(j, n, self.ends[j]) for j, n in sorted(self.counts.items()) if n]
 
 
+def _stored(table: pa.Table, keep: list[int]) -> pa.Table:
+    """The ``keep`` rows of a batch: the ones inserted (the others were duplicates)."""
+    return table if len(keep) == table.num_rows else table.take(pa.array(keep, pa.int64()))
+
+
 def _datafeed_clauses() -> dict[str, Clause]:
     """The shipped jobs' parsed datafeed queries, by job id (none if they cannot be loaded)."""
     try:
@@ -161,7 +166,7 @@ class FutureEvents:
         latest = pc.max(table.column("ts")).as_py()
         if latest is None or latest <= self.bound:
             return
-        rows = table if len(keep) == table.num_rows else table.take(pa.array(keep, pa.int64()))
+        rows = _stored(table, keep)
         ahead = pc.filter(rows.column("ts"), pc.greater(rows.column("ts"), self.bound))
         if len(ahead):
             self.count += len(ahead)

@@ -121,7 +121,8 @@ def service_status(con: duckdb.DuckDBPyConnection) -> Row:
 
 
 def _out_of_time(text: str | None) -> Row:
-    """The last cycle's notes on data out of time (``{"at", "notes"}``), or an empty row."""
+    """The service's latest notes on data out of time, with the time of the cycle that saw them
+    (``{"at", "notes"}``), or an empty row."""
     try:
         seen = orjson.loads(text) if text else {}
     except orjson.JSONDecodeError:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
+import httpx2
 
 from trailspike.outputs.base import AlertDoc
 
@@ -67,7 +67,7 @@ class WebhookOutput:
         self.retries = max(1, retries)
         self.backoff = backoff
         self.sleep = sleep
-        self.client = httpx.Client(timeout=timeout, headers={"User-Agent": "trailspike"})
+        self.client = httpx2.Client(timeout=timeout, headers={"User-Agent": "trailspike"})
 
     def _body(self, doc: AlertDoc) -> dict[str, Any]:
         return slack_payload(doc) if self.payload == "slack" else doc
@@ -79,7 +79,7 @@ class WebhookOutput:
                 self.sleep(self._delay(attempt, error))
             try:
                 response = self.client.post(self.url, json=self._body(doc))
-            except httpx.TransportError as exc:
+            except httpx2.TransportError as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 continue
             if response.status_code < 300:

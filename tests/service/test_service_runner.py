@@ -204,3 +204,37 @@ def test_run_once_exits_non_zero_when_a_step_failed(tmp_path: Path) -> None:
     assert result.exit_code == 1
     # The other steps still ran: the alert was raised and delivered.
     assert len((tmp_path / "a.ndjson").read_text().splitlines()) == 1
+
+
+def test_the_service_prunes_to_the_retention_once_a_day(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jobs"))
+    from jobs_synth import insert_events
+
+    con = open_store(tmp_path / "s.duckdb")
+    days = [T0 - timedelta(days=d) for d in range(20)]
+    insert_events(con, [{"ts": at, "error_message": "denied", "error_code": "X"} for at in days])
+    con.close()
+    clock, out = Clock(T0 + timedelta(hours=1)), Memory()
+    settings = {
+        **default_settings(),
+        "db": str(tmp_path / "s.duckdb"),
+        "outputs": "",
+        "events_retention": "7d",
+    }
+    service = Service(settings, rules=load_rules(), outputs=[out], clock=clock)
+    first = service.run_cycle()
+    assert first.pruned == "deleted 12 events" and "retention: deleted 12" in first.summary_line()
+    clock.now += timedelta(hours=2)
+    assert service.run_cycle().pruned == ""  # pruned less than a day ago
+    clock.now += timedelta(days=1)
+    assert service.run_cycle().pruned == "deleted nothing"
+    con = open_store(tmp_path / "s.duckdb")
+    left = con.execute("SELECT min(ts), count(*) FROM events").fetchone()
+    con.close()
+    assert left == (T0 - timedelta(days=7), 8)
+
+
+def test_a_bad_retention_stops_the_service_at_start(tmp_path: Path) -> None:
+    settings = {**default_settings(), "db": str(tmp_path / "s.duckdb"), "events_retention": "1d"}
+    with pytest.raises(TrailspikeError, match="shorter than 7d"):
+        Service(settings, rules=load_rules(), outputs=[Memory()])

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "normalize": "trailspike.cli.ingest:normalize",
     "quarantine": "trailspike.cli.ingest:quarantine",
     "serve": "trailspike.cli.serve:serve",
+    "store": "trailspike.cli.store:store",
     "triage": "trailspike.cli.triage:triage",
 }
 

@@ -62,6 +62,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Jobs a run processes at once, each in its own thread and transactions, the costliest "
         "first (DuckDB engine), at most one per usable CPU; 1 runs them one after another.",
     ),
+    Setting(
+        "events_retention",
+        "off",
+        "Keep events this long before the newest one (e.g. 180d, at least 7d; off keeps all); "
+        "`trailspike store prune` and the service (daily) delete older ones.",
+    ),
+    Setting(
+        "results_retention",
+        "off",
+        "Keep each job's results this long before its newest bucket (e.g. 400d, at least the "
+        "renormalization_window; off keeps all).",
+    ),
     Setting("sources", "", "Comma-separated paths or s3:// prefixes the service ingests from."),
     Setting("service_interval", "5m", "How often `trailspike run` polls sources and runs rules."),
     Setting("rules_max_catchup", 96, "Most missed executions per rule the service catches up."),

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -42,10 +42,12 @@ from trailspike.outputs.registry import create_outputs
 from trailspike.rules.engine import ExecutionResult, run_due_rules
 from trailspike.rules.loader import RuleCollection, load_rules
 from trailspike.store.db import open_store
+from trailspike.store.retention import prune, retention_from_settings
 
 log = logging.getLogger("trailspike.service")
 
 STORE_WAIT_SECONDS = 60.0
+PRUNE_EVERY = timedelta(days=1)
 
 
 @dataclass
@@ -58,6 +60,7 @@ class CycleReport:
     executions: list[ExecutionResult] = field(default_factory=list)
     delivered: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
+    pruned: str = ""
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -75,6 +78,8 @@ class CycleReport:
             f"delivered {sum(self.delivered.values())}"
             + (f", {sum(self.failed.values())} failed (retried next cycle)" if self.failed else ""),
         ]
+        if self.pruned:
+            parts.append(f"retention: {self.pruned}")
         if self.errors:
             parts.append(f"{len(self.errors)} errors")
         return "; ".join(parts)
@@ -149,6 +154,7 @@ class Service:
         self.clock = clock
         self.store_wait = store_wait
         self.interval = parse_duration(str(settings["service_interval"])).total_seconds()
+        self.retention = retention_from_settings(settings)  # a bad horizon fails at start
         self.stop_event = threading.Event()
 
     # --- one cycle ------------------------------------------------------------------------
@@ -173,7 +179,7 @@ class Service:
                 # Wall-clock time, comparable with alerts.inserted_at (delivery cut-off).
                 _set_state(con, "first_started_at", utcnow().isoformat())
             _set_state(con, "last_cycle_started_at", report.started_at.isoformat())
-            for step in (self._ingest, self._jobs, self._rules, self._deliver):
+            for step in (self._ingest, self._jobs, self._rules, self._deliver, self._prune):
                 if self.stop_event.is_set() and step is not self._deliver:
                     continue
                 try:
@@ -230,6 +236,20 @@ class Service:
         report.delivered, report.failed = delivery.delivered, delivery.failed
         for error in delivery.errors:
             log.warning("delivery: %s", error)
+
+    def _prune(self, con: duckdb.DuckDBPyConnection, report: CycleReport) -> None:
+        """Once a day (of the service's clock), delete what the retention settings drop."""
+        if not self.retention.enabled:
+            return
+        last = _get_state(con, "last_prune_at")
+        if last is not None and report.started_at - datetime.fromisoformat(last) < PRUNE_EVERY:
+            return
+        from trailspike.jobs.loader import load_jobs
+
+        pruned = prune(con, self.retention, load_jobs().ids())
+        _set_state(con, "last_prune_at", report.started_at.isoformat())
+        report.pruned = pruned.summary_line()
+        log.info("retention: %s", report.pruned)
 
     # --- the loop -------------------------------------------------------------------------
 

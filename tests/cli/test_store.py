@@ -1,0 +1,58 @@
+"""`trailspike store info` and `trailspike store prune` through click, on a real store."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jobs"))
+from jobs_synth import T0, insert_events
+
+from trailspike.cli import cli
+from trailspike.store.db import open_store
+
+
+def _store(tmp_path: Path, days: int = 20) -> str:
+    db = str(tmp_path / "t.duckdb")
+    con = open_store(db)
+    rows = [{"ts": T0 + timedelta(days=d), "error_message": "denied"} for d in range(days)]
+    insert_events(con, rows)
+    con.close()
+    return db
+
+
+def test_info_lists_tables_and_the_events_time_span(tmp_path: Path) -> None:
+    db = _store(tmp_path)
+    result = CliRunner().invoke(cli, ["store", "info", "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "events" in result.output and "20" in result.output
+    assert "2026-01-05 00:00 → 2026-01-24 00:00" in result.output
+    assert "MiB" in result.output
+
+
+def test_prune_dry_run_then_prune(tmp_path: Path) -> None:
+    db = _store(tmp_path)
+    runner = CliRunner()
+    dry = runner.invoke(cli, ["store", "prune", "--db", db, "--events", "7d", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "events before 2026-01-17 00:00 UTC" in dry.output
+    assert "would delete 12 events" in dry.output
+    done = runner.invoke(cli, ["store", "prune", "--db", db, "--setting", "events_retention", "7d"])
+    assert done.exit_code == 0, done.output
+    assert "deleted 12 events" in done.output
+    con = open_store(db)
+    assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 8
+    con.close()
+
+
+def test_prune_without_a_retention_or_with_a_bad_one_explains(tmp_path: Path) -> None:
+    db = _store(tmp_path)
+    runner = CliRunner()
+    none = runner.invoke(cli, ["store", "prune", "--db", db])
+    assert none.exit_code != 0 and "no retention set" in none.output
+    short = runner.invoke(cli, ["store", "prune", "--db", db, "--events", "2d"])
+    assert short.exit_code != 0
+    assert "shorter than 7d" in str(short.exception) + short.output

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from rules_helpers import SPIKE_JOB, SPIKE_RULE, add_error_burst, add_records, spike_record
+from rules_helpers import (
+    SPIKE_JOB,
+    SPIKE_RULE,
+    add_error_burst,
+    add_event,
+    add_records,
+    spike_record,
+)
 
 from trailspike.rules.engine import (
     backfill,
@@ -173,10 +180,31 @@ def test_alert_document_is_elastic_shaped(store: duckdb.DuckDBPyConnection) -> N
 
 
 def test_warns_when_job_has_not_run(store: duckdb.DuckDBPyConnection) -> None:
+    add_event(store, T0 - timedelta(hours=2), error_message="denied")
     result = execute_rule(store, RULE, T0)
     assert any("has not run" in w for w in result.warnings)
     stored = store.execute("SELECT warnings FROM rule_executions").fetchone()
     assert stored is not None and "has not run" in stored[0]
+
+
+def test_a_job_without_input_says_why_instead_of_asking_to_run_it(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    empty = execute_rule(store, RULE, T0)
+    assert [w for w in empty.warnings if SPIKE_JOB in w] == [
+        f"job {SPIKE_JOB} has no results: no events are stored yet (run `trailspike ingest`, "
+        "or `trailspike run` with sources)"
+    ]
+    add_event(store, T0 - timedelta(hours=2), event_action="ListBuckets")  # no error message
+    quiet = execute_rule(store, RULE, T0 + timedelta(minutes=15))
+    assert (
+        f"job {SPIKE_JOB} has no results: no stored event has aws.cloudtrail.error_message, "
+        "so it has nothing to analyse"
+    ) in quiet.warnings
+    city = load_rules().get("809b70d3-e2c3-455e-af1b-2626a5a1a276")
+    no_cities = execute_rule(store, city, T0)
+    assert any("no stored event has source.geo.city_name" in w and "geoip_city_db" in w
+               for w in no_cities.warnings)  # fmt: skip
 
 
 def test_warns_when_job_is_behind(store: duckdb.DuckDBPyConnection) -> None:

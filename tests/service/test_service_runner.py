@@ -238,3 +238,40 @@ def test_a_bad_retention_stops_the_service_at_start(tmp_path: Path) -> None:
     settings = {**default_settings(), "db": str(tmp_path / "s.duckdb"), "events_retention": "1d"}
     with pytest.raises(TrailspikeError, match="shorter than 7d"):
         Service(settings, rules=load_rules(), outputs=[Memory()])
+
+
+def test_a_standing_warning_is_logged_once_until_it_goes_away(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, out = Clock(T0 + timedelta(minutes=20)), Memory()
+    service = _service(tmp_path, clock, out)  # the spike rule; its job has no input yet
+
+    def logged() -> list[str]:
+        found = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        caplog.clear()
+        return found
+
+    with caplog.at_level("WARNING", logger="trailspike.service"):
+        service.run_cycle()
+        first = logged()
+        assert len(first) == 1 and "no events are stored yet" in first[0]
+        clock.now += timedelta(minutes=45)  # three more executions, the same condition
+        assert [len(r.warnings) for r in service.run_cycle().executions] == [1, 1, 1]
+        assert logged() == []
+        con = open_store(tmp_path / "s.duckdb")
+        add_records(con, spike_record(T0 + timedelta(minutes=45), 30.0))
+        con.execute(
+            "INSERT INTO job_state (job_id, last_bucket_end, updated_at) VALUES (?, ?, ?)",
+            ["high_distinct_count_error_message", clock.now, clock.now],
+        )
+        con.close()
+        clock.now += timedelta(minutes=15)
+        service.run_cycle()  # the job has run: no warning
+        assert logged() == []
+        con = open_store(tmp_path / "s.duckdb")
+        con.execute("DELETE FROM job_state")
+        con.execute("DELETE FROM records")
+        con.close()
+        clock.now += timedelta(minutes=15)
+        service.run_cycle()
+        assert len(logged()) == 1  # it came back: logged again

@@ -35,7 +35,7 @@ from trailspike.rules.alerts import alert_uuid, build_alert_doc, existing_ids, i
 from trailspike.rules.anomaly import AnomalyRecord
 from trailspike.rules.exceptions import ValueLists, first_matching_item, rule_exception_items
 from trailspike.rules.jobinfo import JobInfo, load_job_info
-from trailspike.rules.reason import explain
+from trailspike.rules.reason import EventFilter, explain
 from trailspike.rules.schema import ExceptionItem, MachineLearningRuleData
 from trailspike.rules.sources import RecordSource, ReplaySource, query_source, replay_source
 from trailspike.rules.suppression import Suppressor, group_key
@@ -129,6 +129,7 @@ class RulePlan:
     last_bucket_end: dict[str, datetime | None]
     has_results: dict[str, bool]
     items: list[ExceptionItem]
+    idle: dict[str, str]  # job id -> why a job without results has nothing to analyse
     lists: ValueLists
     static_warnings: list[str]
 
@@ -150,6 +151,12 @@ def plan_rule(
             "SELECT count(*) FROM (SELECT 1 FROM records WHERE job_id = ? LIMIT 1)", [job_id]
         ).fetchone()
         has_results[job_id] = bool(count and count[0])
+    idle = {
+        job_id: reason
+        for job_id, job in jobs.items()
+        if job is not None and job_id not in last_end and not has_results[job_id]
+        if (reason := idle_reason(con, job))
+    }
     static = [
         msg
         for job in jobs.values()
@@ -162,9 +169,36 @@ def plan_rule(
         last_end,
         has_results,
         rule_exception_items(con, rule),
+        idle,
         ValueLists(con),
         static,
     )
+
+
+GEOIP_CITY_HINT = (
+    ": city names come from a MaxMind-format City database (set geoip_city_db, see "
+    "docs/ingest.md#geoip; the bundled fallback has countries only), then re-ingest"
+)
+
+
+def idle_reason(con: duckdb.DuckDBPyConnection, job: JobInfo) -> str:
+    """Why a job with no state and no results has nothing to analyse, or "" if it has.
+
+    The usual cause in the field is not a job that never ran but a datafeed that selects no
+    event: the city job without a City database (no city names). Saying "run the job" for that
+    sent people in circles.
+    """
+    if con.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None:
+        return (
+            "no events are stored yet (run `trailspike ingest`, or `trailspike run` with sources)"
+        )
+    wanted = EventFilter()
+    for name in job.exists:
+        wanted.present(name)
+    if not job.exists or con.execute(wanted.statement("1", "LIMIT 1"), wanted.params).fetchone():
+        return ""
+    hint = GEOIP_CITY_HINT if "source.geo.city_name" in job.exists else ""
+    return f"no stored event has {', '.join(job.exists)}, so it has nothing to analyse{hint}"
 
 
 def job_warnings(plan: RulePlan, window_start: datetime) -> list[str]:
@@ -173,6 +207,8 @@ def job_warnings(plan: RulePlan, window_start: datetime) -> list[str]:
     for job_id, job in plan.jobs.items():
         if job is None:
             warnings.append(f"job {job_id} is not defined: this rule can never raise an alert")
+        elif reason := plan.idle.get(job_id):
+            warnings.append(f"job {job_id} has no results: {reason}")
         elif job_id not in plan.last_bucket_end and not plan.has_results[job_id]:
             warnings.append(
                 f"job {job_id} has not run: there are no results to alert on. Run `trailspike "

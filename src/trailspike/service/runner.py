@@ -156,6 +156,7 @@ class Service:
         self.interval = parse_duration(str(settings["service_interval"])).total_seconds()
         self.retention = retention_from_settings(settings)  # a bad horizon fails at start
         self.stop_event = threading.Event()
+        self.logged_warnings: dict[str, set[str]] = {}  # rule id -> warnings logged last
 
     # --- one cycle ------------------------------------------------------------------------
 
@@ -226,8 +227,14 @@ class Service:
     def _rules(self, con: duckdb.DuckDBPyConnection, report: CycleReport) -> None:
         report.executions = run_due_rules(con, self.rules, report.started_at, self.settings)
         for result in report.executions:
+            # A standing condition (a job without input) would repeat every 15 minutes: log
+            # a warning when it appears, again only after it went away; every execution keeps
+            # its warnings in rule_executions (`trailspike rules status`).
+            logged = self.logged_warnings.get(result.rule_id, set())
             for warning in result.warnings:
-                log.warning("rule %s at %s: %s", result.rule_id, result.executed_at, warning)
+                level = logging.DEBUG if warning in logged else logging.WARNING
+                log.log(level, "rule %s at %s: %s", result.rule_id, result.executed_at, warning)
+            self.logged_warnings[result.rule_id] = set(result.warnings)
 
     def _deliver(self, con: duckdb.DuckDBPyConnection, report: CycleReport) -> None:
         since_text = _get_state(con, "first_started_at")

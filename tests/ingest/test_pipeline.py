@@ -279,7 +279,7 @@ def test_a_file_that_fails_mid_read_is_read_again_by_the_next_run(
     data = path.read_bytes()
     (real,) = expand_sources([str(path)], SETTINGS)
     broken = replace(real, open=lambda: _BreaksAfter(data, len(data) // 2))
-    monkeypatch.setattr(pipeline, "expand_sources", lambda sources, settings: [broken])
+    monkeypatch.setattr(pipeline, "expand_sources", lambda sources, settings, since=None: [broken])
     first = ingest(store, [str(path)], SETTINGS)
     assert first.stored < 40  # what came before the break may or may not have been stored
     assert any(

@@ -122,3 +122,46 @@ def test_workers_use_the_environment_of_the_ingest_not_of_their_fork_server(
     settings = load_settings({"s3_endpoint_url": s3_endpoint, "ingest_workers": 2}, environ={})
     summary = ingest(store, [f"s3://{name}/e/"], settings)
     assert (summary.stored, summary.damaged_files) == (2, [])
+
+
+def test_a_recent_listing_skips_older_dated_folders_in_few_requests(
+    bucket, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import date
+
+    from trailspike.ingest import sources
+
+    client, name = bucket
+    base = "AWSLogs/123456789012/CloudTrail"
+    keys = [
+        f"{base}/{region}/{day}/f{n}.json.gz"
+        for region in ("us-east-1", "eu-west-1")
+        for day in ("2025/12/31", "2026/01/30", "2026/02/27", "2026/02/28", "2026/03/01")
+        for n in range(2)
+    ]
+    keys += ["AWSLogs/loose.json.gz", f"{base}/us-east-1/notes/x.json.gz"]
+    for key in keys:
+        put(client, name, key, [record(1)])
+    requests: list[str] = []
+    made = sources.s3_client
+
+    def counted(settings: object) -> object:
+        c = made(settings)  # type: ignore[arg-type]
+        c.meta.events.register("before-call.s3.ListObjectsV2", lambda **kw: requests.append("L"))
+        return c
+
+    monkeypatch.setattr(sources, "s3_client", counted)
+    settings = load_settings({"s3_endpoint_url": s3_endpoint}, environ={})
+    url = f"s3://{name}/AWSLogs/"
+    everything = sources.expand_sources([url], settings)
+    assert sorted(f.path for f in everything) == sorted(f"s3://{name}/{k}" for k in keys)
+    assert len(requests) == 1  # one flat listing
+    requests.clear()
+    recent = sources.expand_sources([url], settings, since=date(2026, 2, 28))
+    dated = ("2025/12/31", "2026/01/30", "2026/02/27", "2026/02/28", "2026/03/01")
+    expected = [k for k in keys if not any(d in k for d in dated[:3])]
+    assert len(expected) == 2 * 2 * 2 + 2
+    assert [f.path for f in recent] == sorted(f"s3://{name}/{k}" for k in expected)
+    # AWSLogs, account, CloudTrail, 2 regions, notes, 2 years kept (2026), 2 x 2 months kept,
+    # 2 x 2 days kept: the old days' folders are never listed.
+    assert len(requests) == 1 + 1 + 1 + 2 + 1 + 2 + 4 + 4

@@ -59,3 +59,26 @@ def test_an_s3_read_that_breaks_is_an_os_error() -> None:
     stream = S3Stream(StreamingBody(Resets(), 100), "s3://b/k.json.gz")
     with pytest.raises(OSError, match=r"reading s3://b/k.json.gz failed: .*Connection broken"):
         stream.read(10)
+
+
+def test_a_recent_listing_skips_older_dated_folders(tmp_path: Path) -> None:
+    from datetime import date
+
+    base = tmp_path / "AWSLogs" / "123456789012" / "CloudTrail" / "us-east-1"
+    days = ("2025/12/31", "2026/02/27", "2026/02/28", "2026/03/01")
+    for day in days:
+        folder = base / day
+        folder.mkdir(parents=True)
+        (folder / "f.json").write_text("{}")
+    (tmp_path / "AWSLogs" / "loose.json").write_text("{}")
+    (base / "12345").mkdir()  # a number that is not a date part is walked
+    (base / "12345" / "x.json").write_text("{}")
+    recent = expand_sources([str(tmp_path)], {}, since=date(2026, 2, 28))
+    found = sorted(Path(f.path).relative_to(tmp_path.resolve()).as_posix() for f in recent)
+    assert found == [
+        "AWSLogs/123456789012/CloudTrail/us-east-1/12345/x.json",
+        "AWSLogs/123456789012/CloudTrail/us-east-1/2026/02/28/f.json",
+        "AWSLogs/123456789012/CloudTrail/us-east-1/2026/03/01/f.json",
+        "AWSLogs/loose.json",
+    ]
+    assert len(expand_sources([str(tmp_path)], {})) == 6

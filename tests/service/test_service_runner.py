@@ -275,3 +275,40 @@ def test_a_standing_warning_is_logged_once_until_it_goes_away(
         clock.now += timedelta(minutes=15)
         service.run_cycle()
         assert len(logged()) == 1  # it came back: logged again
+
+
+def test_between_daily_full_scans_only_recent_dated_folders_are_listed(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ingest"))
+    from ingest_helpers import record, write_s3_file
+
+    trail = tmp_path / "AWSLogs" / "123456789012" / "CloudTrail" / "us-east-1"
+
+    def deliver(day: str, n: int) -> None:
+        folder = trail / day
+        folder.mkdir(parents=True, exist_ok=True)
+        write_s3_file(folder / f"f{n}.json.gz", [record(n)])
+
+    deliver("2026/02/20", 1)
+    clock, out = Clock(T0), Memory()  # T0 is 2026-03-02 10:00
+    settings = {
+        **default_settings(),
+        "db": str(tmp_path / "s.duckdb"),
+        "outputs": "",
+        "sources": str(tmp_path / "AWSLogs"),
+        "ingest_workers": 1,
+    }
+    service = Service(settings, rules=load_rules(), outputs=[out], clock=clock)
+    first = service.run_cycle()
+    assert first.ingest.startswith("1 files") and "folders from" not in first.ingest
+    deliver("2026/02/21", 2)  # late, into an old folder
+    deliver("2026/03/01", 3)
+    clock.now += timedelta(hours=1)
+    second = service.run_cycle()
+    assert "folders from 2026-02-28" in second.ingest
+    assert second.ingest.startswith("1 files (0 skipped)")  # only the recent folder's file
+    clock.now += timedelta(days=1)
+    third = service.run_cycle()  # the daily full scan finds the late file
+    assert third.ingest.startswith("3 files (2 skipped)") and "folders from" not in third.ingest
+    con = open_store(tmp_path / "s.duckdb")
+    assert con.execute("SELECT count(*) FROM ingested_files").fetchone() == (3,)
+    con.close()

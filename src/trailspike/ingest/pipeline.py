@@ -49,6 +49,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import duckdb
@@ -402,6 +403,7 @@ def ingest(
     *,
     force: bool = False,
     progress: bool = False,
+    since: date | None = None,
 ) -> IngestSummary:
     """Ingest CloudTrail files, directories, globs, ``-`` or ``s3://bucket/prefix`` into the store.
 
@@ -418,6 +420,9 @@ def ingest(
         Re-read files that were already ingested completely.
     progress
         Show a rich progress bar (for terminals).
+    since
+        Skip dated folders (``…/YYYY/MM/DD/``) before this day while listing sources (the
+        service between its full scans).
 
     Returns
     -------
@@ -425,7 +430,7 @@ def ingest(
         Counts of files, events read, stored, duplicates and quarantined, and the time taken.
     """
     started = time.perf_counter()
-    files = expand_sources(sources, settings)
+    files = expand_sources(sources, settings, since)
     now = utcnow()
     run = _Run(con, Context.from_settings(settings, now), settings)
     todo = run.begin_files(files, force)

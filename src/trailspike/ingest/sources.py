@@ -19,10 +19,12 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import IO, Any, cast
 
 from trailspike.core.errors import InputError, SourceLocation
+from trailspike.ingest.dated import may_hold_since
 
 DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz")
 STDIN = "-"
@@ -62,19 +64,24 @@ def _is_data_file(path: Path) -> bool:
     return not path.name.startswith(".") and path.name.lower().endswith(DATA_SUFFIXES)
 
 
-def _walk_directory(folder: Path) -> Iterator[SourceFile]:
+def _walk_directory(folder: Path, since: date | None = None) -> Iterator[SourceFile]:
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        parts = Path(root).parts
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".") and (since is None or may_hold_since((*parts, d), since))
+        )
         for name in sorted(files):
             path = Path(root) / name
             if _is_data_file(path) and path.is_file():
                 yield _local_file(path)
 
 
-def _expand_local(source: str) -> list[SourceFile]:
+def _expand_local(source: str, since: date | None = None) -> list[SourceFile]:
     path = Path(source)
     if path.is_dir():
-        return list(_walk_directory(path))
+        return list(_walk_directory(path, since))
     if path.is_file():
         return [_local_file(path)]
     if glob.has_magic(source):
@@ -82,7 +89,7 @@ def _expand_local(source: str) -> list[SourceFile]:
         for match in sorted(glob.glob(source, recursive=True)):
             candidate = Path(match)
             if candidate.is_dir():
-                found.extend(_walk_directory(candidate))
+                found.extend(_walk_directory(candidate, since))
             elif candidate.is_file():
                 found.append(_local_file(candidate))
         return found
@@ -110,28 +117,53 @@ def split_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def _expand_s3(url: str, settings: Mapping[str, Any]) -> list[SourceFile]:
+def _s3_objects(client: Any, bucket: str, prefix: str, since: date | None) -> Iterator[Any]:
+    """Every object under ``prefix``; with ``since``, dated folders before it are skipped.
+
+    Without ``since`` one flat listing. With it the tree is walked folder by folder
+    (``Delimiter='/'``) so that ``…/YYYY/MM/DD/`` folders older than ``since`` are never
+    listed: a few requests per region instead of one per thousand objects of the trail.
+    """
+    paginator = client.get_paginator("list_objects_v2")
+    if since is None:
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            yield from page.get("Contents", [])
+        return
+    folders = [prefix]
+    while folders:
+        folder = folders.pop()
+        for page in paginator.paginate(Bucket=bucket, Prefix=folder, Delimiter="/"):
+            yield from page.get("Contents", [])
+            for sub in page.get("CommonPrefixes", []):
+                name = str(sub["Prefix"])
+                if may_hold_since(name.rstrip("/").split("/"), since):
+                    folders.append(name)
+
+
+def _expand_s3(
+    url: str, settings: Mapping[str, Any], since: date | None = None
+) -> list[SourceFile]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, prefix = split_s3_url(url)
     client = s3_client(settings)
     found: list[SourceFile] = []
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                key = obj["Key"]
-                if key.endswith("/"):
-                    continue
-                found.append(
-                    SourceFile(
-                        f"s3://{bucket}/{key}",
-                        int(obj.get("Size", 0)),
-                        str(obj.get("ETag", "")).strip('"'),
-                        _s3_opener(client, bucket, key),
-                    )
+        for obj in _s3_objects(client, bucket, prefix, since):
+            key = obj["Key"]
+            if key.endswith("/"):
+                continue
+            found.append(
+                SourceFile(
+                    f"s3://{bucket}/{key}",
+                    int(obj.get("Size", 0)),
+                    str(obj.get("ETag", "")).strip('"'),
+                    _s3_opener(client, bucket, key),
                 )
+            )
     except (BotoCoreError, ClientError) as exc:
         raise InputError(f"cannot list S3 objects: {exc}", SourceLocation(url)) from exc
+    found.sort(key=lambda f: f.path)  # the walk's order is not the listing's
     return found
 
 
@@ -182,8 +214,13 @@ class S3Stream(io.RawIOBase):
         super().close()
 
 
-def expand_sources(sources: Sequence[str], settings: Mapping[str, Any]) -> list[SourceFile]:
+def expand_sources(
+    sources: Sequence[str], settings: Mapping[str, Any], since: date | None = None
+) -> list[SourceFile]:
     """All files and objects named by ``sources``, in order, each once.
+
+    ``since``: skip folders of a date-partitioned layout (CloudTrail's ``…/YYYY/MM/DD/``) dated
+    before this day (:mod:`.dated`); the service lists only recent folders between full scans.
 
     Raises
     ------
@@ -196,9 +233,9 @@ def expand_sources(sources: Sequence[str], settings: Mapping[str, Any]) -> list[
         if source == STDIN:
             expanded = [SourceFile(STDIN, None, None, lambda: sys.stdin.buffer)]
         elif source.startswith("s3://"):
-            expanded = _expand_s3(source, settings)
+            expanded = _expand_s3(source, settings, since)
         else:
-            expanded = _expand_local(source)
+            expanded = _expand_local(source, since)
         for item in expanded:
             if item.path not in seen:
                 seen.add(item.path)

@@ -48,6 +48,8 @@ log = logging.getLogger("trailspike.service")
 
 STORE_WAIT_SECONDS = 60.0
 PRUNE_EVERY = timedelta(days=1)
+FULL_LISTING_EVERY = timedelta(days=1)
+RECENT_FOLDERS = timedelta(days=2)
 
 
 @dataclass
@@ -204,8 +206,18 @@ class Service:
             return
         from trailspike.ingest.pipeline import ingest
 
-        summary = ingest(con, sources, self.settings)
-        report.ingest = summary.summary_line()
+        # Between full scans only dated folders from RECENT_FOLDERS back are listed: listing a
+        # year of a trail every cycle is thousands of S3 requests for files read long ago. The
+        # daily full scan still finds a file delivered into an older folder.
+        last_full = _get_state(con, "last_full_listing_at")
+        full = last_full is None or (
+            report.started_at - datetime.fromisoformat(last_full) >= FULL_LISTING_EVERY
+        )
+        since = None if full else (report.started_at - RECENT_FOLDERS).date()
+        summary = ingest(con, sources, self.settings, since=since)
+        if full:
+            _set_state(con, "last_full_listing_at", report.started_at.isoformat())
+        report.ingest = summary.summary_line() + ("" if full else f" (folders from {since})")
         # Data out of time (delivered after the jobs passed it, or dated in the future) stays on
         # the web overview until newer such data replaces it: one cycle's warnings would be
         # gone five minutes later.

@@ -157,14 +157,23 @@ class _Run:
         """Register the files to read (marked incomplete, in one transaction); skip the done.
 
         ``ingested_files`` is read once, not queried per file: a bucket prefix can list
-        thousands of objects, and a statement (and commit) per file cost ~10 ms each.
+        thousands of objects, and a statement (and commit) per file cost ~10 ms each. Only the
+        rows of the listed paths are read: a service's cycle lists a few recent folders of a
+        trail whose table holds every file of a year.
         """
-        known = {
-            row[0]: row[1:]
-            for row in self.con.execute(
-                "SELECT path, size, fingerprint, complete FROM ingested_files"
-            ).fetchall()
-        }
+        paths = [s.path for s in sources if s.remembered]
+        listed = pa.table({"path": pa.array(paths, pa.string())})
+        self.con.register("_ts_listed_files", listed)
+        try:
+            known = {
+                row[0]: row[1:]
+                for row in self.con.execute(
+                    "SELECT f.path, f.size, f.fingerprint, f.complete FROM ingested_files f "
+                    "JOIN (SELECT DISTINCT path FROM _ts_listed_files) l ON f.path = l.path"
+                ).fetchall()
+            }
+        finally:
+            self.con.unregister("_ts_listed_files")
         todo: list[SourceFile] = []
         marks: dict[str, SourceFile] = {}  # a path listed twice is registered once, as before
         forget: list[str] = []

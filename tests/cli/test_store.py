@@ -31,6 +31,11 @@ def test_info_lists_tables_and_the_events_time_span(tmp_path: Path) -> None:
     assert "events" in result.output and "20" in result.output
     assert "2026-01-05 00:00 → 2026-01-24 00:00" in result.output
     assert "MiB" in result.output
+    assert "retention: events off, results off" in result.output
+    set_ = CliRunner().invoke(
+        cli, ["store", "info", "--db", db, "--setting", "events_retention", "90d"]
+    )
+    assert "retention: events 90d, results off" in set_.output
 
 
 def test_prune_dry_run_then_prune(tmp_path: Path) -> None:

@@ -56,6 +56,9 @@ def info(db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float
         jobs = con.execute(
             "SELECT job_id, last_bucket_end FROM job_state ORDER BY job_id"
         ).fetchall()
+        pruned = con.execute(
+            "SELECT value FROM service_state WHERE key = 'last_prune_at'"
+        ).fetchone()
     console = Console()
     table = Table("table", "rows", "time span (UTC)")
     for name, count, span in rows:
@@ -63,6 +66,11 @@ def info(db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float
     console.print(table)
     for job_id, end in jobs:
         console.print(f"job {job_id}: final up to {end:%Y-%m-%d %H:%M}" if end else job_id)
+    console.print(
+        f"retention: events {settings['events_retention']}, results "
+        f"{settings['results_retention']}"
+        + (f"; the service last pruned at {pruned[0][:16]}" if pruned else "")
+    )
     path = Path(str(settings["db"]))
     if path.exists():
         console.print(f"{path}: {path.stat().st_size / 2**20:,.1f} MiB")

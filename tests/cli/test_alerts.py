@@ -60,6 +60,25 @@ def test_show_and_events(db: tuple[str, str]) -> None:
     assert json.loads(out.splitlines()[0])["event"]["dataset"] == "aws.cloudtrail"
 
 
+def test_events_of_an_alert_whose_events_were_pruned_say_so(db: tuple[str, str]) -> None:
+    path, uuid = db
+    con = open_store(path)
+    con.execute("DELETE FROM events WHERE ts < ?", [T0 + timedelta(minutes=15)])
+    add_error_burst(con, T0 + timedelta(days=1))
+    con.close()
+    result = CliRunner().invoke(cli, ["alerts", "events", uuid[:8], "--db", path])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr == (
+        "no stored events match this alert's anomaly: the store keeps events from "
+        "2026-03-03 10:00 UTC on (events_retention)\n"
+    )
+    con = open_store(path)
+    con.execute("DELETE FROM events")
+    con.close()
+    result = CliRunner().invoke(cli, ["alerts", "events", uuid[:8], "--db", path])
+    assert result.stderr.endswith("anomaly: the store holds no events\n")
+
+
 def test_ack_then_close_false_positive_offers_exception(db: tuple[str, str]) -> None:
     path, uuid = db
     code, out = invoke("alerts", "ack", uuid, "--db", path)

@@ -29,7 +29,8 @@ def test_attack_triage_is_suspicious_with_every_step(world: World) -> None:
     report = triage_alert(world.con, build_attack(world)[:10], SETTINGS, now=NOW)
     assert [s.name for s in report.steps] == [fn.__name__ for fn in STEPS]
     assert not any(s.finding.startswith("Could not run") for s in report.steps)
-    assert report.notes == ()
+    # The world's history starts a little under 30 days before the alert: only that is noted.
+    assert [n[:40] for n in report.notes] == ["events are stored from 2026-03-02 08:07 "]
     assert report.verdict.label == "suspicious"
     assert "new country (RU)" in report.verdict.suspicious_reasons
     assert report.verdict.headline.startswith("suspicious: 41 distinct denied")
@@ -172,3 +173,15 @@ def test_a_flood_from_hundreds_of_principals_gives_a_readable_report(world: Worl
     assert any('"… [cut: 600 values]"' in s.query for s in report.steps)
     assert not any("user/u599" in s.query for s in report.steps)
     assert "u599" not in render_html_fragment(report)
+
+
+def test_a_history_shorter_than_the_steps_read_is_noted(world: World) -> None:
+    uuid = build_attack(world)[:10]
+    world.con.execute("DELETE FROM events WHERE ts < ?", [datetime(2026, 3, 20)])
+    report = triage_alert(world.con, uuid, SETTINGS, now=NOW)
+    assert report.notes == (
+        "events are stored from 2026-03-20 08:07 UTC on (the trail's start, or "
+        "events_retention): the 30-day histories and the cadence begin there, so 'never seen "
+        "before' means not since then",
+    )
+    assert "events are stored from 2026-03-20" in render_markdown(report)

@@ -227,16 +227,25 @@ def events(
 
     con = _open(db, setting_pairs, wait, read_only=True)
     try:
-        query = get_alert(con, alert_id).doc.get("trailspike", {}).get("source_events")
+        alert = get_alert(con, alert_id)
+        query = alert.doc.get("trailspike", {}).get("source_events")
         if not query:
             raise click.ClickException("this alert has no source-event query")
         # The stored statement was built by trailspike from whitelisted columns; values are bound.
         sql = str(query["sql"]).replace("SELECT *", "SELECT doc", 1) + " LIMIT ?"
         rows = con.execute(sql, [*query["params"], limit]).fetchall()
+        oldest = None if rows else con.execute("SELECT min(ts) FROM events").fetchone()
     finally:
         con.close()
     for (doc,) in rows:
         click.echo(doc)
+    if oldest is not None:
+        kept, why = oldest[0], ""
+        if kept is None:
+            why = ": the store holds no events"
+        elif kept > alert.original_time:
+            why = f": the store keeps events from {kept:%Y-%m-%d %H:%M} UTC on (events_retention)"
+        click.echo(f"no stored events match this alert's anomaly{why}", err=True)
 
 
 def _set_status(

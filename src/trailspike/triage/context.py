@@ -26,6 +26,7 @@ import duckdb
 from trailspike.core.errors import InputError
 from trailspike.normalise import ecs_fields as ecs
 from trailspike.normalise.ecs_fields import EVENT_COLUMNS
+from trailspike.triage.vocabulary import HISTORY_DAYS
 
 # Columns every step may read from the alert's events.
 EVENT_SELECT = (
@@ -277,6 +278,25 @@ def _distinct(values: Sequence[Any]) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def _history_note(con: duckdb.DuckDBPyConnection, bucket_start: datetime) -> str | None:
+    """A note when the stored events begin inside the history the steps read back over.
+
+    Histories (30 days) and cadences (100 days) read as "never before" what is simply not stored:
+    the trail began recently, or ``events_retention`` pruned the older events.
+    """
+    row = con.execute("SELECT min(ts) FROM events").fetchone()
+    oldest = row[0] if row else None
+    if oldest is None:
+        return "no events are stored: every step that reads events found none"
+    if oldest <= bucket_start - timedelta(days=HISTORY_DAYS):
+        return None
+    return (
+        f"events are stored from {oldest:%Y-%m-%d %H:%M} UTC on (the trail's start, or "
+        f"events_retention): the {HISTORY_DAYS}-day histories and the cadence begin there, so "
+        "'never seen before' means not since then"
+    )
+
+
 def load_alert_context(
     con: duckdb.DuckDBPyConnection,
     alert_uuid: str,
@@ -305,6 +325,8 @@ def load_alert_context(
             f"the anomaly's bucket has over {MAX_ALERT_EVENTS:,} events; the steps read the "
             f"first {MAX_ALERT_EVENTS:,}"
         )
+    if note := _history_note(con, start):
+        notes.append(note)
     principals = _distinct([*influencer_arns, *(e["user_identity_arn"] for e in events)])
     return AlertContext(
         con=con,

@@ -51,3 +51,25 @@ def test_demo_runs_end_to_end_and_reruns_idempotently(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM rule_executions").fetchone() == executions
     finally:
         con.close()
+
+
+def test_a_world_dated_after_today_is_not_called_future_data(tmp_path: Path) -> None:
+    # The default world ends a day after the session that wrote it; a world of 2030 is read
+    # by the world's clock, as its jobs and rules are.
+    params = WorldParams(seed=9, days=2, scale=0.1, start="2030-01-07")
+    result = run_demo(tmp_path, params, load_settings(environ={}), say=lambda _: None)
+    assert result.events_stored > 10_000
+    # Only what lies over an hour past the world's own end (a short world's scenarios spill).
+    con = open_store(result.db_path)
+    try:
+        (beyond,) = con.execute(
+            "SELECT count(*) FROM events WHERE ts >= TIMESTAMP '2030-01-09 02:00:01'"
+        ).fetchone()
+    finally:
+        con.close()
+    future = [n for n in result.notes if "after the time of ingest" in n]
+    assert beyond < result.events_stored / 100
+    if beyond:
+        assert len(future) == 1 and future[0].startswith(f"{beyond:,} events dated after the")
+    else:
+        assert future == []

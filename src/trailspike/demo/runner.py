@@ -147,7 +147,14 @@ def _pipeline(
     from trailspike.rules.loader import load_rules
 
     with _timed(result, "ingest"):
-        summary = ingest(con, [str(world_dir / "AWSLogs")], settings, progress=progress)
+        # The world's clock, as for the jobs: its last day may be after today's date.
+        summary = ingest(
+            con,
+            [str(world_dir / "AWSLogs")],
+            settings,
+            progress=progress,
+            now=end + timedelta(hours=1),
+        )
     say(f"Ingest: {summary.summary_line()} ({result.steps['ingest']:.1f} s)")
     result.notes.extend(summary.notes)
     with _timed(result, "jobs"):

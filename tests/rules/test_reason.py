@@ -181,3 +181,35 @@ def test_a_flood_spread_over_many_principals_is_described_as_spread(
     assert top["template"] == "Access Denied for object obj-<hex>" and top["messages"] > 5900
     assert "; spread over 300 principals and 1,000 source addresses (at most 20 from " in reason
     assert f"'Access Denied for object obj-<hex>' ({top['messages']:,} messages)" in reason
+
+
+def test_a_record_whose_events_were_pruned_says_so_instead_of_zero(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    add_event(store, T0 + timedelta(days=10), event_action="ListBuckets", user_identity_arn=CI_ARN)
+    rare = {
+        "record_id": "user-1",
+        "job_id": "rare_method_for_a_username",
+        "timestamp": T0,
+        "bucket_span": 3600,
+        "function": "rare",
+        "by_field_name": "event.action",
+        "by_field_value": "CreateAccessKey",
+        "partition_field_name": "user.name",
+        "partition_field_value": "alice",
+        "record_score": 78.0,
+        "probability": 1e-5,
+    }
+    reason, details = explain(
+        store, _record(store, rare), JobInfo("rare_method_for_a_username", 3600)
+    )
+    assert "alice: events no longer stored in 60 min" in reason and "0 events" not in reason
+    assert details["events_pruned"] is True
+    assert details["note"].startswith("the bucket's source events are no longer stored (the store")
+    spike = _record(store, spike_record(T0, 80.0))
+    reason, details = explain(store, spike, load_job_info(spike.job_id))
+    assert "; its source events are no longer stored; record score 80" in reason
+    # Events that exist after the bucket but none in it is not pruning: no such words.
+    add_event(store, T0 - timedelta(days=1), event_action="ListBuckets")
+    reason, details = explain(store, _record(store, {**rare, "record_id": "user-2"}), None)
+    assert "0 events" in reason and "events_pruned" not in details

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -194,6 +195,13 @@ def summarise_events(
     finally:
         con.execute(f"DROP TABLE IF EXISTS {name}")
     summary["event_count"] = count
+    if count == 0 and (kept := _oldest_event(con)) is not None and kept > record.timestamp:
+        # A backfill over time the store no longer holds: "0 events" would read as "none".
+        summary["events_pruned"] = True
+        note = (
+            f"the bucket's source events are no longer stored (the store keeps events from "
+            f"{kept:%Y-%m-%d %H:%M} UTC on: events_retention)"
+        )
     sql = flt.statement("*", "ORDER BY ts")
     summary["source_events"] = {
         "sql": sql,
@@ -203,6 +211,11 @@ def summarise_events(
     if note:
         summary["note"] = note
     return summary
+
+
+def _oldest_event(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    row = con.execute("SELECT min(ts) FROM events").fetchone()
+    return row[0] if row else None
 
 
 def _summarise(
@@ -397,6 +410,8 @@ def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
     elif record.function in RARE_FUNCTIONS:
         what = f"{record.by_field_name or 'value'} {short(record.by_field_value, 80)}"
         events = plural(int(summary["event_count"]), "event")
+        if summary.get("events_pruned"):
+            events = "events no longer stored"
         text = f"rare {what}{_entity_text(record)}: {events} in {span}{_burst_text(record)}"
         if where:
             text += f", {where}"
@@ -414,6 +429,8 @@ def format_reason(record: AnomalyRecord, summary: dict[str, Any]) -> str:
         )
         if where:
             text += f"; mostly {where}"
+    if summary.get("events_pruned") and record.function not in RARE_FUNCTIONS:
+        text += "; its source events are no longer stored"
     templates = summary.get("top_error_templates") or []
     if templates and record.function not in RARE_FUNCTIONS:
         top = templates[0]

@@ -230,7 +230,9 @@ def test_the_service_prunes_to_the_retention_once_a_day(tmp_path: Path) -> None:
     assert service.run_cycle().pruned == "deleted nothing"
     con = open_store(tmp_path / "s.duckdb")
     left = con.execute("SELECT min(ts), count(*) FROM events").fetchone()
+    shown = con.execute("SELECT value FROM service_state WHERE key = 'last_prune'").fetchone()
     con.close()
+    assert shown == ("deleted nothing",)  # the web overview shows the last prune
     assert left == (T0 - timedelta(days=7), 8)
 
 

@@ -82,6 +82,7 @@ def test_overview_shows_ingest_jobs_rules_and_warnings(client: TestClient) -> No
     assert "is behind" in page  # the rule's last warning
     assert "&lt;img src=x" in page  # the warning's hostile text, escaped
     assert "42 cycles" in page and "webhook output failed: &lt;img" in page  # service state
+    assert "retention: deleted 1,234 events at 2026-11-03 00:05" in page
     assert "cycle of 2026-11-03 22:00 UTC" in page and "3 events dated &lt;img" in page
     # Open alerts one line per principal: the attacker's two open spike alerts.
     groups = page.split('id="open-groups"')[1].split("</table>")[0]

@@ -312,6 +312,8 @@ def _insert_service_state(con: duckdb.DuckDBPyConnection, now: datetime) -> None
             ("last_cycle_started_at", "2026-11-03T23:50:00"),
             ("last_cycle_finished_at", "2026-11-03T23:51:10"),
             ("last_cycle_errors", json.dumps([f"webhook output failed: {XSS_IMG}"])),
+            ("last_prune_at", "2026-11-03T00:05:00"),
+            ("last_prune", "deleted 1,234 events"),
             (
                 "last_out_of_time",
                 json.dumps({"at": "2026-11-03T22:00:00", "notes": [f"3 events dated {XSS_IMG}"]}),

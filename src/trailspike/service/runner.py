@@ -268,6 +268,7 @@ class Service:
         pruned = prune(con, self.retention, load_jobs().ids())
         _set_state(con, "last_prune_at", report.started_at.isoformat())
         report.pruned = pruned.summary_line()
+        _set_state(con, "last_prune", report.pruned)
         log.info("retention: %s", report.pruned)
 
     # --- the loop -------------------------------------------------------------------------

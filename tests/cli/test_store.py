@@ -61,3 +61,23 @@ def test_prune_without_a_retention_or_with_a_bad_one_explains(tmp_path: Path) ->
     short = runner.invoke(cli, ["store", "prune", "--db", db, "--events", "2d"])
     assert short.exit_code != 0
     assert "shorter than 7d" in str(short.exception) + short.output
+
+
+def test_compact_rewrites_the_store_and_refuses_while_a_service_runs(tmp_path: Path) -> None:
+    from trailspike.service.runner import ServiceLock
+
+    db = _store(tmp_path)
+    runner = CliRunner()
+    lock = ServiceLock(db)
+    lock.acquire()
+    try:
+        busy = runner.invoke(cli, ["store", "compact", "--db", db])
+    finally:
+        lock.release()
+    assert busy.exit_code != 0 and "compacting replaces the file" in busy.output
+    done = runner.invoke(cli, ["store", "compact", "--db", db])
+    assert done.exit_code == 0, done.output
+    assert " MiB -> " in done.output
+    con = open_store(db)
+    assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 20
+    con.close()

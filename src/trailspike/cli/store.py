@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from trailspike.cli.options import store_options, writable_store
+from trailspike.cli.options import resolve_settings, store_options, writable_store
 
 # Tables shown by `store info`, in the order of the data flow (fixed names, never user input).
 INFO_TABLES = (
@@ -24,6 +24,7 @@ def store() -> None:
     Examples:
       trailspike store info
       trailspike store prune --events 180d --results 400d --dry-run
+      trailspike store compact
     """
 
 
@@ -121,3 +122,37 @@ def prune(
     for job, cut in report.results_before.items():
         click.echo(f"{job}: results before {cut:%Y-%m-%d %H:%M} UTC")
     click.echo(report.summary_line())
+
+
+@store.command()
+@store_options
+def compact(db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float) -> None:
+    """Rewrite the store into a fresh file, giving pruned space back to the disk.
+
+    A prune frees blocks that DuckDB reuses for new data but never returns; this copies the
+    store into a new file and swaps it in with one rename (a killed compaction leaves the store
+    as it was). It needs the `trailspike run` service stopped, and about the store's size free.
+
+    \b
+    Example:
+      trailspike store prune --events 180d && trailspike store compact
+    """
+    from trailspike.core.errors import TrailspikeError
+    from trailspike.service.access import open_store_waiting
+    from trailspike.service.runner import ServiceLock
+    from trailspike.store.compact import compact as compact_store
+
+    settings = resolve_settings(db, setting_pairs)
+    path = Path(str(settings["db"]))
+    if not path.is_file():
+        raise click.UsageError(f"no store at {path}")
+    lock = ServiceLock(str(path))
+    try:
+        lock.acquire()
+    except TrailspikeError as exc:
+        raise click.ClickException(f"{exc.message} (compacting replaces the file)") from None
+    try:
+        done = compact_store(path, lambda p: open_store_waiting(p, wait=wait))
+    finally:
+        lock.release()
+    click.echo(f"{path}: {done.before / 2**20:,.1f} MiB -> {done.after / 2**20:,.1f} MiB")

@@ -81,3 +81,11 @@ def test_compact_rewrites_the_store_and_refuses_while_a_service_runs(tmp_path: P
     con = open_store(db)
     assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 20
     con.close()
+
+
+def test_a_missing_store_is_named_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.duckdb"
+    for args in (["store", "info"], ["store", "prune", "--events", "7d"], ["store", "compact"]):
+        result = CliRunner().invoke(cli, [*args, "--db", str(missing)])
+        assert result.exit_code != 0 and "no store at" in str(result.exception) + result.output
+    assert not missing.exists()

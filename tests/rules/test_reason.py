@@ -23,6 +23,23 @@ def _record(con: duckdb.DuckDBPyConnection, row: dict[str, object]) -> AnomalyRe
     return record
 
 
+def _rare_user_row(action: str, user: str, **fields: object) -> dict[str, object]:
+    """A rare_method_for_a_username record row for the bucket at T0."""
+    return {
+        "job_id": "rare_method_for_a_username",
+        "timestamp": T0,
+        "bucket_span": 3600,
+        "function": "rare",
+        "by_field_name": "event.action",
+        "by_field_value": action,
+        "partition_field_name": "user.name",
+        "partition_field_value": user,
+        "record_score": 78.0,
+        "probability": 1e-5,
+        **fields,
+    }
+
+
 def test_events_outside_bucket_or_filter_are_ignored(store: duckdb.DuckDBPyConnection) -> None:
     add_error_burst(store, T0)
     add_event(
@@ -132,18 +149,7 @@ def test_rare_reason_says_when_a_burst_of_new_methods_made_it_anomalous(
     store: duckdb.DuckDBPyConnection,
 ) -> None:
     add_event(store, T0 + timedelta(minutes=5), event_action="ListKeys", user_identity_arn=CI_ARN)
-    base = {
-        "job_id": "rare_method_for_a_username",
-        "timestamp": T0,
-        "bucket_span": 3600,
-        "function": "rare",
-        "by_field_name": "event.action",
-        "by_field_value": "ListKeys",
-        "partition_field_name": "user.name",
-        "partition_field_value": "erin",
-        "record_score": 88.0,
-        "probability": 1e-6,
-    }
+    base = _rare_user_row("ListKeys", "erin", record_score=88.0, probability=1e-6)
     burst = {"new_categories": 4, "burst_probability": 1e-6, "own_probability": 3e-4}
     lifted = _record(
         store, {**base, "record_id": "b1", "explanation": json.dumps({"novelty_burst": burst})}
@@ -187,19 +193,7 @@ def test_a_record_whose_events_were_pruned_says_so_instead_of_zero(
     store: duckdb.DuckDBPyConnection,
 ) -> None:
     add_event(store, T0 + timedelta(days=10), event_action="ListBuckets", user_identity_arn=CI_ARN)
-    rare = {
-        "record_id": "user-1",
-        "job_id": "rare_method_for_a_username",
-        "timestamp": T0,
-        "bucket_span": 3600,
-        "function": "rare",
-        "by_field_name": "event.action",
-        "by_field_value": "CreateAccessKey",
-        "partition_field_name": "user.name",
-        "partition_field_value": "alice",
-        "record_score": 78.0,
-        "probability": 1e-5,
-    }
+    rare = _rare_user_row("CreateAccessKey", "alice", record_id="user-1")
     reason, details = explain(
         store, _record(store, rare), JobInfo("rare_method_for_a_username", 3600)
     )

@@ -70,13 +70,19 @@ def store_options(fn: Any) -> Any:
 
 @contextmanager
 def writable_store(
-    db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float
+    db: str | None,
+    setting_pairs: tuple[tuple[str, str], ...],
+    wait: float,
+    must_exist: bool = False,
 ) -> Iterator[tuple[dict[str, Any], Any]]:
-    """The command's settings and a writable store, closed afterwards."""
+    """The command's settings and a writable store, closed afterwards.
+
+    ``must_exist``: a missing store is an error instead of a new empty one (a mistyped --db).
+    """
     from trailspike.service.access import open_store_waiting
 
     settings = resolve_settings(db, setting_pairs)
-    con = open_store_waiting(settings["db"], wait=wait)
+    con = open_store_waiting(settings["db"], wait=wait, must_exist=must_exist)
     try:
         yield settings, con
     finally:

@@ -1,4 +1,4 @@
-"""``trailspike store``: what the store holds, and pruning it to the retention settings."""
+"""``trailspike store``: what the store holds, pruning it to the retention settings, compacting."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ INFO_TABLES = (
 
 @click.group()
 def store() -> None:
-    """The store: what it holds, and pruning it to the retention settings.
+    """The store: what it holds, pruning it to the retention settings, compacting it.
 
     \b
     Examples:
@@ -52,7 +52,7 @@ def info(db: str | None, setting_pairs: tuple[tuple[str, str], ...], wait: float
     from rich.console import Console
     from rich.table import Table
 
-    with writable_store(db, setting_pairs, wait) as (settings, con):
+    with writable_store(db, setting_pairs, wait, must_exist=True) as (settings, con):
         rows = _info(con)
         jobs = con.execute(
             "SELECT job_id, last_bucket_end FROM job_state ORDER BY job_id"
@@ -107,7 +107,7 @@ def prune(
 
     extra = {"events_retention": events, "results_retention": results}
     pairs = setting_pairs + tuple((k, v) for k, v in extra.items() if v is not None)
-    with writable_store(db, pairs, wait) as (settings, con):
+    with writable_store(db, pairs, wait, must_exist=True) as (settings, con):
         retention = retention_from_settings(settings)
         if not retention.enabled:
             raise click.UsageError(

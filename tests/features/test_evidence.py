@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from trailspike.features.bucket_duckdb import bucket_event_counts
+from trailspike.features.bucket_duckdb import bucket_event_counts, chunk_events
 from trailspike.features.contract import DetectorFeature, FeatureRequest
 from trailspike.features.evidence import (
     bucket_influencer_counts,
@@ -44,6 +44,22 @@ def test_event_counts_and_slice(events) -> None:
     )
     one = bucket_slice(events, FeatureRequest("j", 900, (rare,)), rare, T0, (), ("u1", "A", ""))
     assert one.num_rows == 2 and set(one["partition"].to_pylist()) == {"u1"}
+
+
+def test_slices_cut_from_a_held_chunk_equal_one_statement_per_bucket(
+    events: duckdb.DuckDBPyConnection,
+) -> None:
+    det = DetectorFeature(0, "high_distinct_count", "aws.cloudtrail.error_message")
+    request = FeatureRequest("j", 900, (det,))
+    fields = ("user.name", "source.ip")
+    span = timedelta(minutes=15)
+    cuts = [(T0 + n * span, until) for n in range(-1, 5) for until in (None, T0 + n * span
+            + timedelta(minutes=2))]  # fmt: skip
+    alone = [bucket_slice(events, request, det, b, fields, until=u).to_pylist() for b, u in cuts]
+    assert sum(map(len, alone)) >= 3, "the fixture must have rows in the buckets"
+    with chunk_events(events, request, T0 - span, T0 + 5 * span, fields):
+        held = [bucket_slice(events, request, det, b, fields, until=u).to_pylist() for b, u in cuts]
+    assert held == alone  # the same rows in the same order, partial buckets too
 
 
 def test_influencer_counts_match_the_raw_slice(events: duckdb.DuckDBPyConnection) -> None:

@@ -81,3 +81,12 @@ def bucket_start(ts: datetime, span: timedelta) -> datetime:
     seconds = int((ts - epoch).total_seconds())
     step = int(span.total_seconds())
     return epoch + timedelta(seconds=seconds - seconds % step)
+
+
+def epoch_micros(ts: datetime) -> int:
+    """Microseconds since the Unix epoch of ``ts`` (naive is UTC), as DuckDB's ``epoch_us``.
+
+    >>> epoch_micros(datetime(1970, 1, 1, 0, 0, 1, 5))
+    1000005
+    """
+    return (to_naive_utc(ts) - datetime(1970, 1, 1)) // timedelta(microseconds=1)

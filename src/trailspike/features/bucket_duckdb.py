@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -100,8 +101,8 @@ def where_clause(
 ) -> None:
     """``FROM`` the events ``request`` selects in ``[start, end)``, ``WHERE`` ``det``'s fields
     are set: the chunk's own copy of them while :func:`chunk_events` holds one."""
-    held = _CHUNK.get()
-    if held is not None and held.request is request and held.start <= start and end <= held.end:
+    held = held_chunk(request, start, end)
+    if held is not None:
         # Rows there passed the datafeed's query already.
         sql.add(f"FROM {CHUNK_VIEW} WHERE ts >= ? AND ts < ?", [start, end])
     else:
@@ -124,13 +125,25 @@ CHUNK_MAX_EVENTS = 2_000_000  # a larger chunk is read from ``events`` by every 
 
 
 @dataclass(frozen=True)
-class _HeldChunk:
+class HeldChunk:
+    """The chunk :func:`chunk_events` holds; ``cache`` keeps what queries derive from it once
+    per chunk (:func:`trailspike.features.evidence.bucket_slice`'s rows of the whole chunk)."""
+
     request: FeatureRequest
     start: datetime
     end: datetime
+    cache: dict[Any, Any] = dataclass_field(default_factory=dict, compare=False)
 
 
-_CHUNK: ContextVar[_HeldChunk | None] = ContextVar("trailspike_chunk_events", default=None)
+_CHUNK: ContextVar[HeldChunk | None] = ContextVar("trailspike_chunk_events", default=None)
+
+
+def held_chunk(request: FeatureRequest, start: datetime, end: datetime) -> HeldChunk | None:
+    """The chunk copy :func:`chunk_events` holds for ``request``, if it covers ``[start, end)``."""
+    held = _CHUNK.get()
+    if held is not None and held.request is request and held.start <= start and end <= held.end:
+        return held
+    return None
 
 
 def chunk_columns(request: FeatureRequest, fields: Sequence[str] = ()) -> list[str] | None:
@@ -190,7 +203,7 @@ def chunk_events(
         yield
         return
     con.register(CHUNK_VIEW, table)
-    token = _CHUNK.set(_HeldChunk(request, start, end))
+    token = _CHUNK.set(HeldChunk(request, start, end))
     try:
         yield
     finally:

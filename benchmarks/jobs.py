@@ -47,6 +47,7 @@ from pathlib import Path
 import duckdb
 
 from trailspike.core.settings import load_settings
+from trailspike.demo.runner import demo_settings
 from trailspike.ingest.pipeline import ingest
 from trailspike.jobs.runner import run_jobs
 from trailspike.store.db import open_store
@@ -211,8 +212,10 @@ def run(args: argparse.Namespace) -> None:
         have = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
         if have == 0 and args.world is not None:
             clock = time.perf_counter()
+            # The demo's settings: its world's addresses are in the test GeoIP databases
+            # beside the project (../shared), so the city job has cities as in `make demo`.
             plain = load_settings(environ={}, config_path=Path("/nonexistent.toml"))
-            ingest(con, [str(args.world)], plain, now=datetime(2030, 1, 1))
+            ingest(con, [str(args.world)], demo_settings(plain, path), now=datetime(2030, 1, 1))
             seconds = time.perf_counter() - clock
             print(f"ingested {args.world} in {seconds:.1f} s (not counted)")
         elif have == 0:

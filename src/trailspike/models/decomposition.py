@@ -43,6 +43,7 @@ DEACTIVATE_GAIN = 0.95  # drop it when it leaves > 95 %
 TREND_DAMPING = 0.995
 LEVEL_HALF_LIFE = 4 * 3600.0
 SEASONAL_MIN_WEIGHT = 0.25  # repeated "outliers" at the same phase must be learnable
+REBASE_KEEP = 0.5  # of a longer component's test history, when a shorter one is moved out
 
 
 def level_gain(bucket_span: float) -> float:
@@ -375,6 +376,11 @@ class Decomposition:
             # state it is in. Reset to a ratio of 1 an active component (a square wave's daily
             # detail, when the hourly profile switched on) was dropped at its next bucket, and
             # the hourly profile alone then smeared every step over an hour, day after day.
+            # The stale history keeps half its weight: at full weight a weekly profile that
+            # only had a weekend's shape left to explain (weekends a third of the weekdays, at
+            # every hour) needed another six days to be used, and a holiday went unseen.
+            longer.mse_without *= REBASE_KEEP
+            longer.mse_weight *= REBASE_KEEP
             longer.mse_with = longer.mse_without * (ACTIVATE_GAIN if longer.active else 1.0)
 
     def shift_level(self, delta: float) -> None:

@@ -6,8 +6,10 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import duckdb
+import pytest
 
-from trailspike.features.bucket_duckdb import bucket_event_counts, chunk_events
+from trailspike.features import evidence
+from trailspike.features.bucket_duckdb import bucket_event_counts, chunk_events, held_chunk
 from trailspike.features.contract import DetectorFeature, FeatureRequest
 from trailspike.features.evidence import (
     bucket_influencer_counts,
@@ -46,9 +48,11 @@ def test_event_counts_and_slice(events) -> None:
     assert one.num_rows == 2 and set(one["partition"].to_pylist()) == {"u1"}
 
 
+@pytest.mark.parametrize("cache_rows", [evidence.SLICE_CACHE_MAX_ROWS, 0])
 def test_slices_cut_from_a_held_chunk_equal_one_statement_per_bucket(
-    events: duckdb.DuckDBPyConnection,
+    events: duckdb.DuckDBPyConnection, cache_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(evidence, "SLICE_CACHE_MAX_ROWS", cache_rows)  # 0: a chunk too large
     det = DetectorFeature(0, "high_distinct_count", "aws.cloudtrail.error_message")
     request = FeatureRequest("j", 900, (det,))
     fields = ("user.name", "source.ip")
@@ -59,6 +63,8 @@ def test_slices_cut_from_a_held_chunk_equal_one_statement_per_bucket(
     assert sum(map(len, alone)) >= 3, "the fixture must have rows in the buckets"
     with chunk_events(events, request, T0 - span, T0 + 5 * span, fields):
         held = [bucket_slice(events, request, det, b, fields, until=u).to_pylist() for b, u in cuts]
+        chunk = held_chunk(request, T0, T0 + span)
+        assert chunk is not None and bool(chunk.cache) == (cache_rows > 0)  # the path taken
     assert held == alone  # the same rows in the same order, partial buckets too
 
 

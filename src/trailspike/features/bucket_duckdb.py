@@ -132,6 +132,7 @@ class HeldChunk:
     request: FeatureRequest
     start: datetime
     end: datetime
+    rows: int = 0
     cache: dict[Any, Any] = dataclass_field(default_factory=dict, compare=False)
 
 
@@ -203,7 +204,7 @@ def chunk_events(
         yield
         return
     con.register(CHUNK_VIEW, table)
-    token = _CHUNK.set(HeldChunk(request, start, end))
+    token = _CHUNK.set(HeldChunk(request, start, end, table.num_rows))
     try:
         yield
     finally:

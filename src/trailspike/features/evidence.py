@@ -219,6 +219,9 @@ def record_evidence_columns(
     return by_record, shares
 
 
+SLICE_CACHE_MAX_ROWS = 200_000  # the spike job's chunks: ~11,000 errors a week on 8.6M events
+
+
 def bucket_slice(
     con: duckdb.DuckDBPyConnection,
     request: FeatureRequest,
@@ -235,13 +238,15 @@ def bucket_slice(
     influencer field as text, in the order given. ``key`` = (partition, by, over) keeps only
     that series. ``until`` keeps only events before it (an early result's partial bucket).
 
-    While :func:`~trailspike.features.bucket_duckdb.chunk_events` holds the chunk, the rows of
-    the whole chunk are read once and each bucket's are cut from them: a statement per bucket
-    cost ~3 ms, most of the spike job's time on a real trail (128 calls, 0.4 of 1.6 s).
+    While :func:`~trailspike.features.bucket_duckdb.chunk_events` holds a chunk of at most
+    :data:`SLICE_CACHE_MAX_ROWS` rows, the rows of the whole chunk are read once and each
+    bucket's are cut from them: a statement per bucket cost ~3 ms, most of the spike job's time
+    on a real trail (128 calls, 0.4 of 1.6 s). A larger chunk (a job over every event) is cut
+    by a statement per bucket, so that its few anomalous buckets do not copy it whole again.
     """
     end = _slice_end(request, bucket_start, until)
     held = held_chunk(request, bucket_start, end)
-    if held is not None and key is None:
+    if held is not None and key is None and held.rows <= SLICE_CACHE_MAX_ROWS:
         cache_key = ("bucket_slice", det.detector_index, influencers)
         if cache_key not in held.cache:
             held.cache[cache_key] = _TimedRows.read(

@@ -46,6 +46,26 @@ def test_attacker_explains_a_distinct_count_burst_and_bystanders_do_not() -> Non
     assert [(i.value, i.influence) for i in found] == [("attacker", 1.0)]
 
 
+def test_each_remaining_feature_value_is_scored_once() -> None:
+    # Bystanders who only repeat the attacker's messages leave the distinct count unchanged
+    # (31); without the attacker three remain. Two remainders, so two model calls, not eight.
+    xs = [f"m{k}" for k in range(30)] + ["m0", "m1", "common", "common"]
+    arns = ["attacker"] * 30 + ["admin", "ci", "attacker", "ops"]
+    ips = ["1.1.1.1"] * 30 + ["2.2.2.2", "3.3.3.3", "1.1.1.1", "4.4.4.4"]
+    asked: list[float] = []
+
+    def rescore(value: float) -> float:
+        asked.append(value)
+        return 1.0 if value <= 3 else math.exp(-(value - 3))
+
+    found = find_influencers(
+        FUNCTIONS["high_distinct_count"], math.exp(-28), xs, [("arn", arns), ("ip", ips)],
+        rescore,
+    )  # fmt: skip
+    assert sorted(asked) == [3.0, 31.0]
+    assert [(i.field, i.value) for i in found] == [("arn", "attacker"), ("ip", "1.1.1.1")]
+
+
 def test_rare_influence_is_the_share_of_the_category_events() -> None:
     found = find_influencers(
         FUNCTIONS["rare"], 1e-5, [None] * 4, [("ip", ["a", "a", "a", "b"])], lambda v: 1.0

@@ -38,6 +38,15 @@ def test_info_lists_tables_and_the_events_time_span(tmp_path: Path) -> None:
     assert "retention: events 90d, results off" in set_.output
 
 
+def _events_stored(db: str) -> int:
+    con = open_store(db)
+    try:
+        (count,) = con.execute("SELECT count(*) FROM events").fetchall()[0]
+        return int(count)
+    finally:
+        con.close()
+
+
 def test_prune_dry_run_then_prune(tmp_path: Path) -> None:
     db = _store(tmp_path)
     runner = CliRunner()
@@ -48,9 +57,7 @@ def test_prune_dry_run_then_prune(tmp_path: Path) -> None:
     done = runner.invoke(cli, ["store", "prune", "--db", db, "--setting", "events_retention", "7d"])
     assert done.exit_code == 0, done.output
     assert "deleted 12 events" in done.output
-    con = open_store(db)
-    assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 8
-    con.close()
+    assert _events_stored(db) == 8
 
 
 def test_prune_without_a_retention_or_with_a_bad_one_explains(tmp_path: Path) -> None:
@@ -78,9 +85,7 @@ def test_compact_rewrites_the_store_and_refuses_while_a_service_runs(tmp_path: P
     done = runner.invoke(cli, ["store", "compact", "--db", db])
     assert done.exit_code == 0, done.output
     assert " MiB -> " in done.output
-    con = open_store(db)
-    assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 20
-    con.close()
+    assert _events_stored(db) == 20
 
 
 def test_a_missing_store_is_named_not_created(tmp_path: Path) -> None:

